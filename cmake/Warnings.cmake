@@ -1,0 +1,21 @@
+# One place for compiler flags: every target of ours gets them through
+# promsidecar_options, so third-party headers are never built with -Werror.
+add_library(promsidecar_options INTERFACE)
+target_compile_options(promsidecar_options INTERFACE -Wall -Wextra -Werror -Wno-missing-field-initializers)
+target_include_directories(promsidecar_options INTERFACE ${PROJECT_SOURCE_DIR}/src ${PROJECT_BINARY_DIR}/src)
+if(PROMSIDECAR_SANITIZE)
+  target_compile_options(promsidecar_options INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(promsidecar_options INTERFACE -fsanitize=address,undefined)
+endif()
+if(PROMSIDECAR_FUZZ)
+  target_compile_options(promsidecar_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
+  target_link_options(promsidecar_options INTERFACE -fsanitize=address,undefined)
+endif()
+
+# promsidecar_library(NAME SOURCES... DEPS...) declares one component library.
+function(promsidecar_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_link_libraries(${name} PUBLIC promsidecar_options ${ARG_DEPS})
+endfunction()
