@@ -6,6 +6,9 @@ include(GoogleTest)
 # exactly these).
 function(promsidecar_unit_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  if(PROMSIDECAR_FUZZ)
+    return()  # the fuzz build holds fuzz targets only
+  endif()
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE promsidecar_options ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   target_compile_definitions(${name} PRIVATE PROMSIDECAR_TESTDATA="${PROJECT_SOURCE_DIR}/test/testdata")
@@ -17,7 +20,7 @@ endfunction()
 # Prometheus). Labelled "integration"; never built in the sanitizer build.
 function(promsidecar_integration_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;FIXTURES;LOCK" ${ARGN})
-  if(PROMSIDECAR_UNIT_TESTS_ONLY)
+  if(PROMSIDECAR_UNIT_TESTS_ONLY OR PROMSIDECAR_FUZZ)
     return()
   endif()
   if(NOT ARG_TIMEOUT)
@@ -36,3 +39,9 @@ function(promsidecar_integration_test name)
     set_tests_properties(${name} PROPERTIES RESOURCE_LOCK "${ARG_LOCK}")
   endif()
 endfunction()
+
+# The format check: every C++ file git tracks must match .clang-format.
+if(NOT PROMSIDECAR_UNIT_TESTS_ONLY AND NOT PROMSIDECAR_FUZZ)
+  add_test(NAME lint.clang-format COMMAND ${PROJECT_SOURCE_DIR}/scripts/check-format)
+  set_tests_properties(lint.clang-format PROPERTIES LABELS lint)
+endif()
