@@ -19,4 +19,5 @@ find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
 add_library(httplib_dep INTERFACE)
 target_include_directories(httplib_dep SYSTEM INTERFACE ${HTTPLIB_INCLUDE_DIR})
 target_compile_definitions(httplib_dep INTERFACE CPPHTTPLIB_OPENSSL_SUPPORT CPPHTTPLIB_ZLIB_SUPPORT)
-target_link_libraries(httplib_dep INTERFACE OpenSSL::SSL OpenSSL::Crypto ZLIB::ZLIB Threads::Threads)
+# Debian splits cpp-httplib into a header and libcpp-httplib.so (built with OpenSSL and zlib).
+target_link_libraries(httplib_dep INTERFACE cpp-httplib OpenSSL::SSL OpenSSL::Crypto ZLIB::ZLIB Threads::Threads)

@@ -172,7 +172,18 @@ void Registry::AddCallbackGauge(std::string name, std::string help, std::functio
   e.callback = std::move(fn);
 }
 
+void Registry::AddCollector(std::function<void()> collect) {
+  std::lock_guard<std::mutex> lock(mu_);
+  collectors_.push_back(std::move(collect));
+}
+
 std::string Registry::Render() const {
+  std::vector<std::function<void()>> collectors;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    collectors = collectors_;
+  }
+  for (const auto& c : collectors) c();
   std::string out;
   std::lock_guard<std::mutex> lock(mu_);
   for (const Entry& e : entries_) {

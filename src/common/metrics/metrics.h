@@ -23,6 +23,9 @@ class Counter {
  public:
   void Inc(double by = 1) { Add(by); }
   void Add(double by);
+  // Mirrors a monotonic total that another component keeps (e.g. a sender's
+  // samples sent), refreshed by a collector before rendering.
+  void SetTotal(double total) { value_.store(total, std::memory_order_relaxed); }
   double Value() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -106,6 +109,9 @@ class Registry {
   // A gauge computed when /metrics is read (e.g. WAL bytes on disk).
   void AddCallbackGauge(std::string name, std::string help, std::function<double()> fn);
 
+  // Runs before every Render(): refreshes metrics mirrored from components.
+  void AddCollector(std::function<void()> collect);
+
   // The text exposition format 0.0.4, families in registration order.
   std::string Render() const;
 
@@ -123,6 +129,7 @@ class Registry {
 
   mutable std::mutex mu_;
   std::deque<Entry> entries_;
+  std::vector<std::function<void()>> collectors_;
 };
 
 // Formats a double as Prometheus does in the text format (NaN, +Inf, -Inf,

@@ -1,0 +1,180 @@
+// promsidecar-agent: flags, signals and subcommands only; the work is in
+// runtime/agent.h.
+//
+//   promsidecar-agent --config.file=agent.yml [--web.listen-address=:9099] ...
+//   promsidecar-agent check config FILE
+//   promsidecar-agent check metrics [--format=text|openmetrics] < page.txt
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <thread>
+
+#include "agent/config/config.h"
+#include "agent/runtime/agent.h"
+#include "agent/textparse/check.h"
+#include "common/log/log.h"
+#include "common/util/units.h"
+
+#ifndef PROMSIDECAR_VERSION
+#define PROMSIDECAR_VERSION "dev"
+#endif
+
+namespace ps = promsidecar;
+
+namespace {
+
+int CheckConfig(const std::string& file) {
+  auto errors = ps::config::CheckConfig(file);
+  if (errors.empty()) {
+    std::cout << file << ": SUCCESS: the configuration is valid\n";
+    return 0;
+  }
+  std::cerr << file << ": FAILED: " << errors.size() << (errors.size() == 1 ? " error\n" : " errors\n");
+  for (const auto& e : errors) std::cerr << "  " << e << "\n";
+  return 1;
+}
+
+int CheckMetrics(const std::string& format_name) {
+  ps::textparse::Format format = format_name == "openmetrics" ? ps::textparse::Format::kOpenMetrics
+                                                              : ps::textparse::Format::kPrometheusText;
+  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  auto problems = ps::textparse::CheckMetrics(input, format);
+  for (const auto& p : problems) std::cerr << ps::textparse::ToString(p) << "\n";
+  if (ps::textparse::HasErrors(problems)) return 1;
+  // Lint problems alone do not fail the check (exit 3 would break pipelines
+  // that only care about parseability; promtool exits 3 for lint).
+  return 0;
+}
+
+// Signals are taken synchronously by a dedicated thread: SIGHUP reloads,
+// SIGTERM/SIGINT shut down.
+void BlockSignals(sigset_t* set) {
+  sigemptyset(set);
+  sigaddset(set, SIGHUP);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "promsidecar-agent: scrapes Prometheus targets, keeps a small write-ahead log, and remote-writes "
+      "(Prometheus "
+      "remote write 1.0). Runs standalone from a Prometheus-style config file or as the sidecar that "
+      "promsidecar-operator injects.",
+      "promsidecar-agent"};
+  app.set_version_flag("--version", std::string("promsidecar-agent ") + PROMSIDECAR_VERSION);
+
+  ps::agent::AgentOptions opts;
+  opts.version = PROMSIDECAR_VERSION;
+  std::string wal_max_size = "256MiB", wal_segment_size = "1MiB", fsync = "batch", grace = "10s";
+  std::string log_level = "info", log_format = "logfmt";
+  opts.wal.dir = "data/wal";
+  app.add_option("--config.file", opts.config_file, "Prometheus-style configuration file.");
+  app.add_option(
+         "--web.listen-address", opts.listen_address,
+         "Address for /metrics, /-/healthy, /-/ready and /-/reload. A failed bind is retried; scraping "
+         "goes on meanwhile.")
+      ->capture_default_str();
+  app.add_flag("--web.enable-lifecycle", opts.enable_lifecycle, "Enable POST /-/reload (as in Prometheus).");
+  app.add_option("--wal.dir", opts.wal.dir, "Directory of the write-ahead log.")->capture_default_str();
+  app.add_option("--wal.max-size", wal_max_size,
+                 "Disk bound of the WAL; when reached the oldest data is dropped and counted.")
+      ->capture_default_str();
+  app.add_option("--wal.segment-size", wal_segment_size, "Size of one WAL segment file.")
+      ->capture_default_str();
+  app.add_option(
+         "--wal.fsync", fsync,
+         "always: fsync every scrape (survives power loss); batch: at most every second; never: survives "
+         "process crashes only.")
+      ->capture_default_str();
+  app.add_option("--shutdown.grace", grace,
+                 "On SIGTERM, how long to keep sending what is pending before exiting.")
+      ->capture_default_str();
+  app.add_option("--log.level", log_level, "debug, info, warn or error.")->capture_default_str();
+  app.add_option("--log.format", log_format, "logfmt or json.")->capture_default_str();
+
+  auto* check =
+      app.add_subcommand("check", "Validate a configuration file or an exposition page, like promtool.");
+  check->require_subcommand(1);
+  std::string check_file;
+  auto* check_config =
+      check->add_subcommand("config", "Validate a configuration file; exit 1 with every error.");
+  check_config->add_option("FILE", check_file, "The configuration file.")->required();
+  std::string metrics_format = "text";
+  auto* check_metrics = check->add_subcommand("metrics",
+                                              "Parse an exposition page from stdin; print each problem with "
+                                              "its line; exit 1 if it cannot be parsed.");
+  check_metrics->add_option("--format", metrics_format, "text (Prometheus 0.0.4) or openmetrics.")
+      ->check(CLI::IsMember({"text", "openmetrics"}))
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (check_config->parsed()) return CheckConfig(check_file);
+  if (check_metrics->parsed()) return CheckMetrics(metrics_format);
+
+  auto level = ps::log::ParseLevel(log_level);
+  auto format = ps::log::ParseFormat(log_format);
+  if (!level.ok() || !format.ok()) {
+    std::cerr << "--log.level/--log.format: " << (level.ok() ? format.message() : level.message()) << "\n";
+    return 2;
+  }
+  ps::log::Configure(*level, *format);
+  if (opts.config_file.empty()) {
+    std::cerr << "--config.file is required (see --help)\n";
+    return 2;
+  }
+  auto bad_flag = [](const std::string& flag, const std::string& why) {
+    std::cerr << flag << ": " << why << "\n";
+    return 2;
+  };
+  auto max_size = ps::units::ParseBytes(wal_max_size);
+  if (!max_size.ok()) return bad_flag("--wal.max-size", max_size.message());
+  auto segment = ps::units::ParseBytes(wal_segment_size);
+  if (!segment.ok() || *segment < 64 * 1024) {
+    return bad_flag("--wal.segment-size", segment.ok() ? "must be at least 64KiB" : segment.message());
+  }
+  auto policy = ps::wal::ParseFsyncPolicy(fsync);
+  if (!policy.ok()) return bad_flag("--wal.fsync", policy.message());
+  auto grace_d = ps::units::ParseDuration(grace);
+  if (!grace_d.ok()) return bad_flag("--shutdown.grace", grace_d.message());
+  opts.wal.max_size = *max_size;
+  opts.wal.segment_size = *segment;
+  opts.wal.fsync = *policy;
+  opts.shutdown_grace = *grace_d;
+  if (const char* uid = std::getenv("POD_UID")) opts.pod_uid = uid;
+
+  sigset_t signals;
+  BlockSignals(&signals);
+  ps::agent::Agent agent(opts);
+  if (ps::Status s = agent.Start(); !s.ok()) {
+    ps::log::Error("cannot start", {{"err", s.message()}});
+    return 1;
+  }
+  std::thread signal_thread([&] {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        ps::log::Info("SIGHUP: reloading configuration");
+        (void)agent.Reload();
+        continue;
+      }
+      ps::log::Info("signal received, shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      agent.RequestShutdown();
+      return;
+    }
+  });
+  agent.WaitForShutdownRequest();
+  agent.Shutdown();
+  signal_thread.join();
+  return 0;
+}

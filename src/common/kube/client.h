@@ -1,0 +1,152 @@
+// A small Kubernetes REST client: objects are nlohmann::json, resources are
+// described by kube::Resource, failures are typed kube::ApiError values.
+//
+// Thread-safety: a Client is thread-safe; share one per process. Every request
+// has a timeout; 429/5xx and connection failures are retried per RetryPolicy
+// (see retry.h for which verbs). Watches are not retried: the caller (usually
+// an Informer) re-opens them from the last resourceVersion.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "common/kube/config.h"
+#include "common/kube/errors.h"
+#include "common/kube/resource.h"
+#include "common/kube/retry.h"
+#include "common/kube/transport.h"
+#include "common/kube/watch.h"
+
+namespace promsidecar::kube {
+
+using nlohmann::json;
+
+struct ClientOptions {
+  RetryPolicy retry;
+  std::chrono::milliseconds request_timeout{30'000};
+  // Bound on one response body (a LIST page, an object).
+  size_t max_response_bytes = 128u << 20;
+  std::string user_agent = "promsidecar";
+  // Waits between retries; tests replace it to avoid real sleeps.
+  std::function<void(std::chrono::milliseconds)> sleep;
+};
+
+struct ListOptions {
+  std::string label_selector;
+  std::string field_selector;
+  int64_t limit = 0;           // page size; 0: no paging
+  std::string continue_token;  // from the previous page's metadata.continue
+  std::string resource_version;
+  std::string resource_version_match;  // "NotOlderThan", "Exact"
+};
+
+struct WatchOptions {
+  std::string resource_version;  // empty: start with synthetic ADDED events for existing objects
+  std::string label_selector;
+  std::string field_selector;
+  bool allow_watch_bookmarks = true;
+  // The server ends the watch after this; the HTTP timeout is this plus a margin.
+  int timeout_seconds = 300;
+};
+
+enum class PatchType {
+  kJson,            // RFC 6902 JSON Patch (array of operations)
+  kMerge,           // RFC 7386 JSON merge patch
+  kStrategicMerge,  // built-in types only
+  kApply,           // server-side apply; needs field_manager
+};
+
+struct WriteOptions {
+  std::string field_manager;
+  bool dry_run = false;
+};
+
+struct PatchOptions {
+  std::string field_manager;  // required for kApply
+  bool force = false;         // kApply: take ownership of conflicting fields
+  bool dry_run = false;
+  std::string subresource;  // e.g. "status"
+};
+
+struct DeleteOptions {
+  std::string propagation_policy;  // "Foreground", "Background", "Orphan"
+  std::optional<int64_t> grace_period_seconds;
+  std::string precondition_uid;
+  std::string precondition_resource_version;
+  bool dry_run = false;
+};
+
+class Client {
+ public:
+  // Talks to config.server through a TransportImpl.
+  explicit Client(Config config, ClientOptions options = {});
+  // Uses the given transport (tests, fault injection).
+  Client(Config config, std::shared_ptr<Transport> transport, ClientOptions options = {});
+
+  const Config& config() const { return config_; }
+  // The namespace of the kubeconfig context or of the pod; may be empty.
+  const std::string& default_namespace() const { return config_.ns; }
+
+  // `ns` is ignored for cluster-scoped resources.
+  ApiResult<json> Get(const Resource& r, std::string_view ns, std::string_view name);
+  // One page: a List object (items, metadata.resourceVersion, metadata.continue).
+  // Items get the apiVersion and kind they lack in lists. Empty `ns`: all namespaces.
+  ApiResult<json> List(const Resource& r, std::string_view ns, const ListOptions& options = {});
+  // Follows metadata.continue until the end: one List object with every item
+  // and the snapshot's resourceVersion. options.limit sets the page size.
+  ApiResult<json> ListAll(const Resource& r, std::string_view ns, ListOptions options = {});
+  // `ns` empty: metadata.namespace of the object.
+  ApiResult<json> Create(const Resource& r, std::string_view ns, const json& object,
+                         const WriteOptions& options = {});
+  // PUT; namespace and name from object.metadata; metadata.resourceVersion, if
+  // set, makes a stale update fail with Conflict.
+  ApiResult<json> Update(const Resource& r, const json& object, const WriteOptions& options = {});
+  ApiResult<json> UpdateStatus(const Resource& r, const json& object, const WriteOptions& options = {});
+  ApiResult<json> Patch(const Resource& r, std::string_view ns, std::string_view name, PatchType type,
+                        const json& patch, const PatchOptions& options = {});
+  // Server-side apply of a full object (namespace and name from its metadata).
+  ApiResult<json> Apply(const Resource& r, const json& object, std::string_view field_manager,
+                        bool force = false);
+  // Returns what the server returns: the deleted object (possibly with
+  // deletionTimestamp set) or a Status.
+  ApiResult<json> Delete(const Resource& r, std::string_view ns, std::string_view name,
+                         const DeleteOptions& options = {});
+
+  // Streams a watch: calls on_event for each event until the server ends the
+  // stream (ok), on_event returns false (ok), should_stop returns true (ok;
+  // polled about every second even when idle), or a failure (error; an HTTP
+  // 410 is IsGone). ERROR events are passed to on_event like any other.
+  ApiResult<void> Watch(const Resource& r, std::string_view ns, const WatchOptions& options,
+                        const std::function<bool(WatchEvent&)>& on_event,
+                        std::function<bool()> should_stop = {});
+
+  // Any GET path, e.g. "/version" or "/apis" (with retries).
+  ApiResult<json> GetPath(std::string_view path);
+
+ private:
+  struct Call;
+  ApiResult<http::Response> Execute(const Call& call);
+  ApiResult<json> ExecuteJson(const Call& call);
+  std::string ContextFor(std::string_view method, std::string_view path) const;
+
+  Config config_;
+  ClientOptions options_;
+  std::shared_ptr<Transport> transport_;
+  std::unique_ptr<TokenSource> token_;
+};
+
+// Helpers for objects.
+std::string Namespace(const json& object);
+std::string Name(const json& object);
+std::string ResourceVersion(const json& object);
+// "ns/name", or "name" for cluster-scoped objects.
+std::string ObjectKey(const json& object);
+
+}  // namespace promsidecar::kube

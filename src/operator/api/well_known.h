@@ -1,0 +1,41 @@
+// Names the operator writes to or reads from pods: annotations, labels,
+// container and volume names. The webhook, the controller and the agent's
+// annotation parser must agree on these, so they live in one place.
+#pragma once
+
+namespace promsidecar::api {
+
+// Set by users on pods.
+inline constexpr const char* kScrapeAnnotation = "prometheus.operator.io/scrape";
+inline constexpr const char* kAgentSelectorAnnotation = "prometheus.operator.io/agent-selector";
+// Per-pod override of spec.sidecar.nativeSidecar: "always" | "never" | "auto".
+inline constexpr const char* kNativeSidecarAnnotation = "prometheus.operator.io/native-sidecar";
+inline constexpr const char* kLegacyScrapeAnnotation = "prometheus.io/scrape";
+
+// Set by the webhook on pods it injected or skipped.
+inline constexpr const char* kInjectionLabel = "prometheus.operator.io/injection";  // injected | skipped
+inline constexpr const char* kAgentLabel = "prometheus.operator.io/agent";          // <ns>.<name>
+inline constexpr const char* kStatusAnnotation = "prometheus.operator.io/injection-status";  // "injected"
+inline constexpr const char* kSkipReasonAnnotation = "prometheus.operator.io/injection-skip-reason";
+inline constexpr const char* kAgentVersionAnnotation = "prometheus.operator.io/agent-version";
+inline constexpr const char* kPrometheusVersionAnnotation = "prometheus.operator.io/prometheus-version";
+inline constexpr const char* kInjectedHashAnnotation = "prometheus.operator.io/injected-hash";
+inline constexpr const char* kDefaultContainerAnnotation = "kubectl.kubernetes.io/default-container";
+
+// What the webhook injects.
+inline constexpr const char* kAgentContainerName = "promsidecar-agent";
+inline constexpr const char* kPrometheusContainerName = "promsidecar-prometheus";
+inline constexpr const char* kPodInfoVolumeName = "promsidecar-podinfo";
+inline constexpr const char* kSharedConfigVolumeName = "promsidecar-config";
+inline constexpr const char* kWalVolumeName = "promsidecar-wal";
+inline constexpr const char* kNoTokenVolumeName = "promsidecar-no-token";
+inline constexpr const char* kRenderedVolumeName = "promsidecar-rendered";
+
+// Where it mounts them.
+inline constexpr const char* kPodInfoDir = "/etc/promsidecar/pod";
+inline constexpr const char* kSharedConfigDir = "/etc/promsidecar/shared";
+inline constexpr const char* kWalDir = "/var/lib/promsidecar/wal";
+inline constexpr const char* kRenderedDir = "/etc/prometheus-rendered";
+inline constexpr const char* kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+}  // namespace promsidecar::api

@@ -1,0 +1,36 @@
+// The promsidecar-operator command line: `inject` and `explain` run the
+// webhook's pure decision (inject::Decide) on manifests from files, so GitOps
+// users can render and check pods before they reach a cluster.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/util/result.h"
+#include "operator/inject/inject.h"
+
+namespace promsidecar::cli {
+
+// One pod (or workload template) and what the webhook would do to it.
+struct ObjectDecision {
+  std::string object;  // "Pod default/example", "Deployment shop/web (template)"
+  inject::InjectionResult result;
+};
+
+// Runs Decide on every Pod and on the pod template of every Deployment,
+// StatefulSet, DaemonSet, ReplicaSet, Job and CronJob in `docs`, replacing
+// each with its mutated form; other objects pass through unchanged.
+// `default_namespace` applies to objects without metadata.namespace.
+Result<std::vector<nlohmann::json>> MutateDocuments(std::vector<nlohmann::json> docs,
+                                                    const std::string& default_namespace,
+                                                    const inject::ClusterFacts& facts,
+                                                    std::vector<ObjectDecision>* decisions);
+
+// The whole command line; returns the process exit code (0 ok, 1 bad input,
+// 2 usage).
+int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+}  // namespace promsidecar::cli

@@ -1,0 +1,242 @@
+#include <gtest/gtest.h>
+
+#include "operator/api/agent.h"
+#include "operator/api/label_selector.h"
+#include "operator/api/quantity.h"
+
+namespace promsidecar::api {
+namespace {
+
+using nlohmann::json;
+
+TEST(Quantity, ParsesKubernetesSpellings) {
+  EXPECT_EQ(*ParseQuantityMilli("50m"), 50);
+  EXPECT_EQ(*ParseQuantityMilli("0.5"), 500);
+  EXPECT_EQ(*ParseQuantityMilli("2"), 2000);
+  EXPECT_EQ(*ParseQuantityMilli("64Mi"), (int64_t{64} << 20) * 1000);
+  EXPECT_EQ(*ParseQuantityMilli("1G"), int64_t{1000000000} * 1000);
+  EXPECT_EQ(*ParseQuantityMilli("1e3"), 1000000);
+  EXPECT_EQ(*ParseQuantityMilli("1.5Gi"), (int64_t{3} << 29) * 1000);
+  EXPECT_EQ(*ParseQuantityMilli("100k"), 100000000);
+  EXPECT_EQ(*ParseQuantityMilli("1n"), 1);  // rounds up to a whole milli-unit, like MilliValue
+}
+
+TEST(Quantity, RejectsGarbage) {
+  for (const char* bad : {"", "abc", "5q", "-1", "1.2.3", "Mi", "1e", "99999999999Ei"}) {
+    EXPECT_FALSE(ParseQuantityMilli(bad).ok()) << bad;
+  }
+  EXPECT_NE(ParseQuantityMilli("5q").message().find("5q"), std::string::npos);
+}
+
+TEST(Quantity, FormatsCanonically) {
+  EXPECT_EQ(FormatCpuMilli(5), "5m");
+  EXPECT_EQ(FormatCpuMilli(2000), "2");
+  EXPECT_EQ(FormatBytesMilli((int64_t{64} << 20) * 1000), "64Mi");
+  EXPECT_EQ(FormatBytesMilli((int64_t{3} << 30) * 1000), "3Gi");
+  EXPECT_EQ(FormatBytesMilli(1000 * 1000), "1000");
+  EXPECT_EQ(FormatBytesMilli(1), "1");  // a fraction of a byte rounds up
+  EXPECT_EQ(FormatQuantityMilli("cpu", 1500), "1500m");
+  EXPECT_EQ(FormatQuantityMilli("memory", 1024 * 1000), "1Ki");
+}
+
+LabelSelector Sel(const std::string& text) {
+  auto s = ParseLabelSelector(json::parse(text), "sel");
+  EXPECT_TRUE(s.ok()) << s.message();
+  return s.ok() ? *s : LabelSelector{};
+}
+
+TEST(LabelSelector, EmptyMatchesEverything) {
+  EXPECT_TRUE(Matches(Sel("{}"), {}));
+  EXPECT_TRUE(Matches(Sel("{}"), {{"a", "b"}}));
+}
+
+TEST(LabelSelector, MatchLabelsAndExpressions) {
+  LabelSelector s = Sel(R"({"matchLabels": {"team": "shop"},
+                            "matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "stage"]},
+                                                 {"key": "tier", "operator": "NotIn", "values": ["db"]},
+                                                 {"key": "monitored", "operator": "Exists"},
+                                                 {"key": "legacy", "operator": "DoesNotExist"}]})");
+  Labels good{{"team", "shop"}, {"env", "prod"}, {"monitored", ""}};
+  EXPECT_TRUE(Matches(s, good));
+  Labels l = good;
+  l["team"] = "other";
+  EXPECT_FALSE(Matches(s, l));
+  l = good;
+  l["env"] = "dev";
+  EXPECT_FALSE(Matches(s, l));
+  l = good;
+  l.erase("env");
+  EXPECT_FALSE(Matches(s, l)) << "In requires the key";
+  l = good;
+  l["tier"] = "db";
+  EXPECT_FALSE(Matches(s, l));
+  l = good;
+  l["tier"] = "web";
+  EXPECT_TRUE(Matches(s, l)) << "NotIn allows other values and absence";
+  l = good;
+  l.erase("monitored");
+  EXPECT_FALSE(Matches(s, l));
+  l = good;
+  l["legacy"] = "yes";
+  EXPECT_FALSE(Matches(s, l));
+}
+
+TEST(LabelSelector, RejectsMalformedRequirements) {
+  EXPECT_FALSE(
+      ParseLabelSelector(json::parse(R"({"matchExpressions": [{"key": "a", "operator": "In"}]})"), "s").ok());
+  EXPECT_FALSE(
+      ParseLabelSelector(
+          json::parse(R"({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})"), "s")
+          .ok());
+  auto bad =
+      ParseLabelSelector(json::parse(R"({"matchExpressions": [{"key": "a", "operator": "Like"}]})"), "x.y");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("x.y.matchExpressions[0].operator"), std::string::npos) << bad.message();
+  EXPECT_FALSE(ParseLabelSelector(json::parse(R"({"matchLabels": {"a": 1}})"), "s").ok());
+}
+
+json SidecarAgent() {
+  return json::parse(R"({
+    "apiVersion": "promsidecar.io/v1alpha1", "kind": "PrometheusAgent",
+    "metadata": {"name": "agent-example", "namespace": "monitoring"},
+    "spec": {
+      "mode": "sidecar",
+      "remoteWrite": [{
+        "url": "https://metrics.example.com/api/v1/write", "name": "main",
+        "headers": {"X-Scope-OrgID": "tenant-1"}, "remoteTimeout": "30s",
+        "writeRelabelConfigs": [{"sourceLabels": ["__name__"], "regex": "go_.*", "action": "drop"}],
+        "basicAuth": {"username": {"name": "rw", "key": "user"}, "password": {"name": "rw", "key": "pass"}},
+        "tlsConfig": {"ca": {"configMap": {"name": "ca", "key": "ca.crt"}}, "insecureSkipVerify": false,
+                      "minVersion": "TLS12"},
+        "proxyUrl": "http://proxy:3128",
+        "queueConfig": {"capacity": 2500, "maxShards": 4, "batchSendDeadline": "5s", "retryOnRateLimit": true}
+      }, {
+        "url": "https://other.example.com/write",
+        "authorization": {"credentials": {"name": "tok", "key": "token"}}
+      }, {
+        "url": "https://oauth.example.com/write",
+        "oauth2": {"clientId": {"secret": {"name": "oa", "key": "id"}}, "clientSecret": {"name": "oa", "key": "secret"},
+                   "tokenUrl": "https://login.example.com/token", "scopes": ["write"]}
+      }],
+      "externalLabels": {"cluster": "prod"},
+      "scrapeInterval": "1m", "scrapeTimeout": "10s",
+      "sampleLimit": 5000, "labelLimit": 64, "labelNameLengthLimit": 128, "labelValueLengthLimit": 1024,
+      "bodySizeLimit": "10MB", "logLevel": "debug", "logFormat": "json",
+      "image": "quay.io/prometheus/prometheus:v3.1.0", "version": "v3.1.0", "imagePullPolicy": "Always",
+      "imagePullSecrets": [{"name": "regcred"}], "paused": false,
+      "sidecar": {"engine": "prometheus", "image": "example.com/agent:v1", "nativeSidecar": "never",
+                  "namespaceSelector": {"matchLabels": {"team": "shop"}}, "default": true,
+                  "walSizeLimit": "1Gi", "minScrapeInterval": "15s", "legacyAnnotations": true,
+                  "resources": {"limits": {"memory": "128Mi"}}, "securityContext": {"runAsUser": 1000},
+                  "updateStrategy": "InPlace"}
+    }})");
+}
+
+TEST(ParseAgent, ReadsEverySidecarField) {
+  auto a = ParseAgent(SidecarAgent());
+  ASSERT_TRUE(a.ok()) << a.message();
+  EXPECT_TRUE(a->is_sidecar());
+  EXPECT_EQ(a->mode_text, "sidecar");
+  EXPECT_EQ(a->Ref(), "monitoring/agent-example");
+  EXPECT_EQ(a->LabelValue(), "monitoring.agent-example");
+  ASSERT_EQ(a->remote_write.size(), 3u);
+  const RemoteWrite& rw = a->remote_write[0];
+  EXPECT_EQ(rw.url, "https://metrics.example.com/api/v1/write");
+  EXPECT_EQ(rw.name, "main");
+  EXPECT_EQ(rw.headers.at("X-Scope-OrgID"), "tenant-1");
+  EXPECT_EQ(rw.remote_timeout, "30s");
+  ASSERT_EQ(rw.write_relabel_configs.size(), 1u);
+  EXPECT_EQ(*rw.write_relabel_configs[0].action, "drop");
+  EXPECT_EQ(rw.basic_auth->password->key, "pass");
+  EXPECT_EQ(rw.tls_config->ca->config_map->name, "ca");
+  EXPECT_EQ(rw.tls_config->min_version, "TLS12");
+  EXPECT_EQ(rw.proxy_url, "http://proxy:3128");
+  EXPECT_EQ(*rw.queue_config->capacity, 2500);
+  EXPECT_EQ(rw.queue_config->batch_send_deadline, "5s");
+  EXPECT_EQ(a->remote_write[1].authorization->type, "Bearer");
+  EXPECT_EQ(a->remote_write[1].authorization->credentials->name, "tok");
+  EXPECT_EQ(a->remote_write[2].oauth2->client_id.secret->key, "id");
+  EXPECT_EQ(a->remote_write[2].oauth2->scopes, std::vector<std::string>{"write"});
+  EXPECT_EQ(a->external_labels.at("cluster"), "prod");
+  EXPECT_EQ(a->scrape_interval->count(), 60000);
+  EXPECT_EQ(a->scrape_timeout->count(), 10000);
+  EXPECT_EQ(*a->sample_limit, 5000u);
+  EXPECT_EQ(*a->label_value_length_limit, 1024u);
+  EXPECT_EQ(*a->body_size_limit_bytes, 10u << 20);
+  EXPECT_EQ(a->log_level, "debug");
+  EXPECT_EQ(a->log_format, "json");
+  EXPECT_EQ(a->image_pull_policy, "Always");
+  EXPECT_EQ(a->image_pull_secrets, std::vector<std::string>{"regcred"});
+  EXPECT_EQ(a->sidecar.engine, SidecarEngine::kPrometheus);
+  EXPECT_EQ(a->sidecar.native_sidecar, NativeSidecarMode::kNever);
+  ASSERT_TRUE(a->sidecar.namespace_selector.has_value());
+  EXPECT_EQ(a->sidecar.namespace_selector->match_labels.at("team"), "shop");
+  EXPECT_TRUE(a->sidecar.is_default);
+  EXPECT_EQ(*a->sidecar.wal_size_limit_bytes, 1ull << 30);
+  EXPECT_EQ(a->sidecar.min_scrape_interval.count(), 15000);
+  EXPECT_TRUE(a->sidecar.legacy_annotations);
+  EXPECT_EQ(a->sidecar.resources["limits"]["memory"], "128Mi");
+  EXPECT_EQ(a->sidecar.security_context["runAsUser"], 1000);
+  EXPECT_EQ(a->sidecar.update_strategy, UpdateStrategy::kInPlace);
+  EXPECT_EQ(SharedConfigSecretName(*a), "promsidecar-monitoring.agent-example");
+}
+
+TEST(ParseAgent, DefaultsApply) {
+  auto a = ParseAgent(
+      json::parse(R"({"metadata": {"name": "a", "namespace": "n"}, "spec": {"mode": "Sidecar"}})"));
+  ASSERT_TRUE(a.ok()) << a.message();
+  EXPECT_EQ(a->sidecar.engine, SidecarEngine::kNative);
+  EXPECT_EQ(a->sidecar.native_sidecar, NativeSidecarMode::kAuto);
+  EXPECT_FALSE(a->sidecar.namespace_selector.has_value());
+  EXPECT_EQ(a->sidecar.min_scrape_interval.count(), 10000);
+  EXPECT_EQ(a->sidecar.update_strategy, UpdateStrategy::kNone);
+  EXPECT_FALSE(a->paused);
+}
+
+TEST(ParseAgent, OtherModesAreLeftAlone) {
+  // An upstream StatefulSet agent with fields we would reject in Sidecar mode.
+  auto a =
+      ParseAgent(json::parse(R"({"apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "PrometheusAgent",
+      "metadata": {"name": "a", "namespace": "n"},
+      "spec": {"replicas": 2, "serviceMonitorSelector": {}, "scrapeInterval": "banana"}})"));
+  ASSERT_TRUE(a.ok()) << a.message();
+  EXPECT_EQ(a->mode, AgentMode::kStatefulSet);
+  EXPECT_FALSE(a->is_sidecar());
+}
+
+TEST(ParseAgent, ErrorsNameTheFieldPath) {
+  json j = SidecarAgent();
+  j["spec"]["remoteWrite"][1]["remoteTimeout"] = "soon";
+  j["spec"]["sidecar"]["engine"] = "docker";
+  j["spec"]["sampleLimit"] = "many";
+  std::vector<FieldError> errors;
+  ParseAgentCollecting(j, &errors);
+  ASSERT_EQ(errors.size(), 3u) << JoinErrors(errors);
+  EXPECT_EQ(errors[0].path, "spec.remoteWrite[1].remoteTimeout");
+  EXPECT_EQ(errors[0].value, "soon");
+  EXPECT_NE(errors[0].message.find("duration"), std::string::npos);
+  auto a = ParseAgent(j);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.message().find("spec.sidecar.engine"), std::string::npos) << a.message();
+  EXPECT_NE(a.message().find("native, prometheus"), std::string::npos) << a.message();
+  EXPECT_NE(a.message().find("monitoring/agent-example"), std::string::npos) << a.message();
+}
+
+TEST(ParseAgent, LongNamesStayValidLabelValues) {
+  auto a = ParseAgent(json{{"metadata", {{"name", std::string(80, 'a')}, {"namespace", "monitoring"}}},
+                           {"spec", {{"mode", "Sidecar"}}}});
+  ASSERT_TRUE(a.ok());
+  EXPECT_LE(a->LabelValue().size(), 63u);
+  auto b = ParseAgent(json{{"metadata", {{"name", std::string(79, 'a') + "b"}, {"namespace", "monitoring"}}},
+                           {"spec", {{"mode", "Sidecar"}}}});
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE(a->LabelValue(), b->LabelValue()) << "shortened values must still differ";
+}
+
+TEST(AgentApiGroup, IsConfiguration) {
+  EXPECT_EQ(AgentApiGroup::Own().ApiVersion(), "promsidecar.io/v1alpha1");
+  EXPECT_EQ(AgentApiGroup::Seed().ApiVersion(), "monitoring.coreos.com/v1alpha1");
+}
+
+}  // namespace
+}  // namespace promsidecar::api

@@ -1,0 +1,311 @@
+// Focused rules of inject::Decide on pods built in code (the golden cases
+// cover the same rules end to end).
+#include "operator/inject/inject.h"
+
+#include <gtest/gtest.h>
+
+#include "operator/api/well_known.h"
+
+namespace promsidecar::inject {
+namespace {
+
+using nlohmann::json;
+
+json Pod(json annotations = {{"prometheus.operator.io/scrape", "true"}}) {
+  json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "p"}, {"namespace", "apps"}}},
+              {"spec", {{"containers", {{{"name", "app"}, {"image", "app:1"}}}}}}};
+  if (!annotations.is_null()) pod["metadata"]["annotations"] = annotations;
+  return pod;
+}
+
+api::Agent MakeAgent(const std::string& ns, const std::string& name, json sidecar = json::object(),
+                     json spec_extra = json::object()) {
+  json spec = {{"mode", "Sidecar"}, {"sidecar", sidecar}};
+  spec.update(spec_extra);
+  auto a = api::ParseAgent({{"metadata", {{"name", name}, {"namespace", ns}}}, {"spec", spec}});
+  EXPECT_TRUE(a.ok()) << a.message();
+  return *a;
+}
+
+ClusterFacts Facts(std::vector<api::Agent> agents) {
+  ClusterFacts f;
+  f.agents = std::move(agents);
+  f.apiserver_version = "v1.34.1";
+  f.node_kubelet_versions = {"v1.34.1"};
+  return f;
+}
+
+const json* Container(const json& pod, const std::string& name) {
+  for (const char* field : {"initContainers", "containers"}) {
+    if (!pod["spec"].contains(field)) continue;
+    for (const json& c : pod["spec"][field]) {
+      if (c["name"] == name) return &c;
+    }
+  }
+  return nullptr;
+}
+
+TEST(EscapeJsonPointer, EscapesTildeAndSlash) {
+  EXPECT_EQ(EscapeJsonPointer("prometheus.operator.io/agent"), "prometheus.operator.io~1agent");
+  EXPECT_EQ(EscapeJsonPointer("a~b/c"), "a~0b~1c");
+  EXPECT_EQ(EscapeJsonPointer("plain"), "plain");
+}
+
+TEST(ParseKubeVersion, ReadsVendorSpellings) {
+  int major = 0, minor = 0;
+  ASSERT_TRUE(ParseKubeVersion("v1.29.3-eks-1234", &major, &minor));
+  EXPECT_EQ(major, 1);
+  EXPECT_EQ(minor, 29);
+  ASSERT_TRUE(ParseKubeVersion("1.30+", &major, &minor));
+  EXPECT_EQ(minor, 30);
+  EXPECT_FALSE(ParseKubeVersion("", &major, &minor));
+  EXPECT_FALSE(ParseKubeVersion("latest", &major, &minor));
+}
+
+TEST(Decide, PatchCreatesMissingMapsAndLists) {
+  json pod = Pod();
+  ClusterFacts f = Facts({MakeAgent("apps", "a")});
+  InjectionResult r = Decide(pod, "apps", f);
+  ASSERT_EQ(r.outcome, Outcome::kInjected) << r.message;
+  std::set<std::string> paths;
+  for (const json& op : r.patch) paths.insert(op["path"]);
+  EXPECT_TRUE(paths.count("/metadata/labels")) << r.patch.dump();
+  EXPECT_TRUE(paths.count("/spec/initContainers"));
+  EXPECT_TRUE(paths.count("/spec/volumes"));
+  EXPECT_TRUE(paths.count("/metadata/annotations/prometheus.operator.io~1injection-status"));
+  json after = pod.patch(r.patch);
+  EXPECT_EQ(after["metadata"]["labels"][api::kAgentLabel], "apps.a");
+
+  // No annotations map at all cannot happen for an opted-in pod, but a skip
+  // of a pod without labels creates the labels map.
+  InjectionResult skip = Decide(pod, "apps", Facts({}));
+  ASSERT_EQ(skip.outcome, Outcome::kSkipped);
+  json skipped = pod.patch(skip.patch);
+  EXPECT_EQ(skipped["metadata"]["labels"][api::kInjectionLabel], "skipped");
+}
+
+TEST(Decide, AppendsToExistingListsWithoutTouchingThem) {
+  json pod = Pod();
+  pod["metadata"]["labels"] = {{"app", "web"}};
+  pod["spec"]["volumes"] = {{{"name", "data"}, {"emptyDir", json::object()}}};
+  pod["spec"]["initContainers"] = {{{"name", "setup"}, {"image", "setup:1"}}};
+  InjectionResult r = Decide(pod, "apps", Facts({MakeAgent("apps", "a")}));
+  ASSERT_EQ(r.outcome, Outcome::kInjected);
+  json after = pod.patch(r.patch);
+  EXPECT_EQ(after["metadata"]["labels"]["app"], "web");
+  EXPECT_EQ(after["spec"]["volumes"][0]["name"], "data");
+  EXPECT_EQ(after["spec"]["volumes"].size(), 5u);
+  // Without mesh containers our native sidecar goes first, so it runs while
+  // the app's own init containers do.
+  EXPECT_EQ(after["spec"]["initContainers"][0]["name"], api::kAgentContainerName);
+  EXPECT_EQ(after["spec"]["initContainers"][1]["name"], "setup");
+}
+
+TEST(Decide, NativeAutoNeedsEveryKubeletAt129) {
+  ClusterFacts f = Facts({MakeAgent("apps", "a")});
+  f.node_kubelet_versions = {"v1.31.0", "v1.29.0"};
+  EXPECT_TRUE(Decide(Pod(), "apps", f).native_sidecar);
+  f.node_kubelet_versions.push_back("v1.28.15");
+  EXPECT_FALSE(Decide(Pod(), "apps", f).native_sidecar);
+  f.node_kubelet_versions = {"garbage"};
+  EXPECT_FALSE(Decide(Pod(), "apps", f).native_sidecar) << "an unreadable version counts as old";
+  f.node_kubelet_versions = {};
+  f.apiserver_version = "";
+  EXPECT_FALSE(Decide(Pod(), "apps", f).native_sidecar) << "an unknown API server counts as old";
+  f.apiserver_version = "v1.30.0";
+  EXPECT_TRUE(Decide(Pod(), "apps", f).native_sidecar) << "no Nodes yet: the API server decides";
+}
+
+TEST(Decide, RegularContainerKeepsKubectlDefaultingToTheApp) {
+  ClusterFacts f = Facts({MakeAgent("apps", "a", {{"nativeSidecar", "never"}})});
+  json after = Pod().patch(Decide(Pod(), "apps", f).patch);
+  EXPECT_EQ(after["metadata"]["annotations"][api::kDefaultContainerAnnotation], "app");
+  EXPECT_EQ(after["spec"]["containers"][1]["name"], api::kAgentContainerName);
+  EXPECT_FALSE(after["spec"]["containers"][1].contains("restartPolicy"));
+}
+
+TEST(Decide, JobsAreRecognisedByOwnerOrLabel) {
+  ClusterFacts f = Facts({MakeAgent("apps", "a", {{"nativeSidecar", "never"}})});
+  json by_owner = Pod();
+  by_owner["metadata"]["ownerReferences"] = {{{"kind", "Job"}, {"name", "j"}, {"apiVersion", "batch/v1"}}};
+  EXPECT_EQ(Decide(by_owner, "apps", f).reason, "JobWithoutNativeSidecar");
+  json by_label = Pod();
+  by_label["metadata"]["labels"] = {{"job-name", "j"}};
+  EXPECT_EQ(Decide(by_label, "apps", f).reason, "JobWithoutNativeSidecar");
+  json replicaset = Pod();
+  replicaset["metadata"]["ownerReferences"] = {
+      {{"kind", "ReplicaSet"}, {"name", "r"}, {"apiVersion", "apps/v1"}}};
+  EXPECT_EQ(Decide(replicaset, "apps", f).outcome, Outcome::kInjected);
+}
+
+TEST(Decide, WindowsByRequiredNodeAffinity) {
+  json pod = Pod();
+  pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+     ["nodeSelectorTerms"] = {
+         {{"matchExpressions",
+           {{{"key", "kubernetes.io/os"}, {"operator", "In"}, {"values", {"windows"}}}}}}};
+  EXPECT_EQ(Decide(pod, "apps", Facts({MakeAgent("apps", "a")})).reason, "Windows");
+  // A term that also admits Linux nodes is not Windows-only.
+  pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+     ["nodeSelectorTerms"]
+         .push_back({{"matchExpressions",
+                      {{{"key", "kubernetes.io/os"}, {"operator", "In"}, {"values", {"linux"}}}}}});
+  EXPECT_EQ(Decide(pod, "apps", Facts({MakeAgent("apps", "a")})).outcome, Outcome::kInjected);
+}
+
+TEST(Decide, OperatorNamespaceAndSystemNamespacesAreNeverTouched) {
+  ClusterFacts f = Facts({MakeAgent("promsidecar-system", "a"), MakeAgent("kube-public", "b")});
+  EXPECT_EQ(Decide(Pod(), "promsidecar-system", f).outcome, Outcome::kNotApplicable);
+  EXPECT_EQ(Decide(Pod(), "kube-public", f).outcome, Outcome::kNotApplicable);
+  EXPECT_TRUE(Decide(Pod(), "kube-public", f).patch.empty());
+}
+
+TEST(Decide, LegacyPodsOutsideAnAdmittingAgentAreNotOurs) {
+  json pod = Pod({{"prometheus.io/scrape", "true"}});
+  // The default agent honours legacy annotations but does not admit "apps".
+  ClusterFacts f = Facts({MakeAgent("monitoring", "d",
+                                    {{"default", true},
+                                     {"legacyAnnotations", true},
+                                     {"namespaceSelector", {{"matchLabels", {{"team", "x"}}}}}})});
+  InjectionResult r = Decide(pod, "apps", f);
+  EXPECT_EQ(r.outcome, Outcome::kNotApplicable);
+  EXPECT_TRUE(r.warnings.empty()) << "some other Prometheus scrapes such pods: stay silent";
+  f.namespace_labels = {{"team", "x"}};
+  EXPECT_EQ(Decide(pod, "apps", f).outcome, Outcome::kInjected);
+}
+
+TEST(Decide, NamespaceSelectorSeesTheImplicitNameLabel) {
+  ClusterFacts f = Facts(
+      {MakeAgent("monitoring", "d",
+                 {{"default", true},
+                  {"namespaceSelector", {{"matchLabels", {{"kubernetes.io/metadata.name", "apps"}}}}}})});
+  EXPECT_EQ(Decide(Pod(), "apps", f).outcome, Outcome::kInjected);
+  EXPECT_EQ(Decide(Pod(), "other", f).reason, "NamespaceNotAdmitted");
+}
+
+TEST(Decide, TwoDefaultsPickOneAndWarn) {
+  json sel = {{"default", true}, {"namespaceSelector", json::object()}};
+  ClusterFacts f = Facts({MakeAgent("z", "d2", sel), MakeAgent("monitoring", "d1", sel)});
+  InjectionResult r = Decide(Pod(), "apps", f);
+  ASSERT_EQ(r.outcome, Outcome::kInjected);
+  EXPECT_EQ(r.agent, "monitoring/d1");
+  ASSERT_FALSE(r.warnings.empty());
+  EXPECT_NE(r.warnings[0].find("default"), std::string::npos);
+}
+
+TEST(Decide, LimitRangeWithEmptyWindowSkips) {
+  ClusterFacts f = Facts({MakeAgent("apps", "a")});
+  f.limit_ranges = {json::parse(R"({"metadata": {"name": "odd"}, "spec": {"limits": [
+      {"type": "Container", "min": {"cpu": "200m"}, "max": {"cpu": "100m"}}]}})")};
+  InjectionResult r = Decide(Pod(), "apps", f);
+  EXPECT_EQ(r.reason, "LimitRange");
+  EXPECT_NE(r.message.find("odd"), std::string::npos) << r.message;
+}
+
+TEST(Decide, LimitRangeMinimumRaisesRequestAndLimit) {
+  ClusterFacts f = Facts({MakeAgent("apps", "a")});
+  f.limit_ranges = {json::parse(R"({"metadata": {"name": "floor"}, "spec": {"limits": [
+      {"type": "Container", "min": {"cpu": "100m", "memory": "128Mi"}},
+      {"type": "Pod", "max": {"cpu": "1m"}}]}})")};
+  InjectionResult r = Decide(Pod(), "apps", f);
+  ASSERT_EQ(r.outcome, Outcome::kInjected) << r.message;
+  const json* c = Container(Pod().patch(r.patch), api::kAgentContainerName);
+  ASSERT_NE(c, nullptr);
+  json after = Pod().patch(r.patch);
+  c = Container(after, api::kAgentContainerName);
+  EXPECT_EQ((*c)["resources"]["requests"]["cpu"], "100m");
+  EXPECT_EQ((*c)["resources"]["limits"]["cpu"], "100m");
+  EXPECT_EQ((*c)["resources"]["requests"]["memory"], "128Mi");
+  EXPECT_EQ((*c)["resources"]["limits"]["memory"], "128Mi");
+}
+
+TEST(Decide, PrometheusEngineFlagsFollowTheVersion) {
+  auto args_of = [](const api::Agent& a) {
+    json after = Pod().patch(Decide(Pod(), "apps", Facts({a})).patch);
+    const json* c = Container(after, api::kPrometheusContainerName);
+    EXPECT_NE(c, nullptr);
+    return c ? (*c)["args"].get<std::vector<std::string>>() : std::vector<std::string>{};
+  };
+  auto has = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  json engine = {{"engine", "prometheus"}};
+  auto v3 = args_of(MakeAgent("apps", "a", engine, {{"version", "3.0.1"}}));
+  EXPECT_TRUE(has(v3, "--agent"));
+  EXPECT_FALSE(has(v3, "--enable-feature=agent"));
+  EXPECT_TRUE(has(v3, "--web.enable-lifecycle"));
+  auto v2 = args_of(MakeAgent("apps", "a", engine, {{"version", "v2.42.0"}}));
+  EXPECT_TRUE(has(v2, "--enable-feature=agent"));
+  EXPECT_FALSE(has(v2, "--agent"));
+  // The version may come from the image tag alone.
+  auto from_image = args_of(MakeAgent("apps", "a", engine, {{"image", "mirror.local/prometheus:v2.53.1"}}));
+  EXPECT_TRUE(has(from_image, "--enable-feature=agent"));
+  json after = Pod().patch(
+      Decide(Pod(), "apps", Facts({MakeAgent("apps", "a", engine, {{"version", "v2.42.0"}})})).patch);
+  EXPECT_EQ((*Container(after, api::kPrometheusContainerName))["image"],
+            "quay.io/prometheus/prometheus:v2.42.0");
+  // A digest says nothing about the version: warn and use the default's flags.
+  InjectionResult r =
+      Decide(Pod(), "apps", Facts({MakeAgent("apps", "a", engine, {{"image", "prom@sha256:0123abcd"}})}));
+  bool warned = false;
+  for (const std::string& w : r.warnings)
+    warned = warned || w.find("Prometheus version") != std::string::npos;
+  EXPECT_TRUE(warned);
+}
+
+TEST(Decide, HashIgnoresRemoteWriteButNotTheImage) {
+  api::Agent a = MakeAgent("apps", "a");
+  std::string h1 = Decide(Pod(), "apps", Facts({a})).fragment_hash;
+  a.remote_write.push_back({.url = "https://elsewhere.example.com/write"});
+  a.external_labels["x"] = "y";
+  EXPECT_EQ(Decide(Pod(), "apps", Facts({a})).fragment_hash, h1);
+  a.sidecar.image = "example.com/agent:v9";
+  EXPECT_NE(Decide(Pod(), "apps", Facts({a})).fragment_hash, h1);
+}
+
+TEST(Decide, ShutdownGraceFollowsTheTerminationGracePeriod) {
+  auto grace_of = [](int64_t tgps) {
+    json pod = Pod();
+    pod["spec"]["terminationGracePeriodSeconds"] = tgps;
+    json after = pod.patch(Decide(pod, "apps", Facts({MakeAgent("apps", "a")})).patch);
+    for (const std::string arg : (*Container(after, api::kAgentContainerName))["args"]) {
+      if (arg.rfind("--shutdown.grace=", 0) == 0) return arg.substr(17);
+    }
+    return std::string();
+  };
+  EXPECT_EQ(grace_of(30), "25s");
+  EXPECT_EQ(grace_of(120), "1m55s");
+  EXPECT_EQ(grace_of(4), "2s");
+  EXPECT_EQ(grace_of(0), "1s");
+}
+
+TEST(Decide, BadNativeSidecarAnnotationWarnsAndFallsBack) {
+  json pod =
+      Pod({{"prometheus.operator.io/scrape", "true"}, {"prometheus.operator.io/native-sidecar", "maybe"}});
+  InjectionResult r = Decide(pod, "apps", Facts({MakeAgent("apps", "a")}));
+  EXPECT_EQ(r.outcome, Outcome::kInjected);
+  EXPECT_TRUE(r.native_sidecar);
+  ASSERT_FALSE(r.warnings.empty());
+  EXPECT_NE(r.warnings[0].find("maybe"), std::string::npos);
+}
+
+TEST(Decide, InvalidInputIsNotApplicable) {
+  EXPECT_EQ(Decide(json("nope"), "apps", Facts({})).reason, "InvalidPod");
+  EXPECT_EQ(Decide(json::object(), "apps", Facts({})).reason, "InvalidPod");
+}
+
+TEST(ParseClusterFacts, ReadsSettings) {
+  auto f = ParseClusterFacts(json::parse(R"({"apiserverVersion": "v1.30.0", "settings": {"agentPort": 59000,
+      "agentImage": "x/agent:v1", "defaultWalSizeLimit": "512Mi", "excludedNamespaces": ["a"]}})"));
+  ASSERT_TRUE(f.ok()) << f.message();
+  EXPECT_EQ(f->settings.agent_port, 59000);
+  EXPECT_EQ(f->settings.agent_image, "x/agent:v1");
+  EXPECT_EQ(f->settings.default_wal_size_limit, 512u << 20);
+  EXPECT_EQ(f->settings.excluded_namespaces, std::vector<std::string>{"a"});
+  EXPECT_FALSE(ParseClusterFacts(json::parse(R"({"nodeKubeletVersions": "v1"})")).ok());
+}
+
+}  // namespace
+}  // namespace promsidecar::inject

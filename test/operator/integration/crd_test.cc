@@ -1,0 +1,185 @@
+// Our CRDs against the real API server: both apply, and their CEL rules
+// reject in Sidecar mode what makes no sense there, while the seed-group CRD
+// still accepts upstream-style StatefulSet objects and the seed's own example
+// manifests. CRDs are cluster-scoped: this test holds the `crd` lock and
+// deletes them at the end.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "cluster/cluster_env.h"
+#include "operator/cli/yaml_json.h"
+
+namespace promsidecar {
+namespace {
+
+using nlohmann::json;
+using testing::ClusterEnv;
+using testing::CommandOutput;
+using testing::Kubectl;
+
+const std::string kOwnCrd =
+    std::string(PROMSIDECAR_SOURCE_DIR) + "/deploy/crd/promsidecar.io_prometheusagents.yaml";
+const std::string kSeedCrd =
+    std::string(PROMSIDECAR_SOURCE_DIR) + "/deploy/optional/monitoring.coreos.com_prometheusagents.yaml";
+
+class CrdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto env = ClusterEnv::Load();
+    ASSERT_TRUE(env.ok()) << env.message();
+    env_ = *env;
+    std::random_device rd;
+    ns_ = "pscrd-" + std::to_string(getpid() % 100000) + "-" + std::to_string(rd() % 10000);
+    ASSERT_TRUE(Kubectl(env_, {"create", "namespace", ns_}).ok());
+  }
+  void TearDown() override {
+    (void)Kubectl(env_, {"delete", "namespace", ns_, "--wait=false"});
+    for (const std::string& crd : installed_) (void)Kubectl(env_, {"delete", "-f", crd, "--wait=false"});
+  }
+  void Install(const std::string& file, const std::string& name) {
+    auto dry = Kubectl(env_, {"apply", "--dry-run=server", "-f", file});
+    ASSERT_TRUE(dry.ok()) << dry.err;
+    installed_.push_back(file);
+    auto r = Kubectl(env_, {"apply", "-f", file});
+    ASSERT_TRUE(r.ok()) << r.err;
+    auto wait = Kubectl(env_, {"wait", "--for=condition=Established", "--timeout=60s", "crd/" + name});
+    ASSERT_TRUE(wait.ok()) << wait.err;
+  }
+  CommandOutput Apply(json object) {
+    object["metadata"]["namespace"] = ns_;
+    // A just-established CRD may take a moment to be served for writes.
+    CommandOutput r;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      r = Kubectl(env_, {"apply", "-f", "-"}, object.dump());
+      if (r.ok() || r.err.find("the server could not find the requested resource") == std::string::npos)
+        break;
+      (void)Kubectl(env_, {"api-resources",
+                           "--api-group=" + object["apiVersion"].get<std::string>().substr(
+                                                0, object["apiVersion"].get<std::string>().find('/'))});
+    }
+    return r;
+  }
+
+  ClusterEnv env_;
+  std::string ns_;
+  std::vector<std::string> installed_;
+};
+
+json Agent(const std::string& api_version, const std::string& name, const std::string& mode) {
+  return {
+      {"apiVersion", api_version},
+      {"kind", "PrometheusAgent"},
+      {"metadata", {{"name", name}}},
+      {"spec", {{"mode", mode}, {"remoteWrite", {{{"url", "https://metrics.example.com/api/v1/write"}}}}}}};
+}
+
+TEST_F(CrdTest, OwnGroupRejectsWhatSidecarModeCannotUse) {
+  Install(kOwnCrd, "prometheusagents.promsidecar.io");
+  const std::string v = "promsidecar.io/v1alpha1";
+  auto ok = Apply(Agent(v, "good", "Sidecar"));
+  ASSERT_TRUE(ok.ok()) << ok.err;
+  auto seed_spelling = Apply(Agent(v, "lowercase", "sidecar"));
+  EXPECT_TRUE(seed_spelling.ok()) << seed_spelling.err;
+
+  for (const char* field :
+       {"serviceMonitorSelector", "serviceMonitorNamespaceSelector", "podMonitorSelector",
+        "podMonitorNamespaceSelector", "probeSelector", "probeNamespaceSelector", "scrapeConfigSelector",
+        "scrapeConfigNamespaceSelector", "additionalScrapeConfigs", "storage", "shardingStrategy"}) {
+    json a = Agent(v, "bad", "Sidecar");
+    a["spec"][field] = json::object();
+    auto r = Apply(a);
+    EXPECT_FALSE(r.ok()) << field << " was accepted";
+    EXPECT_NE(r.err.find(std::string("spec.") + field), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Sidecar mode"), std::string::npos) << r.err;
+  }
+  json replicas = Agent(v, "bad", "Sidecar");
+  replicas["spec"]["replicas"] = 2;
+  EXPECT_FALSE(Apply(replicas).ok());
+  json shards = Agent(v, "shards", "Sidecar");
+  shards["spec"]["shards"] = 1;
+  EXPECT_TRUE(Apply(shards).ok());
+  shards["spec"]["shards"] = 3;
+  EXPECT_FALSE(Apply(shards).ok());
+
+  json def = Agent(v, "default", "Sidecar");
+  def["spec"]["sidecar"] = {{"default", true}};
+  auto r = Apply(def);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.err.find("namespaceSelector"), std::string::npos) << r.err;
+  def["spec"]["sidecar"]["namespaceSelector"] = json::object();
+  r = Apply(def);
+  EXPECT_TRUE(r.ok()) << r.err;
+
+  json url = Agent(v, "url", "Sidecar");
+  url["spec"]["remoteWrite"][0]["url"] = "ftp://metrics.example.com/";
+  EXPECT_FALSE(Apply(url).ok());
+  json mode = Agent(v, "mode", "StatefulSet");
+  EXPECT_FALSE(Apply(mode).ok()) << "our own group serves Sidecar mode only";
+
+  // Printer columns and the short name.
+  auto get = Kubectl(env_, {"-n", ns_, "get", "psagent"});
+  ASSERT_TRUE(get.ok()) << get.err;
+  for (const char* column : {"MODE", "INJECTED", "OUTDATED", "AGE"}) {
+    EXPECT_NE(get.out.find(column), std::string::npos) << get.out;
+  }
+  // The status subresource exists: a status write does not need the spec.
+  auto status = Kubectl(env_, {"-n", ns_, "patch", "psagent", "good", "--subresource=status", "--type=merge",
+                               "-p", R"({"status":{"injectedPods":3,"outdatedPods":1}})"});
+  ASSERT_TRUE(status.ok()) << status.err;
+  get = Kubectl(env_, {"-n", ns_, "get", "psagent", "good", "-o", "jsonpath={.status.injectedPods}"});
+  EXPECT_EQ(get.out, "3");
+}
+
+TEST_F(CrdTest, SeedGroupAcceptsUpstreamObjectsAndTheSeedExamples) {
+  Install(kSeedCrd, "prometheusagents.monitoring.coreos.com");
+  const std::string v = "monitoring.coreos.com/v1alpha1";
+  // An upstream-style StatefulSet agent with fields we neither know nor reject.
+  json upstream = Agent(v, "upstream", "StatefulSet");
+  upstream["spec"]["replicas"] = 2;
+  upstream["spec"]["podMonitorSelector"] = {{"matchLabels", {{"team", "a"}}}};
+  upstream["spec"]["serviceAccountName"] = "prometheus";
+  upstream["spec"]["remoteWrite"][0]["sigv4"] = {{"region", "eu-west-1"}};
+  auto r = Apply(upstream);
+  ASSERT_TRUE(r.ok()) << r.err;
+  auto got =
+      Kubectl(env_, {"-n", ns_, "get", "prometheusagents.monitoring.coreos.com", "upstream", "-o", "json"});
+  ASSERT_TRUE(got.ok()) << got.err;
+  json stored = json::parse(got.out);
+  EXPECT_EQ(stored["spec"]["serviceAccountName"], "prometheus") << "unknown upstream fields are preserved";
+  EXPECT_EQ(stored["spec"]["remoteWrite"][0]["sigv4"]["region"], "eu-west-1");
+
+  // The seed's example agent (indentation repaired) applies as written, in
+  // this test's namespace instead of "monitoring".
+  std::string agent_file = std::string(PROMSIDECAR_TESTDATA) + "/operator/seed/agent.yaml";
+  std::ifstream in(agent_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto docs = cli::ParseDocuments(text.str());
+  ASSERT_TRUE(docs.ok() && docs->size() == 1) << agent_file;
+  r = Apply((*docs)[0]);
+  EXPECT_TRUE(r.ok()) << r.err;
+  std::string pod_file = std::string(PROMSIDECAR_TESTDATA) + "/operator/seed/pod.yaml";
+  if (env_.service_account_plugin) {
+    ASSERT_TRUE(Kubectl(env_, {"-n", ns_, "create", "serviceaccount", "default"}).ok());
+  }
+  auto pod = Kubectl(env_, {"-n", ns_, "create", "--dry-run=server", "-f", pod_file});
+  EXPECT_TRUE(pod.ok()) << pod.err;
+
+  // Sidecar-only rules apply only in Sidecar mode.
+  json bad = Agent(v, "bad", "sidecar");
+  bad["spec"]["serviceMonitorSelector"] = json::object();
+  r = Apply(bad);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.err.find("spec.serviceMonitorSelector"), std::string::npos) << r.err;
+  bad["spec"]["mode"] = "DaemonSet";
+  EXPECT_TRUE(Apply(bad).ok()) << "DaemonSet mode keeps upstream's rules";
+}
+
+}  // namespace
+}  // namespace promsidecar

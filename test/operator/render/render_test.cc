@@ -1,0 +1,242 @@
+// Golden-file tests for RenderSharedConfig: test/testdata/operator/render/<case>/
+// {agent.yaml, refs.yaml} in; want-config.yaml + want-data.json (or
+// want-error.txt) out. PROMSIDECAR_UPDATE_GOLDEN=1 rewrites the wants. Goldens
+// are not trusted because the code wrote them: every rendered config.yaml must
+// also load with the agent's own loader, with its credential files in place.
+#include "operator/render/render.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "agent/config/config.h"
+#include "operator/api/agent.h"
+#include "operator/cli/yaml_json.h"
+
+namespace promsidecar::render {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+fs::path Root() { return fs::path(PROMSIDECAR_TESTDATA) / "operator" / "render"; }
+
+bool UpdateGolden() {
+  const char* v = std::getenv("PROMSIDECAR_UPDATE_GOLDEN");
+  return v != nullptr && std::string(v) == "1";
+}
+
+std::string ReadText(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteText(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+struct Case {
+  api::Agent agent;
+  ReferencedObjects refs;
+};
+
+bool LoadCase(const fs::path& dir, Case* c) {
+  auto agent_docs = cli::ParseObjects(ReadText(dir / "agent.yaml"));
+  if (!agent_docs || agent_docs->size() != 1) {
+    ADD_FAILURE() << dir << ": agent.yaml must hold one object";
+    return false;
+  }
+  auto agent = api::ParseAgent(agent_docs->front());
+  if (!agent) {
+    ADD_FAILURE() << dir << ": " << agent.message();
+    return false;
+  }
+  c->agent = *agent;
+  auto refs = cli::ParseDocuments(ReadText(dir / "refs.yaml"));
+  if (!refs) {
+    ADD_FAILURE() << dir << ": " << refs.message();
+    return false;
+  }
+  for (const auto& doc : *refs) {
+    const auto& items = doc.is_array() ? doc : json::array({doc});
+    for (const auto& obj : items) {
+      const std::string name = obj["metadata"]["name"];
+      if (obj["kind"] == "Secret") c->refs.secrets[name] = SecretData(obj);
+      if (obj["kind"] == "ConfigMap") c->refs.config_maps[name] = ConfigMapData(obj);
+    }
+  }
+  return true;
+}
+
+std::vector<std::string> CaseNames() {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(Root())) {
+    if (e.is_directory()) names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class RenderGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RenderGolden, MatchesGoldenAndLoadsInAgent) {
+  const fs::path dir = Root() / GetParam();
+  Case c;
+  ASSERT_TRUE(LoadCase(dir, &c));
+  auto rendered = RenderSharedConfig(c.agent, c.refs, "team-a");
+  if (!rendered) {
+    if (UpdateGolden()) WriteText(dir / "want-error.txt", rendered.message() + "\n");
+    ASSERT_TRUE(fs::exists(dir / "want-error.txt")) << "unexpected error: " << rendered.message();
+    EXPECT_EQ(ReadText(dir / "want-error.txt"), rendered.message() + "\n");
+    return;
+  }
+  ASSERT_FALSE(fs::exists(dir / "want-error.txt")) << "expected an error, rendered fine";
+  json data = json::object();
+  for (const auto& [k, v] : rendered->data) data[k] = v;
+  const json got = {{"name", rendered->name}, {"namespace", rendered->namespace_},
+                    {"dataHash", rendered->data_hash}, {"data", data}};
+  const std::string config = rendered->data.at(api::kSharedConfigKey);
+  if (UpdateGolden()) {
+    WriteText(dir / "want-config.yaml", config);
+    WriteText(dir / "want-data.json", got.dump(2) + "\n");
+  }
+  EXPECT_EQ(ReadText(dir / "want-config.yaml"), config);
+  EXPECT_EQ(json::parse(ReadText(dir / "want-data.json")), got);
+
+  // Deterministic: a second rendering is byte-identical.
+  auto again = RenderSharedConfig(c.agent, c.refs, "team-a");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->data, rendered->data);
+  EXPECT_EQ(again->data_hash, rendered->data_hash);
+
+  // The schema marker is the first line.
+  EXPECT_EQ(config.rfind(std::string(kSchemaMarkerPrefix) + std::to_string(kConfigSchemaVersion) + "\n", 0), 0u);
+
+  // The agent's own loader accepts it, with the credential files next to it.
+  const fs::path tmp = fs::temp_directory_path() / ("render_test_" + GetParam() + "_" + std::to_string(getpid()));
+  fs::create_directories(tmp);
+  for (const auto& [k, v] : rendered->data) WriteText(tmp / k, v);
+  auto loaded = config::LoadConfigFile((tmp / api::kSharedConfigKey).string());
+  ASSERT_TRUE(loaded.ok()) << loaded.message() << "\n" << config;
+  // Every credential file the config names resolves to a file we rendered.
+  for (const auto& rw : loaded->remote_write) {
+    for (const config::SecretSource* s :
+         {rw.basic_auth ? &rw.basic_auth->password : nullptr,
+          rw.authorization ? &rw.authorization->credentials : nullptr,
+          rw.oauth2 ? &rw.oauth2->client_secret : nullptr}) {
+      if (s == nullptr || s->empty()) continue;
+      auto secret = config::ReadSecret(*s);
+      EXPECT_TRUE(secret.ok()) << secret.message();
+    }
+    for (const std::string* f : {&rw.tls_config.ca_file, &rw.tls_config.cert_file, &rw.tls_config.key_file}) {
+      if (!f->empty()) EXPECT_TRUE(fs::exists(*f)) << *f;
+    }
+  }
+  fs::remove_all(tmp);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, RenderGolden, ::testing::ValuesIn(CaseNames()),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (auto& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return n;
+                         });
+
+api::Agent CredentialsAgent() {
+  Case c;
+  EXPECT_TRUE(LoadCase(Root() / "credentials", &c));
+  return c.agent;
+}
+
+TEST(Render, SecretValuesNeverInConfigYaml) {
+  Case c;
+  ASSERT_TRUE(LoadCase(Root() / "credentials", &c));
+  auto r = RenderSharedConfig(c.agent, c.refs, "x");
+  ASSERT_TRUE(r.ok()) << r.message();
+  const std::string& config = r->data.at("config.yaml");
+  for (const char* secret : {"s3cret", "token-value", "client-secret-value", "MIIE"}) {
+    EXPECT_EQ(config.find(secret), std::string::npos) << secret;
+  }
+  // The username is inline (not a secret in Prometheus's model), the password a file.
+  EXPECT_NE(config.find("username: \"alice\""), std::string::npos);
+  EXPECT_EQ(r->data.at("rw0-password"), "s3cret\n");
+  EXPECT_EQ(r->data.at("rw1-token"), "token-value");
+  EXPECT_EQ(r->data.at("rw2-client-secret"), "client-secret-value");
+}
+
+TEST(Render, ChangedUrlChangesHashOnly) {
+  Case c;
+  ASSERT_TRUE(LoadCase(Root() / "basic", &c));
+  auto a = RenderSharedConfig(c.agent, c.refs, "x");
+  c.agent.remote_write[0].url = "https://other.example.com/write";
+  auto b = RenderSharedConfig(c.agent, c.refs, "x");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(a->data_hash, b->data_hash);
+  EXPECT_NE(b->data.at("config.yaml").find("other.example.com"), std::string::npos);
+}
+
+TEST(Render, ChangedReferencedSecretChangesData) {
+  Case c;
+  ASSERT_TRUE(LoadCase(Root() / "credentials", &c));
+  auto a = RenderSharedConfig(c.agent, c.refs, "x");
+  c.refs.secrets["rw-token"]["token"] = "rotated";
+  auto b = RenderSharedConfig(c.agent, c.refs, "x");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->data.at("rw1-token"), "rotated");
+  EXPECT_NE(a->data_hash, b->data_hash);
+  EXPECT_EQ(a->data.at("config.yaml"), b->data.at("config.yaml"));
+}
+
+TEST(Render, MissingSecretIsNamed) {
+  Case c;
+  ASSERT_TRUE(LoadCase(Root() / "missing-secret", &c));
+  auto r = RenderSharedConfig(c.agent, c.refs, "x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("absent-creds"), std::string::npos);
+  EXPECT_NE(r.message().find("spec.remoteWrite[0].basicAuth"), std::string::npos);
+  EXPECT_NE(r.message().find("monitoring/broken"), std::string::npos);
+}
+
+TEST(Render, ReferencedNames) {
+  const api::Agent agent = CredentialsAgent();
+  EXPECT_EQ(ReferencedSecretNames(agent),
+            (std::vector<std::string>{"client-tls", "oauth-secret", "rw-basic", "rw-token"}));
+  EXPECT_EQ(ReferencedConfigMapNames(agent), (std::vector<std::string>{"ca-bundle", "oauth-client"}));
+}
+
+TEST(Render, SecretObjectRoundTrips) {
+  Case c;
+  ASSERT_TRUE(LoadCase(Root() / "credentials", &c));
+  auto r = RenderSharedConfig(c.agent, c.refs, "team-a");
+  ASSERT_TRUE(r.ok());
+  const json obj = SecretObject(c.agent, *r);
+  EXPECT_EQ(obj["metadata"]["namespace"], "team-a");
+  EXPECT_EQ(obj["metadata"]["name"], api::SharedConfigSecretName(c.agent));
+  EXPECT_EQ(obj["metadata"]["labels"][api::kAgentLabel], c.agent.LabelValue());
+  EXPECT_EQ(obj["metadata"]["annotations"][kDataHashAnnotation], r->data_hash);
+  EXPECT_EQ(SecretData(obj), r->data);
+}
+
+TEST(Render, Base64) {
+  EXPECT_EQ(EncodeBase64(""), "");
+  EXPECT_EQ(EncodeBase64("f"), "Zg==");
+  EXPECT_EQ(EncodeBase64("fo"), "Zm8=");
+  EXPECT_EQ(EncodeBase64("foo"), "Zm9v");
+  EXPECT_EQ(EncodeBase64("foob"), "Zm9vYg==");
+  const std::string bin("\x00\xff\x10\x80", 4);
+  EXPECT_EQ(*kube::DecodeBase64(EncodeBase64(bin)), bin);
+}
+
+TEST(Render, DataHashDependsOnBoundaries) {
+  EXPECT_NE(DataHash({{"ab", "c"}}), DataHash({{"a", "bc"}}));
+  EXPECT_EQ(DataHash({{"a", "1"}, {"b", "2"}}), DataHash({{"b", "2"}, {"a", "1"}}));
+}
+
+}  // namespace
+}  // namespace promsidecar::render

@@ -1,0 +1,256 @@
+#include "operator/validate/validate.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+namespace promsidecar::validate {
+namespace {
+
+using api::FieldError;
+using nlohmann::json;
+
+json Agent() {
+  return json::parse(R"({
+    "apiVersion": "promsidecar.io/v1alpha1", "kind": "PrometheusAgent",
+    "metadata": {"name": "agent-example", "namespace": "monitoring"},
+    "spec": {"mode": "Sidecar",
+             "remoteWrite": [{"url": "https://metrics.example.com/api/v1/write",
+                              "basicAuth": {"username": {"name": "rw-creds", "key": "user"},
+                                            "password": {"name": "rw-creds", "key": "pass"}}}]}})");
+}
+
+ValidationContext Ctx() {
+  ValidationContext ctx;
+  ctx.existing_secrets = {"rw-creds"};
+  return ctx;
+}
+
+std::vector<FieldError> Errors(const std::vector<FieldError>& all) {
+  std::vector<FieldError> out;
+  for (const FieldError& e : all) {
+    if (e.is_error()) out.push_back(e);
+  }
+  return out;
+}
+
+// A copy, so callers may pass a temporary vector.
+std::optional<FieldError> Find(const std::vector<FieldError>& all, const std::string& path) {
+  for (const FieldError& e : all) {
+    if (e.path == path) return e;
+  }
+  return std::nullopt;
+}
+
+TEST(Validate, AcceptsAValidSidecarAgent) {
+  auto findings = Validate(Agent(), Ctx());
+  EXPECT_TRUE(findings.empty()) << api::JoinErrors(findings);
+}
+
+TEST(Validate, OtherModesAreUntouched) {
+  json j = Agent();
+  j["spec"]["mode"] = "StatefulSet";
+  j["spec"]["podMonitorSelector"] = json::object();
+  j["spec"]["replicas"] = 3;
+  j["spec"]["remoteWrite"][0]["url"] = "ftp://nope";
+  EXPECT_TRUE(Validate(j, Ctx()).empty());
+  j["spec"].erase("mode");  // upstream's default mode
+  EXPECT_TRUE(Validate(j, Ctx()).empty());
+}
+
+TEST(Validate, RejectsEveryFieldThatMakesNoSenseInSidecarMode) {
+  for (const std::string& field : FieldsForbiddenInSidecarMode()) {
+    json j = Agent();
+    j["spec"][field] = field == "replicas" ? json(1) : json::object();
+    auto errors = Errors(Validate(j, Ctx()));
+    ASSERT_EQ(errors.size(), 1u) << field;
+    EXPECT_EQ(errors[0].path, "spec." + field);
+    EXPECT_NE(errors[0].message.find("Sidecar mode"), std::string::npos);
+  }
+  json j = Agent();
+  j["spec"]["shards"] = 1;
+  EXPECT_TRUE(Errors(Validate(j, Ctx())).empty()) << "shards: 1 is harmless";
+  j["spec"]["shards"] = 2;
+  ASSERT_NE(Find(Validate(j, Ctx()), "spec.shards"), std::nullopt);
+  // The seed's lowercase spelling is Sidecar mode too.
+  j = Agent();
+  j["spec"]["mode"] = "sidecar";
+  j["spec"]["podMonitorSelector"] = json::object();
+  ASSERT_NE(Find(Validate(j, Ctx()), "spec.podMonitorSelector"), std::nullopt);
+}
+
+TEST(Validate, RemoteWriteUrls) {
+  struct Case {
+    const char* url;
+    bool ok;
+  } cases[] = {
+      {"https://metrics.example.com/api/v1/write", true},
+      {"http://10.0.0.1:9090/api/v1/write", true},
+      {"http://[::1]:9090/api/v1/write", true},
+      {"ftp://metrics.example.com/", false},
+      {"metrics.example.com/api/v1/write", false},
+      {"https:///api/v1/write", false},
+      {"https://host:99999/", false},
+      {"https://host:port/", false},
+      {"https://host name/", false},
+  };
+  for (const Case& c : cases) {
+    json j = Agent();
+    j["spec"]["remoteWrite"].push_back({{"url", c.url}});
+    std::optional<FieldError> e = Find(Validate(j, Ctx()), "spec.remoteWrite[1].url");
+    EXPECT_EQ(e == std::nullopt, c.ok) << c.url << (e ? ": " + e->message : "");
+  }
+}
+
+TEST(Validate, UrlsInMessagesCarryNoCredentials) {
+  json j = Agent();
+  j["spec"]["remoteWrite"][0]["url"] = "ftp://user:hunter2@metrics.example.com/write?api_key=s3cret";
+  std::optional<FieldError> e = Find(Validate(j, Ctx()), "spec.remoteWrite[0].url");
+  ASSERT_NE(e, std::nullopt);
+  EXPECT_EQ(e->ToString().find("hunter2"), std::string::npos) << e->ToString();
+  EXPECT_EQ(e->ToString().find("s3cret"), std::string::npos) << e->ToString();
+  EXPECT_NE(e->ToString().find("metrics.example.com"), std::string::npos) << e->ToString();
+  EXPECT_NE(e->message.find("http or https"), std::string::npos);
+}
+
+TEST(Validate, Durations) {
+  json j = Agent();
+  j["spec"]["scrapeInterval"] = "1h30x";
+  std::optional<FieldError> e = Find(Validate(j, Ctx()), "spec.scrapeInterval");
+  ASSERT_NE(e, std::nullopt);
+  EXPECT_EQ(e->value, "1h30x");
+
+  j = Agent();
+  j["spec"]["scrapeInterval"] = "30s";
+  j["spec"]["scrapeTimeout"] = "1m";
+  e = Find(Validate(j, Ctx()), "spec.scrapeTimeout");
+  ASSERT_NE(e, std::nullopt);
+  EXPECT_NE(e->message.find("30s"), std::string::npos) << e->message;
+
+  j = Agent();
+  j["spec"]["scrapeTimeout"] = "45s";  // above upstream's default interval of 30s
+  EXPECT_NE(Find(Validate(j, Ctx()), "spec.scrapeTimeout"), std::nullopt);
+
+  j = Agent();
+  j["spec"]["scrapeInterval"] = "5s";  // below the default minScrapeInterval 10s
+  EXPECT_NE(Find(Validate(j, Ctx()), "spec.scrapeInterval"), std::nullopt);
+
+  j = Agent();
+  j["spec"]["remoteWrite"][0]["queueConfig"] = {{"minBackoff", "fast"}};
+  EXPECT_NE(Find(Validate(j, Ctx()), "spec.remoteWrite[0].queueConfig.minBackoff"), std::nullopt);
+}
+
+TEST(Validate, RelabelRegexesCompileAsRe2) {
+  json j = Agent();
+  j["spec"]["remoteWrite"][0]["writeRelabelConfigs"] = {
+      {{"sourceLabels", {"__name__"}}, {"regex", "go_.*"}, {"action", "drop"}},
+      {{"sourceLabels", {"__name__"}}, {"regex", "(?!up).*"}, {"action", "keep"}},  // lookahead: not RE2
+      {{"sourceLabels", {"a"}}, {"regex", "(unclosed"}, {"action", "keep"}},
+  };
+  auto errors = Errors(Validate(j, Ctx()));
+  ASSERT_EQ(errors.size(), 2u) << api::JoinErrors(errors);
+  EXPECT_EQ(errors[0].path, "spec.remoteWrite[0].writeRelabelConfigs[1].regex");
+  EXPECT_EQ(errors[0].value, "(?!up).*");
+  EXPECT_NE(errors[0].message.find("RE2"), std::string::npos);
+  EXPECT_EQ(errors[1].path, "spec.remoteWrite[0].writeRelabelConfigs[2].regex");
+}
+
+TEST(Validate, RelabelActionsNeedTheirFields) {
+  json j = Agent();
+  j["spec"]["remoteWrite"][0]["writeRelabelConfigs"] = {{{"sourceLabels", {"a"}}, {"action", "hashmod"}}};
+  auto all = Validate(j, Ctx());
+  EXPECT_NE(Find(all, "spec.remoteWrite[0].writeRelabelConfigs[0].modulus"), std::nullopt);
+  EXPECT_NE(Find(all, "spec.remoteWrite[0].writeRelabelConfigs[0].targetLabel"), std::nullopt);
+  j["spec"]["remoteWrite"][0]["writeRelabelConfigs"][0]["action"] = "explode";
+  EXPECT_NE(Find(Validate(j, Ctx()), "spec.remoteWrite[0].writeRelabelConfigs[0].action"), std::nullopt);
+}
+
+TEST(Validate, ClusterDefaultNeedsANamespaceSelectorAndMustBeUnique) {
+  json j = Agent();
+  j["spec"]["sidecar"] = {{"default", true}};
+  std::optional<FieldError> e = Find(Validate(j, Ctx()), "spec.sidecar.namespaceSelector");
+  ASSERT_NE(e, std::nullopt);
+  EXPECT_NE(e->message.find("default"), std::string::npos);
+
+  j["spec"]["sidecar"]["namespaceSelector"] = json::object();
+  EXPECT_TRUE(Errors(Validate(j, Ctx())).empty());
+
+  ValidationContext ctx = Ctx();
+  json other = Agent();
+  other["metadata"]["name"] = "older-default";
+  other["metadata"]["namespace"] = "platform";
+  other["spec"]["sidecar"] = {{"default", true}, {"namespaceSelector", json::object()}};
+  ctx.existing_agents.push_back(*api::ParseAgent(other));
+  e = Find(Validate(j, ctx), "spec.sidecar.default");
+  ASSERT_NE(e, std::nullopt);
+  EXPECT_NE(e->message.find("platform/older-default"), std::string::npos) << e->message;
+
+  // Updating the default agent itself is fine.
+  ctx.existing_agents = {*api::ParseAgent(j)};
+  EXPECT_TRUE(Errors(Validate(j, ctx)).empty());
+}
+
+TEST(Validate, MissingSecretsAreWarningsNotErrors) {
+  json j = Agent();
+  j["spec"]["remoteWrite"].push_back(
+      {{"url", "https://b.example.com/write"},
+       {"authorization", {{"credentials", {{"name", "missing-token"}, {"key", "token"}}}}},
+       {"tlsConfig", {{"ca", {{"configMap", {{"name", "missing-ca"}, {"key", "ca.crt"}}}}}}}});
+  auto all = Validate(j, Ctx());
+  EXPECT_TRUE(Errors(all).empty()) << api::JoinErrors(all);
+  std::optional<FieldError> w = Find(all, "spec.remoteWrite[1].authorization.credentials.name");
+  ASSERT_NE(w, std::nullopt);
+  EXPECT_FALSE(w->is_error());
+  EXPECT_EQ(w->value, "missing-token");
+  EXPECT_NE(w->message.find("Secret monitoring/missing-token"), std::string::npos) << w->message;
+  std::optional<FieldError> cm = Find(all, "spec.remoteWrite[1].tlsConfig.ca.configMap.name");
+  ASSERT_NE(cm, std::nullopt);
+  EXPECT_NE(cm->message.find("ConfigMap"), std::string::npos);
+
+  ValidationContext unknown;
+  unknown.references_known = false;
+  EXPECT_TRUE(Validate(j, unknown).empty());
+}
+
+TEST(Validate, AuthenticationMethodsAreExclusive) {
+  json j = Agent();
+  j["spec"]["remoteWrite"][0]["authorization"] = {{"credentials", {{"name", "rw-creds"}, {"key", "token"}}}};
+  EXPECT_NE(Find(Validate(j, Ctx()), "spec.remoteWrite[0]"), std::nullopt);
+}
+
+TEST(Validate, SidecarSettings) {
+  json j = Agent();
+  j["spec"]["sidecar"] = {
+      {"engine", "docker"},
+      {"nativeSidecar", "sometimes"},
+      {"updateStrategy", "Yolo"},
+      {"walSizeLimit", "1Mi"},
+      {"minScrapeInterval", "ten"},
+      {"resources", {{"requests", {{"memory", "256Mi"}}}, {"limits", {{"memory", "64Mi"}}}}},
+      {"namespaceSelector", {{"matchExpressions", {{{"key", "a"}, {"operator", "Near"}}}}}}};
+  auto all = Validate(j, Ctx());
+  for (const char* path : {"spec.sidecar.engine", "spec.sidecar.nativeSidecar", "spec.sidecar.updateStrategy",
+                           "spec.sidecar.walSizeLimit", "spec.sidecar.minScrapeInterval",
+                           "spec.sidecar.resources.requests.memory", "spec.sidecar.namespaceSelector"}) {
+    std::optional<FieldError> e = Find(all, path);
+    ASSERT_NE(e, std::nullopt) << path << "\n" << api::JoinErrors(all);
+    EXPECT_TRUE(e->is_error());
+    EXPECT_FALSE(e->message.empty());
+  }
+  EXPECT_NE(Find(all, "spec.sidecar.engine")->message.find("native, prometheus"), std::string::npos);
+}
+
+TEST(Validate, DuplicateRemoteWriteNames) {
+  json j = Agent();
+  j["spec"]["remoteWrite"][0]["name"] = "main";
+  j["spec"]["remoteWrite"].push_back({{"url", "https://b.example.com/"}, {"name", "main"}});
+  EXPECT_NE(Find(Validate(j, Ctx()), "spec.remoteWrite[1].name"), std::nullopt);
+}
+
+TEST(RedactUrl, DropsUserInfoAndQuery) {
+  EXPECT_EQ(RedactUrl("https://u:p@h.example.com:8443/a/b?x=1"), "https://h.example.com:8443/a/b?<redacted>");
+  EXPECT_EQ(RedactUrl("https://h/"), "https://h/");
+}
+
+}  // namespace
+}  // namespace promsidecar::validate
