@@ -77,7 +77,16 @@ int main(int argc, char** argv) {
   std::string wal_max_size = "256MiB", wal_segment_size = "1MiB", fsync = "batch", grace = "10s";
   std::string log_level = "info", log_format = "logfmt";
   opts.wal.dir = "data/wal";
-  app.add_option("--config.file", opts.config_file, "Prometheus-style configuration file.");
+  app.add_option("--config.file", opts.config_file,
+                 "Prometheus-style configuration file. In sidecar mode: the shared part the operator renders "
+                 "(may appear after the start; until then the agent scrapes into its WAL with defaults).");
+  app.add_option(
+      "--pod.annotations-file", opts.sidecar.annotations_file,
+      "Sidecar mode: the downwardAPI file of the pod's annotations; the prometheus.operator.io/* "
+      "annotations define the scrape job. Pod identity comes from POD_NAME, POD_NAMESPACE, POD_UID, "
+      "POD_IP.");
+  app.add_option("--pod.labels-file", opts.sidecar.labels_file,
+                 "Sidecar mode: the downwardAPI file of the pod's labels (for the job label).");
   app.add_option(
          "--web.listen-address", opts.listen_address,
          "Address for /metrics, /-/healthy, /-/ready and /-/reload. A failed bind is retried; scraping "
@@ -150,7 +159,18 @@ int main(int argc, char** argv) {
   opts.wal.segment_size = *segment;
   opts.wal.fsync = *policy;
   opts.shutdown_grace = *grace_d;
-  if (const char* uid = std::getenv("POD_UID")) opts.pod_uid = uid;
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  opts.pod_uid = env("POD_UID");
+  opts.sidecar.pod = {env("POD_NAME"), env("POD_NAMESPACE"), env("POD_UID"), env("POD_IP")};
+  if (!opts.sidecar.annotations_file.empty() &&
+      (opts.sidecar.pod.name.empty() || opts.sidecar.pod.namespace_.empty())) {
+    std::cerr << "--pod.annotations-file (sidecar mode) needs POD_NAME and POD_NAMESPACE in the environment "
+                 "(the injector sets them from the downward API)\n";
+    return 2;
+  }
 
   sigset_t signals;
   BlockSignals(&signals);

@@ -620,6 +620,25 @@ GlobalConfig ReadGlobal(Ctx& ctx, const YAML::Node* node, int line) {
   return g;
 }
 
+SidecarConfig ReadSidecar(Ctx& ctx, const YAML::Node* node, int line) {
+  SidecarConfig sc;
+  if (!node) return sc;
+  MapReader r(ctx, *node, "sidecar", line);
+  Millis min{0};
+  if (r.Duration("min_scrape_interval", min)) {
+    if (min.count() <= 0) {
+      ctx.Error(r.LineOfKey("min_scrape_interval"), "sidecar.min_scrape_interval",
+                "must be positive (e.g. 10s)");
+    } else {
+      sc.min_scrape_interval = min;
+    }
+  }
+  r.Bool("legacy_annotations", sc.legacy_annotations);
+  r.Bool("self_monitoring", sc.self_monitoring);
+  r.Finish();
+  return sc;
+}
+
 void ReadStaticConfigs(MapReader& parent, std::vector<StaticConfig>& out) {
   ForEachItem(parent, "static_configs", [&](const YAML::Node& item, const std::string& path, size_t) {
     Ctx& ctx = parent.ctx();
@@ -949,6 +968,7 @@ ParseOutcome ParseConfig(std::string_view text, const std::string& filename) {
     if (root.IsNull()) return Finish(ctx, std::move(cfg));  // an empty file: nothing to do, as Prometheus
     MapReader top(ctx, root, "", 1);
     cfg.global = ReadGlobal(ctx, top.Get("global"), top.KeyLine("global"));
+    cfg.sidecar = ReadSidecar(ctx, top.Get("sidecar"), top.KeyLine("sidecar"));
 
     std::map<std::string, int> job_lines;
     ForEachItem(top, "scrape_configs", [&](const YAML::Node& item, const std::string& path, size_t) {

@@ -7,6 +7,8 @@
 //   global:          scrape_interval (1m), scrape_timeout (min(10s, interval)),
 //                    external_labels, and the scrape-limit defaults below
 //   scrape_configs:  static_configs only (no service discovery)
+//   sidecar:         min_scrape_interval, legacy_annotations, self_monitoring
+//                    (our extension: the sidecar mode's settings)
 //   remote_write:    url, name, remote_timeout, headers, write_relabel_configs,
 //                    basic_auth | authorization | oauth2, tls_config, proxy_url,
 //                    queue_config
@@ -195,8 +197,18 @@ struct RemoteWriteConfig {
   friend bool operator==(const RemoteWriteConfig&, const RemoteWriteConfig&) = default;
 };
 
+// Settings of the sidecar mode (`sidecar:`), rendered by the operator from
+// the PrometheusAgent's spec.sidecar. Ignored by a standalone agent.
+struct SidecarConfig {
+  Millis min_scrape_interval{std::chrono::seconds(10)};  // annotations cannot go below it
+  bool legacy_annotations = false;                       // also honour prometheus.io/scrape|port|path|scheme
+  bool self_monitoring = true;  // send the agent's own health series (job="promsidecar-agent")
+  friend bool operator==(const SidecarConfig&, const SidecarConfig&) = default;
+};
+
 struct AgentConfig {
   GlobalConfig global;
+  SidecarConfig sidecar;
   std::vector<ScrapeConfig> scrape_configs;     // unique job_name
   std::vector<RemoteWriteConfig> remote_write;  // unique name
   friend bool operator==(const AgentConfig&, const AgentConfig&) = default;

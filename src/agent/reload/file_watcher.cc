@@ -63,7 +63,7 @@ FileWatcher::~FileWatcher() {
 }
 
 Status FileWatcher::Start() {
-  if (inotify_fd_ >= 0) return MakeError("file watcher: Start() called twice");
+  if (inotify_fd_ >= 0 || stop_) return MakeError("file watcher: Start() called twice or after Stop()");
   inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd_ < 0) {
     return MakeError(std::string("file watcher: inotify_init1 failed: ") + std::strerror(errno) +

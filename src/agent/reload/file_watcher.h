@@ -85,7 +85,8 @@ class FileWatcher {
   // is then reported, at worst as a harmless no-op reload. Fails only when
   // the kernel refuses inotify or eventfd (the error says which and why).
   Status Start();
-  // Prompt (does not wait for a debounce or poll interval). Idempotent.
+  // Prompt (does not wait for a debounce or poll interval). Idempotent; a
+  // stopped watcher cannot be started again.
   void Stop();
 
  private:

@@ -2,7 +2,13 @@
 
 #include <algorithm>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "agent/podinfo/downward.h"
 #include "agent/remote_write/curl_transport.h"
+#include "agent/scrape/offset.h"
 #include "agent/scrape/targets.h"
 #include "common/log/log.h"
 #include "common/util/units.h"
@@ -72,7 +78,7 @@ struct Agent::SenderSlot {
   config::RemoteWriteConfig cfg;
   model::Labels external_labels;
   std::string reader_name;
-  std::unique_ptr<storage::WalSampleSource> source;
+  std::unique_ptr<remote_write::WalSampleSource> source;
   std::unique_ptr<remote_write::Transport> transport;
   std::unique_ptr<remote_write::Sender> sender;
   std::thread thread;
@@ -156,7 +162,13 @@ struct Agent::Metrics {
                                    "Samples this sender never read because --wal.max-size dropped them.",
                                    {"remote_name", "url"})),
         bind_failures(r.AddCounter("promsidecar_agent_web_bind_failures_total",
-                                   "Failed attempts to bind --web.listen-address (retried).")) {}
+                                   "Failed attempts to bind --web.listen-address (retried).")),
+        annotation_problems(r.AddGaugeFamily(
+            "promsidecar_agent_annotation_problems",
+            "Invalid pod annotations ignored at the last reading, by annotation.", {"annotation"})),
+        scraping_enabled(
+            r.AddGauge("promsidecar_agent_scraping_enabled",
+                       "1 when the pod's annotations ask for scraping (sidecar mode), else 0.")) {}
 
   metrics::Family<metrics::Gauge>& build_info;
   metrics::Gauge& reload_ok;
@@ -186,6 +198,8 @@ struct Agent::Metrics {
   metrics::Family<metrics::Gauge>& rw_last_send;
   metrics::Family<metrics::Counter>& rw_lost;
   metrics::Counter& bind_failures;
+  metrics::Family<metrics::Gauge>& annotation_problems;
+  metrics::Gauge& scraping_enabled;
 };
 
 Agent::Agent(AgentOptions options) : options_(std::move(options)) {
@@ -212,17 +226,10 @@ Status Agent::Start() {
   auto opened = wal::Wal::Open(wo);
   if (!opened.ok()) return MakeError("--wal.dir " + wo.dir + ": " + opened.message());
   wal_ = std::move(opened).value();
-  const auto& rs = wal_->replay_stats();
-  log::Info("WAL replayed", {{"dir", wo.dir},
-                             {"segments", rs.segments},
-                             {"series", rs.series},
-                             {"samples", rs.samples},
-                             {"torn_tails_truncated", rs.torn_tails_truncated},
-                             {"corrupt_records", rs.corrupt_records},
-                             {"duration_ms", static_cast<int64_t>(rs.duration.count())}});
+  // The WAL logs its own replay statistics.
   shared_wal_ = std::make_unique<storage::SharedWal>(wal_.get());
 
-  auto cfg = config::LoadConfigFile(options_.config_file);
+  auto cfg = LoadEffectiveConfig();
   if (!cfg.ok()) {
     m_->reloads.With({"failure"}).Inc();
     m_->reload_ok.Set(0);
@@ -245,7 +252,7 @@ Status Agent::Start() {
 Status Agent::Reload() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!started_ || shut_down_) return MakeError("agent is not running");
-  auto cfg = config::LoadConfigFile(options_.config_file);
+  auto cfg = LoadEffectiveConfig();
   if (!cfg.ok()) {
     m_->reloads.With({"failure"}).Inc();
     m_->reload_ok.Set(0);
@@ -267,9 +274,135 @@ Status Agent::Reload() {
   return {};
 }
 
+namespace {
+
+// Reads a file; nullopt when it does not exist (an optional Secret volume
+// before the operator rendered it).
+Result<std::optional<std::string>> ReadOptionalFile(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::optional<std::string>();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return MakeError("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return std::optional<std::string>(ss.str());
+}
+
+// The agent's own health as a scrape target: a few families of /metrics,
+// sent with the pod's labels under job="promsidecar-agent", because nobody
+// can scrape a million sidecars.
+class SelfFetcher : public scrape::Fetcher {
+ public:
+  explicit SelfFetcher(metrics::Registry& registry) : registry_(registry) {}
+  Result<scrape::FetchResult> Fetch(const scrape::ScrapeTarget&, uint64_t) override {
+    return scrape::FetchResult{registry_.Render(), "text/plain; version=0.0.4"};
+  }
+
+ private:
+  metrics::Registry& registry_;
+};
+
+constexpr std::string_view kSelfJob = "promsidecar-agent";
+constexpr std::string_view kSelfMetrics =
+    "promsidecar_agent_(target_up|scrape_samples_scraped_total|remote_samples_(sent|failed|dropped)_total|"
+    "remote_pending_samples|wal_bytes|wal_samples_dropped_total|config_last_reload_successful|"
+    "config_reloads_total|annotation_problems|scraping_enabled|build_info)";
+
+}  // namespace
+
+Result<config::AgentConfig> Agent::LoadEffectiveConfig() {
+  if (!sidecar_mode()) return config::LoadConfigFile(options_.config_file);
+  auto shared_text = ReadOptionalFile(options_.config_file);
+  if (!shared_text.ok()) return shared_text.error();
+  if (shared_text->has_value()) {
+    auto shared = config::LoadConfigString(**shared_text, options_.config_file);
+    if (!shared.ok()) return shared.error();
+    shared_ = *shared;
+  } else if (shared_) {
+    log::Warn("shared config file disappeared; keeping the last good one", {{"file", options_.config_file}});
+  } else {
+    log::Info("shared config file does not exist yet; scraping into the WAL with defaults until it appears",
+              {{"file", options_.config_file}});
+  }
+  config::AgentConfig cfg = shared_.value_or(config::AgentConfig{});
+
+  for (auto [path, target] : {std::pair{options_.sidecar.annotations_file, &annotations_},
+                              std::pair{options_.sidecar.labels_file, &pod_labels_}}) {
+    if (path.empty()) continue;
+    auto text = ReadOptionalFile(path);
+    if (!text.ok() || !text->has_value()) {
+      log::Warn("pod metadata file missing or unreadable; keeping what was read before", {{"file", path}});
+      continue;
+    }
+    auto parsed = podinfo::ParseDownwardApiFile(**text);
+    if (!parsed.ok()) {
+      log::Warn("pod metadata file unreadable; keeping what was read before",
+                {{"file", path}, {"err", parsed.message()}});
+      continue;
+    }
+    *target = std::move(parsed).value();
+  }
+
+  podinfo::SidecarSettings settings;
+  settings.min_scrape_interval = cfg.sidecar.min_scrape_interval;
+  settings.default_interval = cfg.global.scrape_interval;
+  settings.default_timeout = cfg.global.scrape_timeout;
+  settings.limits = cfg.global.limits;
+  settings.legacy_annotations = cfg.sidecar.legacy_annotations;
+  podinfo::DerivedJob derived =
+      podinfo::DeriveScrapeJob(annotations_, pod_labels_, options_.sidecar.pod, settings);
+  m_->annotation_problems.ForEach([](const auto&, metrics::Gauge& g) { g.Set(0); });
+  for (const auto& p : derived.problems) {
+    m_->annotation_problems.With({p.annotation}).Add(1);
+    // Only our own annotations are ever named; their values are shortened.
+    log::Warn("annotation ignored", {{"annotation", p.annotation}, {"problem", p.problem}});
+  }
+  m_->scraping_enabled.Set(derived.scrape ? 1 : 0);
+  if (derived.scrape) {
+    if (cfg.FindJob(derived.job.job_name) != nullptr) derived.job.job_name += "-pod";
+    cfg.scrape_configs.push_back(std::move(derived.job));
+  } else {
+    log::Info("not scraping the pod", {{"reason", derived.reason}});
+  }
+  return cfg;
+}
+
+void Agent::ApplySelfMonitoring(const config::AgentConfig& cfg) {
+  bool want = sidecar_mode() && cfg.sidecar.self_monitoring;
+  std::chrono::milliseconds interval = cfg.global.scrape_interval;
+  for (const auto& job : cfg.scrape_configs) interval = job.scrape_interval;  // the pod's interval
+  if (self_loop_ && (!want || self_loop_->target().interval != interval)) {
+    self_loop_->Stop(/*mark_stale=*/!want);
+    self_loop_.reset();
+  }
+  if (!want || self_loop_) return;
+  scrape::ScrapeTarget t;
+  t.job = std::string(kSelfJob);
+  t.url = "internal://self/metrics";
+  t.interval = interval;
+  t.timeout = std::min(interval, std::chrono::milliseconds(5000));
+  const auto& pod = options_.sidecar.pod;
+  t.settings.target_labels = {{"instance", pod.name},
+                              {"job", std::string(kSelfJob)},
+                              {"namespace", pod.namespace_},
+                              {"pod", pod.name}};
+  model::Canonicalize(t.settings.target_labels);
+  relabel::RelabelConfigSpec keep;
+  keep.source_labels = std::vector<std::string>{"__name__"};
+  keep.regex = std::string(kSelfMetrics);
+  keep.action = relabel::Action::kKeep;
+  t.settings.metric_relabel.push_back(relabel::Compile(keep).value());
+  t.identity_hash = scrape::TargetIdentityHash(options_.pod_uid, t.job, t.url);
+  self_loop_ = std::make_unique<scrape::ScrapeLoop>(std::move(t), std::make_unique<SelfFetcher>(registry_),
+                                                    std::make_unique<storage::WalAppender>(*shared_wal_),
+                                                    scrape::LoopObserver{});
+  self_loop_->Start();
+}
+
 Status Agent::ApplyConfig(const config::AgentConfig& cfg) {
   if (Status s = ApplySenders(cfg); !s.ok()) return s;
   ApplyScrapeLoops(cfg);
+  ApplySelfMonitoring(cfg);
   config_ = cfg;
   log::Info("configuration applied", {{"file", options_.config_file},
                                       {"targets", static_cast<uint64_t>(loops_.size())},
@@ -330,7 +463,7 @@ Status Agent::ApplySenders(const config::AgentConfig& cfg) {
         return relabel::Process(l, rules);
       };
     }
-    slot->source = std::make_unique<storage::WalSampleSource>(std::move(reader).value(), std::move(bo));
+    slot->source = std::make_unique<remote_write::WalSampleSource>(std::move(reader).value(), std::move(bo));
     remote_write::SenderOptions so;
     so.name = remote_write::RedactUrl(slot->cfg.url);
     so.retry.min_backoff = slot->cfg.queue_config.min_backoff;
@@ -485,7 +618,7 @@ void Agent::Collect() {
     m_->rw_bytes.With(l).SetTotal(static_cast<double>(s.bytes_sent));
     m_->rw_pending.With(l).Set(static_cast<double>(s.pending_samples + slot->source->pending()));
     m_->rw_last_send.With(l).Set(static_cast<double>(s.last_send_timestamp_ms) / 1000.0);
-    const auto& b = slot->source->batcher_stats();
+    const auto b = slot->source->batcher_stats();
     m_->rw_dropped.With({l[0], l[1], "relabel"}).SetTotal(static_cast<double>(b.samples_dropped_relabel));
     m_->rw_dropped.With({l[0], l[1], "invalid"}).SetTotal(static_cast<double>(b.samples_invalid));
     m_->rw_dropped.With({l[0], l[1], "unknown_series"})
@@ -527,6 +660,10 @@ void Agent::Shutdown() {
                            std::chrono::duration_cast<std::chrono::milliseconds>(options_.shutdown_grace))}});
   for (auto& [key, slot] : loops_) slot->loop->Stop(/*mark_stale=*/true);
   loops_.clear();
+  if (self_loop_) {
+    self_loop_->Stop(/*mark_stale=*/true);
+    self_loop_.reset();
+  }
   for (auto& [name, slot] : senders_) slot->sender->Stop(deadline);
   wal_->NotifyReaders();
   for (auto& [name, slot] : senders_) {

@@ -18,10 +18,11 @@
 #include <thread>
 
 #include "agent/config/config.h"
+#include "agent/podinfo/scrape_job.h"
 #include "agent/remote_write/sender.h"
+#include "agent/remote_write/wal_source.h"
 #include "agent/scrape/scrape_loop.h"
 #include "agent/storage/wal_appender.h"
-#include "agent/storage/wal_sample_source.h"
 #include "agent/wal/wal.h"
 #include "common/http/server.h"
 #include "common/metrics/metrics.h"
@@ -29,8 +30,16 @@
 
 namespace promsidecar::agent {
 
+// Sidecar mode: the pod's own files and identity (downward API).
+struct SidecarOptions {
+  std::string annotations_file;  // empty: standalone mode
+  std::string labels_file;
+  podinfo::PodEnv pod;
+};
+
 struct AgentOptions {
   std::string config_file;
+  SidecarOptions sidecar;
   std::string listen_address = "0.0.0.0:9099";
   bool enable_lifecycle = false;
   wal::Options wal;
@@ -70,9 +79,14 @@ class Agent {
   struct SenderSlot;
   struct LoopSlot;
 
-  Status ApplyConfig(const config::AgentConfig& cfg);     // requires mu_
-  Status ApplySenders(const config::AgentConfig& cfg);    // requires mu_
-  void ApplyScrapeLoops(const config::AgentConfig& cfg);  // requires mu_
+  bool sidecar_mode() const { return !options_.sidecar.annotations_file.empty(); }
+  // The configuration to run: the file, and in sidecar mode the shared file
+  // (or defaults while it does not exist yet) plus the pod's scrape job.
+  Result<config::AgentConfig> LoadEffectiveConfig();         // requires mu_
+  void ApplySelfMonitoring(const config::AgentConfig& cfg);  // requires mu_
+  Status ApplyConfig(const config::AgentConfig& cfg);        // requires mu_
+  Status ApplySenders(const config::AgentConfig& cfg);       // requires mu_
+  void ApplyScrapeLoops(const config::AgentConfig& cfg);     // requires mu_
   void StartWeb();
   void RegisterMetrics();
   void Collect();
@@ -82,6 +96,11 @@ class Agent {
   bool started_ = false;
   bool shut_down_ = false;
   std::optional<config::AgentConfig> config_;
+  // Sidecar mode: the last good shared config and pod metadata, kept when a
+  // file disappears or cannot be read.
+  std::optional<config::AgentConfig> shared_;
+  std::map<std::string, std::string> annotations_, pod_labels_;
+  std::unique_ptr<scrape::ScrapeLoop> self_loop_;
 
   std::unique_ptr<wal::Wal> wal_;
   std::unique_ptr<storage::SharedWal> shared_wal_;

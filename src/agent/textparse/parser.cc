@@ -24,6 +24,8 @@
 //  - OpenMetrics timestamps in plain decimal are converted exactly ("1.001"
 //    is 1001 ms, Prometheus computes 1000) and those outside int64 are
 //    rejected instead of wrapping;
+//  - exemplar label values are unescaped like series label values
+//    (Prometheus keeps their escapes);
 //  - `ct@` created timestamps (OpenMetrics 2.0 drafts) are invalid here, as
 //    they effectively are in Prometheus's 1.0 parser.
 #include "agent/textparse/parser.h"
@@ -220,6 +222,30 @@ Parser::Parser(std::string_view body, Format format)
       end_(body.data() + body.size()),
       format_(format),
       line_start_(body.data()) {}
+
+void Parser::Reset(std::string_view body, Format format) {
+  body_ = body;
+  cur_ = body.data();
+  end_ = body.data() + body.size();
+  format_ = format;
+  line_ = 0;
+  next_line_ = 1;
+  line_start_ = body.data();
+  extra_newlines_ = 0;
+  done_ = false;
+  final_entry_ = Entry::kEof;
+  error_ = ParseError{};
+  name_ = series_ = text_ = {};
+  value_ = 0;
+  timestamp_ms_.reset();
+  has_exemplar_ = false;
+  exemplar_ = Exemplar{};
+  family_name_ = {};
+  family_type_ = MetricType::kUnknown;
+  labels_.clear();
+  exemplar_labels_.clear();
+  escaped_labels_ = escaped_exemplar_labels_ = 0;
+}
 
 MetricType Parser::type() const {
   return IsSeriesOfFamily(name_, family_name_, family_type_) ? family_type_ : MetricType::kUnknown;

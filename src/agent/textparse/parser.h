@@ -58,13 +58,18 @@ struct Exemplar {
 struct ParseError {
   size_t line = 0;
   // A full sentence that starts with "line N: ", e.g.
-  // `line 12: expected '=' after label name "foo", got '}'`.
+  // `line 12: expected '=' after label name "foo", got "}"`.
   std::string message;
 };
 
 class Parser {
  public:
   Parser(std::string_view body, Format format);
+
+  // Starts over on a new body, keeping the buffers grown so far: a scrape
+  // loop that keeps one parser per target parses without allocating once
+  // its pages stop growing.
+  void Reset(std::string_view body, Format format);
 
   // Advances to the next entry. kEof and kInvalid are final: every later
   // call returns the same. Blank lines (text format) are skipped.
@@ -98,8 +103,9 @@ class Parser {
   // allows (_total, _bucket, _count, ...), else kUnknown.
   MetricType type() const;
 
-  // --- kHelp: unescaped text. kType: type(). kUnit: the unit. kComment: the
-  // text after '#'. ---
+  // --- kHelp: the text, unescaped (text format: `\\` and `\n`; OpenMetrics
+  // also `\"`). kType: declared_type(), which also stays the type of the
+  // family for later samples. kUnit: the unit. kComment: the bytes after '#'.
   std::string_view help() const { return text_; }
   MetricType declared_type() const { return family_type_; }
   std::string_view unit() const { return text_; }

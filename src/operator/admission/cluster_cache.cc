@@ -31,7 +31,7 @@ ClusterCache::ClusterCache(kube::Client& client, ClusterCacheOptions options)
   }
   namespaces_ = std::make_unique<kube::Informer>(
       client_, kube::InformerOptions{.resource = kube::resources::Namespaces()}, kube::InformerHandlers{});
-  nodes_ = std::make_unique<kube::Informer>(client_, kube::InformerOptions{.resource = NodesResource()},
+  nodes_ = std::make_unique<kube::Informer>(client_, kube::InformerOptions{.resource = NodesResource(), .label_selector = options_.node_label_selector},
                                             kube::InformerHandlers{});
   limit_ranges_ = std::make_unique<kube::Informer>(
       client_, kube::InformerOptions{.resource = LimitRangesResource()}, kube::InformerHandlers{});

@@ -27,6 +27,9 @@ struct ClusterCacheOptions {
   // Called (on an informer thread) after any PrometheusAgent changes, e.g. to
   // recompute the webhook's matchConditions (legacy annotations).
   std::function<void()> on_agents_changed;
+  // Nodes that count for native-sidecar detection (empty: all), e.g. a node
+  // pool label; tests narrow it to the Nodes they create.
+  std::string node_label_selector;
 };
 
 class ClusterCache : public ClusterFactsSource, public ValidationContextSource {

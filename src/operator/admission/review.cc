@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <tuple>
 #include <utility>
 
 namespace promsidecar::admission {
@@ -120,10 +121,10 @@ Result<AdmissionRequest> DecodeAdmissionReview(std::string_view body) {
            std::tuple{resource_obj, "group", "request.resource", &out.resource.group},
            std::tuple{resource_obj, "version", "request.resource", &out.resource.version},
            std::tuple{resource_obj, "resource", "request.resource", &out.resource.resource},
-           std::tuple{&req, "subResource", "request", &out.sub_resource},
-           std::tuple{&req, "name", "request", &out.name},
-           std::tuple{&req, "namespace", "request", &out.namespace_},
-           std::tuple{&req, "operation", "request", &out.operation},
+           std::tuple{static_cast<const json*>(&req), "subResource", "request", &out.sub_resource},
+           std::tuple{static_cast<const json*>(&req), "name", "request", &out.name},
+           std::tuple{static_cast<const json*>(&req), "namespace", "request", &out.namespace_},
+           std::tuple{static_cast<const json*>(&req), "operation", "request", &out.operation},
            std::tuple{user_obj, "username", "request.userInfo", &out.user},
        }) {
     if (auto s = ReadString(*obj, key, where, dst); !s.ok()) return MakeError(s.message());

@@ -223,7 +223,7 @@ TEST(Config, BadConfigsNameLineAndKey) {
   const std::vector<BadCase> cases = {
       {"unknown top-level key", "rule_files: [a.yml]\n", 1, "rule_files", "unsupported key"},
       {"alerting", "global: {}\nalerting: {}\n", 2, "alerting",
-       "supported here: global, scrape_configs, remote_write"},
+       "supported here: global, sidecar, scrape_configs, remote_write"},
       {"remote_read", "remote_read:\n  - url: http://x\n", 1, "remote_read", "unsupported key"},
       {"storage", "storage: {}\n", 1, "storage", "unsupported key"},
       {"unknown global key", "global:\n  evaluation_interval: 1m\n", 2, "global.evaluation_interval",
@@ -590,6 +590,30 @@ TEST(Config, ReservedHeaders) {
     EXPECT_TRUE(IsReservedHeader(h)) << h;
   }
   EXPECT_FALSE(IsReservedHeader("X-Scope-OrgID"));
+}
+
+}  // namespace
+}  // namespace promsidecar::config
+
+namespace promsidecar::config {
+namespace {
+
+TEST(SidecarSection, ParsesAndRejectsBadValues) {
+  auto ok = LoadConfigString(
+      "sidecar:\n  min_scrape_interval: 30s\n  legacy_annotations: true\n  self_monitoring: false\n",
+      "s.yml");
+  ASSERT_TRUE(ok.ok()) << ok.message();
+  EXPECT_EQ(ok->sidecar.min_scrape_interval, std::chrono::seconds(30));
+  EXPECT_TRUE(ok->sidecar.legacy_annotations);
+  EXPECT_FALSE(ok->sidecar.self_monitoring);
+  auto defaults = LoadConfigString("global: {}\n", "d.yml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->sidecar.min_scrape_interval, std::chrono::seconds(10));
+  EXPECT_TRUE(defaults->sidecar.self_monitoring);
+  auto bad = LoadConfigString("sidecar:\n  min_scrape_interval: 0s\n  unknown_key: 1\n", "b.yml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("b.yml:2: sidecar.min_scrape_interval"), std::string::npos) << bad.message();
+  EXPECT_NE(bad.message().find("b.yml:3: sidecar.unknown_key"), std::string::npos) << bad.message();
 }
 
 }  // namespace

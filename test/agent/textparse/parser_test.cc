@@ -487,6 +487,22 @@ TEST(Parser, EveryTruncationOfAValidPageEndsCleanly) {
   }
 }
 
+TEST(Parser, ResetStartsOverOnANewBody) {
+  const std::string first = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nbad{\n";
+  const std::string second = "h_bucket{le=\"1\"} 2\n# EOF\n";
+  Parser p(first, kText);
+  ASSERT_EQ(p.Next(), Entry::kType);
+  ASSERT_EQ(p.Next(), Entry::kSeries);
+  ASSERT_EQ(p.Next(), Entry::kInvalid);
+  p.Reset(second, kOM);
+  ASSERT_EQ(p.Next(), Entry::kSeries);
+  EXPECT_EQ(p.line(), 1u);
+  EXPECT_EQ(p.type(), MetricType::kUnknown);  // the old page's TYPE is forgotten
+  EXPECT_EQ(p.labels()[0].value, "1");        // so no histogram normalization
+  EXPECT_EQ(p.value(), 2);
+  EXPECT_EQ(p.Next(), Entry::kEof);
+}
+
 TEST(IsSeriesOfFamily, Suffixes) {
   EXPECT_TRUE(IsSeriesOfFamily("foo_total", "foo", MetricType::kCounter));
   EXPECT_TRUE(IsSeriesOfFamily("foo", "foo", MetricType::kGauge));

@@ -6,11 +6,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "cluster/cluster_env.h"
 #include "operator/cli/yaml_json.h"
@@ -40,16 +43,38 @@ class CrdTest : public ::testing::Test {
   }
   void TearDown() override {
     (void)Kubectl(env_, {"delete", "namespace", ns_, "--wait=false"});
-    for (const std::string& crd : installed_) (void)Kubectl(env_, {"delete", "-f", crd, "--wait=false"});
+    // Wait for the deletion, so the next run never applies onto a CRD that is
+    // still terminating.
+    for (const std::string& crd : installed_) (void)Kubectl(env_, {"delete", "-f", crd, "--timeout=120s"});
+  }
+  // Polls `check` until it holds or the deadline passes.
+  static bool Eventually(const std::function<bool()>& check) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (check()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return check();
   }
   void Install(const std::string& file, const std::string& name) {
+    // A CRD left terminating by an earlier run must be gone first.
+    ASSERT_TRUE(Eventually([&] {
+      auto r = Kubectl(env_, {"get", "crd", name, "--ignore-not-found", "-o", "name"});
+      return r.ok() && r.out.empty();
+    })) << name
+        << " is still terminating";
     auto dry = Kubectl(env_, {"apply", "--dry-run=server", "-f", file});
     ASSERT_TRUE(dry.ok()) << dry.err;
     installed_.push_back(file);
     auto r = Kubectl(env_, {"apply", "-f", file});
     ASSERT_TRUE(r.ok()) << r.err;
-    auto wait = Kubectl(env_, {"wait", "--for=condition=Established", "--timeout=60s", "crd/" + name});
-    ASSERT_TRUE(wait.ok()) << wait.err;
+    // `kubectl wait` fails outright while .status.conditions is still unset.
+    ASSERT_TRUE(Eventually([&] {
+      auto got = Kubectl(env_, {"get", "crd", name, "-o",
+                                "jsonpath={.status.conditions[?(@.type==\"Established\")].status}"});
+      return got.ok() && got.out == "True";
+    })) << name
+        << " never became Established";
   }
   CommandOutput Apply(json object) {
     object["metadata"]["namespace"] = ns_;

@@ -13,7 +13,9 @@
 #include <sstream>
 
 #include "agent/config/config.h"
+#include "common/kube/config.h"
 #include "operator/api/agent.h"
+#include "operator/api/well_known.h"
 #include "operator/cli/yaml_json.h"
 
 namespace promsidecar::render {
@@ -135,7 +137,9 @@ TEST_P(RenderGolden, MatchesGoldenAndLoadsInAgent) {
       EXPECT_TRUE(secret.ok()) << secret.message();
     }
     for (const std::string* f : {&rw.tls_config.ca_file, &rw.tls_config.cert_file, &rw.tls_config.key_file}) {
-      if (!f->empty()) EXPECT_TRUE(fs::exists(*f)) << *f;
+      if (!f->empty()) {
+        EXPECT_TRUE(fs::exists(*f)) << *f;
+      }
     }
   }
   fs::remove_all(tmp);
@@ -144,7 +148,9 @@ TEST_P(RenderGolden, MatchesGoldenAndLoadsInAgent) {
 INSTANTIATE_TEST_SUITE_P(Cases, RenderGolden, ::testing::ValuesIn(CaseNames()),
                          [](const auto& info) {
                            std::string n = info.param;
-                           for (auto& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           for (auto& ch : n) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
                            return n;
                          });
 

@@ -123,7 +123,11 @@ func setup() (int, func()) {
 	}
 	bin := filepath.Join(tmp, "bin")
 	for pkg, out := range map[string]string{"../../cmd/podrunner": "podrunner", "../testapp": "testapp"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, out), pkg)
+		args := []string{"build", "-o", filepath.Join(bin, out)}
+		if os.Getenv("PODRUNNER_E2E_RACE") == "1" && out == "podrunner" {
+			args = append(args, "-race") // the runner under the race detector
+		}
+		cmd := exec.Command("go", append(args, pkg)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "go build", pkg, ":", err)

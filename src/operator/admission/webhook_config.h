@@ -1,0 +1,59 @@
+// The operator's MutatingWebhookConfiguration (pods) and
+// ValidatingWebhookConfiguration (PrometheusAgents): built by pure functions,
+// written with server-side apply under the operator's field manager. The
+// install manifests do not contain them, so re-applying the manifests never
+// resets the caBundle.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/kube/client.h"
+#include "common/util/result.h"
+#include "operator/api/agent.h"
+
+namespace promsidecar::admission {
+
+inline constexpr const char* kFieldManager = "promsidecar-operator";
+
+struct WebhookConfigOptions {
+  // metadata.name of both configurations.
+  std::string name = "promsidecar";
+  api::AgentApiGroup group;
+  std::string operator_namespace = "promsidecar-system";
+  std::vector<std::string> excluded_namespaces{"kube-system", "kube-public", "kube-node-lease"};
+  // "key" or "key=value": only namespaces with that label get the pods webhook.
+  std::string namespace_opt_in_label;
+
+  // clientConfig: url_base ("https://127.0.0.1:8443", tests and local runs)
+  // when set, else the Service.
+  std::string url_base;
+  std::string service_name = "promsidecar-webhook";
+  std::string service_namespace = "promsidecar-system";
+  int service_port = 443;
+  // PEM. Empty: caBundle is left out of the applied object, so whoever owns
+  // it (cert-manager's CA injector) keeps it.
+  std::string ca_bundle_pem;
+
+  // Also let pods with prometheus.io/scrape == "true" through (some agent has
+  // spec.sidecar.legacyAnnotations).
+  bool legacy_annotations = false;
+  int timeout_seconds = 5;
+};
+
+// CEL for matchConditions: the pod opts in by annotation. Pure.
+std::string OptInExpression(bool legacy_annotations);
+nlohmann::json BuildMutatingWebhookConfiguration(const WebhookConfigOptions& options);
+nlohmann::json BuildValidatingWebhookConfiguration(const WebhookConfigOptions& options);
+
+// Whether any Sidecar-mode agent asks for legacy annotations. Pure.
+bool AnyLegacyAnnotations(const std::vector<api::Agent>& agents);
+
+// Server-side applies both configurations (force: the operator alone owns them).
+Status ApplyWebhookConfigurations(kube::Client& client, const WebhookConfigOptions& options);
+// Deletes both (uninstall, tests); absent ones are fine.
+Status DeleteWebhookConfigurations(kube::Client& client, const std::string& name);
+
+}  // namespace promsidecar::admission
