@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -62,6 +63,9 @@ pid_t Spawn(std::vector<std::string> argv, const std::map<std::string, std::stri
     dup2(in_fd >= 0 ? in_fd : devnull, 0);
     dup2(out_fd >= 0 ? out_fd : devnull, 1);
     dup2(out_fd >= 0 ? out_fd : devnull, 2);
+    // Nothing of the test process leaks into the child (a listening socket
+    // inherited by the child would keep its port busy).
+    close_range(3, ~0U, 0);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
     environ = c_env.data();
     execvp(c_argv[0], c_argv.data());

@@ -125,7 +125,7 @@ void Rules(YAML::Emitter& out, const char* key, const std::vector<relabel::Rule>
   out << YAML::EndSeq;
 }
 
-void Scrape(YAML::Emitter& out, const config::ScrapeConfig& job, PrometheusVersion) {
+void Scrape(YAML::Emitter& out, const config::ScrapeConfig& job, PrometheusVersion version) {
   out << YAML::BeginMap;
   KeyStr(out, "job_name", job.job_name);
   if (job.honor_labels) out << YAML::Key << "honor_labels" << YAML::Value << true;
@@ -134,6 +134,11 @@ void Scrape(YAML::Emitter& out, const config::ScrapeConfig& job, PrometheusVersi
   KeyDuration(out, "scrape_timeout", job.scrape_timeout);
   KeyStr(out, "metrics_path", job.metrics_path);
   out << YAML::Key << "scheme" << YAML::Value << job.scheme;
+  if (version.major >= 3) {
+    // 3.x fails a scrape whose Content-Type is missing or unparsable; 2.x and
+    // promsidecar-agent read such a body as the text format. Keep that.
+    out << YAML::Key << "fallback_scrape_protocol" << YAML::Value << "PrometheusText0.0.4";
+  }
   if (!job.params.empty()) {
     out << YAML::Key << "params" << YAML::Value << YAML::BeginMap;
     for (const auto& [name, values] : job.params) {

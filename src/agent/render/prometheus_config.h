@@ -13,9 +13,12 @@
 //     too;
 //   - `queue_config.retry_on_http_429` (experimental upstream, default false,
 //     present in 2.42 and 3.x) is always written: our default is true;
+//   - 3.x fails scrapes whose Content-Type is missing or invalid; 2.x (and
+//     promsidecar-agent) read them as the text format. For 3.x every job gets
+//     `fallback_scrape_protocol: PrometheusText0.0.4` (a 3.0 field, unknown
+//     to 2.x), so switching engines does not break sloppy targets;
 //   - agent mode rejects alerting, rule_files and remote_read: never written.
-// 3.x changed defaults we do not depend on (UTF-8 metric names, scrape
-// protocols, HTTP/2 off): nothing version-specific is written for them.
+// Other 3.x default changes (UTF-8 metric names, HTTP/2 off) need nothing.
 //
 // Credentials: a source that is a file renders as `password_file`,
 // `credentials_file`, `client_secret_file` (the Secret volume's path, so a

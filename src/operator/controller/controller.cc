@@ -118,7 +118,11 @@ json StripInjection(const json& pod) {
       for (const auto& v : spec["volumes"]) {
         if (!our_volumes.count(Str(v, "name"))) kept.push_back(v);
       }
-      spec["volumes"] = kept;
+      if (kept.empty()) {
+        spec.erase("volumes");
+      } else {
+        spec["volumes"] = kept;
+      }
     }
   }
   if (out.contains("metadata") && out["metadata"].is_object()) {

@@ -941,6 +941,38 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
   return r;
 }
 
+json StripInjection(const json& pod) {
+  json out = pod;
+  if (!out.is_object()) return out;
+  if (out.contains("metadata") && out["metadata"].is_object()) {
+    json& meta = out["metadata"];
+    for (const char* field : {"labels", "annotations"}) {
+      if (!meta.contains(field) || !meta[field].is_object()) continue;
+      for (const char* key :
+           {api::kAgentLabel, api::kInjectionLabel, api::kStatusAnnotation, api::kSkipReasonAnnotation,
+            api::kAgentVersionAnnotation, api::kPrometheusVersionAnnotation, api::kInjectedHashAnnotation}) {
+        meta[field].erase(key);
+      }
+    }
+  }
+  if (!out.contains("spec") || !out["spec"].is_object()) return out;
+  json& spec = out["spec"];
+  auto remove_named = [&](const char* field, const std::set<std::string>& names) {
+    if (!spec.contains(field) || !spec[field].is_array()) return;
+    json kept = json::array();
+    for (const json& item : spec[field]) {
+      if (!item.is_object() || !names.count(item.value("name", ""))) kept.push_back(item);
+    }
+    spec[field] = std::move(kept);
+  };
+  const std::set<std::string> containers{api::kAgentContainerName, api::kPrometheusContainerName};
+  remove_named("containers", containers);
+  remove_named("initContainers", containers);
+  remove_named("volumes", {api::kPodInfoVolumeName, api::kSharedConfigVolumeName, api::kWalVolumeName,
+                           api::kNoTokenVolumeName, api::kRenderedVolumeName});
+  return out;
+}
+
 Result<ClusterFacts> ParseClusterFacts(const json& j) {
   ClusterFacts f;
   if (!j.is_object()) return MakeError("cluster facts must be a JSON object");

@@ -81,6 +81,13 @@ struct InjectionResult {
 InjectionResult Decide(const nlohmann::json& pod, const std::string& pod_namespace,
                        const ClusterFacts& facts);
 
+// The pod without what Decide injected: our containers, volumes, labels and
+// annotations removed (imagePullSecrets and kubectl's default-container
+// annotation stay: they change neither the decision nor the hash). The
+// controller re-runs Decide on it to learn what would be injected now, and
+// compares fragment_hash with the pod's kInjectedHashAnnotation.
+nlohmann::json StripInjection(const nlohmann::json& pod);
+
 // facts.json (test and CLI form): {"apiserverVersion", "nodeKubeletVersions",
 // "namespaceLabels", "limitRanges", "settings": {"agentImage", "agentPort",
 // "operatorNamespace", "excludedNamespaces", "namespaceOptInLabel",

@@ -2,7 +2,11 @@
 // real Prometheus (Debian's, --web.enable-remote-write-receiver) and to a
 // counting receiver that sees every sample. Waits poll with generous
 // deadlines; nothing asserts on timing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -272,6 +276,40 @@ TEST_F(AgentE2E, InvalidConfigIsRefusedAndReloadKeepsTheRunningOne) {
   ASSERT_TRUE(resp.ok());
   EXPECT_EQ(resp->status, 200) << resp->body;
   EXPECT_EQ(agent.process().Stop(seconds(20)), 0);
+}
+
+TEST_F(AgentE2E, PortInUseDoesNotStopScrapingAndTheBindIsRetried) {
+  // Hold the port the agent wants.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+
+  CountingReceiver counting;
+  WriteFile(dir_.Join("config.yml"), Config(target_.Address(), {counting.Url()}));
+  ProcessOptions p;
+  p.argv = {AgentBinary(), "--config.file=" + dir_.Join("config.yml"), "--wal.dir=" + dir_.Join("wal"),
+            "--web.listen-address=127.0.0.1:" + std::to_string(port)};
+  p.log_file = dir_.Join("agent.log");
+  Subprocess agent(p);
+  EXPECT_TRUE(
+      PollUntil(seconds(60), [&] { return Values(counting.SamplesOf("test_scrapes_total")).size() >= 3; }))
+      << "a port clash stopped scraping: " << ReadFile(dir_.Join("agent.log"));
+  EXPECT_NE(ReadFile(dir_.Join("agent.log")).find("cannot listen"), std::string::npos);
+  close(fd);
+  EXPECT_TRUE(PollUntil(
+      seconds(60),
+      [&] { return Get("http://127.0.0.1:" + std::to_string(port) + "/-/healthy").substr(0, 3) == "200"; }))
+      << "the bind was not retried: " << ReadFile(dir_.Join("agent.log"));
+  std::string metrics = Get("http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  EXPECT_EQ(metrics.find("promsidecar_agent_web_bind_failures_total 0"), std::string::npos) << metrics;
+  EXPECT_EQ(agent.Stop(seconds(20)), 0);
 }
 
 TEST(AgentCheckMetrics, ReportsLineAndExitsOneOnParseErrors) {

@@ -1,6 +1,11 @@
 // Decode → decide → encode without sockets, with fake cluster facts, plus
 // hostile inputs.
 #include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <string>
 
@@ -8,6 +13,7 @@
 
 #include "common/kube/config.h"
 #include "common/metrics/metrics.h"
+#include "operator/admission/certs.h"
 #include "operator/admission/review.h"
 #include "operator/admission/server.h"
 #include "operator/admission/webhook_config.h"
@@ -327,6 +333,77 @@ TEST(WebhookConfigTest, AgentWebhookFailsClosedOnTheConfiguredGroup) {
   EXPECT_EQ(w["rules"][0]["apiGroups"], json({"monitoring.coreos.com"}));
   EXPECT_EQ(w["rules"][0]["operations"], json({"CREATE", "UPDATE"}));
   EXPECT_EQ(w["clientConfig"]["service"]["path"], "/validate-prometheusagent");
+}
+
+}  // namespace
+}  // namespace promsidecar::admission
+
+namespace promsidecar::admission {
+namespace {
+
+TEST(CertsTest, ServingCertificateChainsToTheCaAndCoversItsNames) {
+  const auto now = std::chrono::system_clock::now();
+  auto ca = GenerateCa({.common_name = "test-ca", .not_before = now - std::chrono::hours(1),
+                        .not_after = now + std::chrono::hours(48)});
+  ASSERT_TRUE(ca.ok()) << ca.message();
+  CertSpec spec{.common_name = "svc.ns.svc",
+                .dns_names = {"svc.ns.svc", "svc.ns.svc.cluster.local"},
+                .ip_addresses = {"127.0.0.1"},
+                .not_before = now - std::chrono::hours(1),
+                .not_after = now + std::chrono::hours(24)};
+  auto leaf = IssueServingCert(*ca, spec);
+  ASSERT_TRUE(leaf.ok()) << leaf.message();
+  EXPECT_TRUE(CertificateCovers(leaf->cert_pem, spec));
+  CertSpec other = spec;
+  other.dns_names.push_back("other.ns.svc");
+  EXPECT_FALSE(CertificateCovers(leaf->cert_pem, other));
+  other = spec;
+  other.ip_addresses = {"10.0.0.1"};
+  EXPECT_FALSE(CertificateCovers(leaf->cert_pem, other));
+  auto not_after = CertificateNotAfter(leaf->cert_pem);
+  ASSERT_TRUE(not_after.ok());
+  EXPECT_LE(std::chrono::abs(*not_after - spec.not_after), std::chrono::seconds(1));
+  EXPECT_FALSE(CertificateNotAfter("not a pem").ok());
+
+  // Verify the chain with OpenSSL's verifier.
+  auto parse = [](const std::string& pem) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    return x;
+  };
+  X509* ca_cert = parse(ca->cert_pem);
+  X509* leaf_cert = parse(leaf->cert_pem);
+  ASSERT_NE(ca_cert, nullptr);
+  ASSERT_NE(leaf_cert, nullptr);
+  X509_STORE* store = X509_STORE_new();
+  X509_STORE_add_cert(store, ca_cert);
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx, store, leaf_cert, nullptr);
+  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+  EXPECT_EQ(X509_verify_cert(ctx), 1) << X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+  X509_STORE_CTX_free(ctx);
+  X509_STORE_free(store);
+  X509_free(leaf_cert);
+  X509_free(ca_cert);
+
+  // A leaf signed by another CA does not verify against this one.
+  auto other_ca = GenerateCa({.common_name = "other-ca", .not_before = now - std::chrono::hours(1),
+                              .not_after = now + std::chrono::hours(48)});
+  ASSERT_TRUE(other_ca.ok());
+  auto foreign = IssueServingCert(*other_ca, spec);
+  ASSERT_TRUE(foreign.ok());
+  X509* ca2 = parse(ca->cert_pem);
+  X509* foreign_cert = parse(foreign->cert_pem);
+  X509_STORE* store2 = X509_STORE_new();
+  X509_STORE_add_cert(store2, ca2);
+  X509_STORE_CTX* ctx2 = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx2, store2, foreign_cert, nullptr);
+  EXPECT_NE(X509_verify_cert(ctx2), 1);
+  X509_STORE_CTX_free(ctx2);
+  X509_STORE_free(store2);
+  X509_free(foreign_cert);
+  X509_free(ca2);
 }
 
 }  // namespace

@@ -321,6 +321,12 @@ void CheckInjected(const GoldenCase& c, const InjectionResult& r, const json& be
     EXPECT_EQ(path.find(".io/"), std::string::npos) << "unescaped '/' in " << path;
   }
 
+  // The controller's view: stripping the injection and deciding again gives
+  // the same fragment, so an unchanged agent never marks pods outdated.
+  InjectionResult now = Decide(StripInjection(after), c.pod_namespace, c.facts);
+  EXPECT_EQ(now.outcome, Outcome::kInjected) << now.message;
+  EXPECT_EQ(now.fragment_hash, r.fragment_hash);
+
   // A second pass changes nothing.
   InjectionResult again = Decide(after, c.pod_namespace, c.facts);
   EXPECT_EQ(again.outcome, Outcome::kAlreadyInjected);

@@ -1,0 +1,13 @@
+// `promsidecar-operator run`: the long-running operator (controller, leader
+// election, health and metrics endpoints).
+#pragma once
+
+#include <iosfwd>
+
+namespace promsidecar::cli {
+
+// argv[0] is "run". Returns the process exit code: 0 after a graceful
+// shutdown (SIGTERM/SIGINT), 1 on a start-up failure, 2 on bad flags.
+int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+}  // namespace promsidecar::cli

@@ -1,0 +1,111 @@
+// The remote endpoint down for longer than the WAL's disk bound, with the
+// real agent (--wal.segment-size=64KiB, --wal.max-size=256KiB) and a target
+// with 2000 series: the oldest segments are dropped, the dropped samples are
+// counted (promsidecar_agent_wal_samples_dropped_total{reason="size_bound"})
+// and logged, the WAL directory stays under its bound, and when the endpoint
+// returns delivery resumes: the newest values arrive in order.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <regex>
+
+#include "../e2e/agent_process.h"
+#include "common/http/client.h"
+#include "testing/receiver.h"
+#include "testing/subprocess.h"
+
+namespace promsidecar::testing {
+namespace {
+
+using std::chrono::seconds;
+
+std::string Get(const std::string& url) {
+  http::Client c;
+  http::Request r;
+  r.url = url;
+  r.timeout = seconds(5);
+  auto resp = c.Do(r);
+  return resp.ok() ? resp->body : "error: " + resp.message();
+}
+
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file(ec)) n += e.file_size(ec);
+  }
+  return n;
+}
+
+double SizeBoundDropped(const std::string& page) {
+  std::regex re("promsidecar_agent_wal_samples_dropped_total\\{[^}]*reason=\"size_bound\"[^}]*\\} ([0-9.e+]+)");
+  std::smatch m;
+  return std::regex_search(page, m, re) ? std::stod(m[1].str()) : 0;
+}
+
+TEST(WalBound, OutageLongerThanTheBoundDropsTheOldestCountsItAndDeliveryResumes) {
+  TempDir dir;
+  CountingReceiver receiver;
+  receiver.Down();
+  MetricsTarget target;
+  target.SetPage([](uint64_t n) {
+    std::string page = "# TYPE test_scrapes_total counter\ntest_scrapes_total " + std::to_string(n) + "\n";
+    for (int i = 0; i < 2000; ++i) page += "many{i=\"" + std::to_string(i) + "\"} " + std::to_string(n) + "\n";
+    return page;
+  });
+  const uint64_t kMaxSize = 256 << 10;
+  const std::string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
+                             "  - job_name: app\n    static_configs:\n      - targets: [\"" +
+                             target.Address() + "\"]\nremote_write:\n  - url: " + receiver.Url() +
+                             "\n    queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 1s}\n";
+  AgentProcess agent(dir.path(), config, {"--wal.segment-size=64KiB", "--wal.max-size=256KiB"});
+  const std::string metrics_url = "http://127.0.0.1:" + std::to_string(agent.port()) + "/metrics";
+
+  // Wait until the bound has dropped something, watching the directory size.
+  uint64_t max_dir = 0;
+  std::string page;
+  ASSERT_TRUE(PollUntil(seconds(120), [&] {
+    max_dir = std::max(max_dir, DirBytes(dir.Join("wal")));
+    page = Get(metrics_url);
+    return SizeBoundDropped(page) > 0;
+  })) << page << agent.Log();
+  // Keep going a few more scrapes past the bound.
+  uint64_t at = target.scrapes();
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    max_dir = std::max(max_dir, DirBytes(dir.Join("wal")));
+    return target.scrapes() >= at + 5;
+  }));
+  double dropped = SizeBoundDropped(Get(metrics_url));
+  // The bound covers segments + snapshot; position files and the directory
+  // itself are small. One segment of slack for the head being written.
+  EXPECT_LE(max_dir, kMaxSize + (64 << 10) + (16 << 10)) << "WAL dir grew to " << max_dir;
+  std::regex warn("level=warn[^\\n]*(size bound|size_bound|max.size)[^\\n]*");
+  std::smatch wm;
+  std::string log = agent.Log();
+  EXPECT_TRUE(std::regex_search(log, wm, warn)) << "no warning about the size bound\n" << log;
+
+  receiver.Up();
+  uint64_t last = target.scrapes();
+  ASSERT_TRUE(PollUntil(seconds(120), [&] {
+    auto s = receiver.SamplesOf("test_scrapes_total");
+    return !s.empty() && s.back().value >= static_cast<double>(last);
+  })) << agent.Log();
+  std::vector<double> v;
+  for (const auto& s : receiver.SamplesOf("test_scrapes_total")) {
+    if (!std::isnan(s.value)) v.push_back(s.value);
+  }
+  // The oldest were dropped: the first value to arrive is not 1; from there
+  // on, values arrive in order, once each, up to the newest.
+  ASSERT_FALSE(v.empty());
+  EXPECT_GT(v.front(), 1) << "nothing was dropped?";
+  for (size_t i = 1; i < v.size(); ++i) EXPECT_EQ(v[i], v[i - 1] + 1) << "index " << i;
+  std::printf("WAL bound 256KiB: max dir %llu KiB, dropped %.0f samples (size_bound), first value delivered %.0f "
+              "of %llu\n  log: %s\n",
+              static_cast<unsigned long long>(max_dir >> 10), dropped, v.front(),
+              static_cast<unsigned long long>(last), wm.size() ? wm[0].str().c_str() : "");
+  EXPECT_EQ(agent.process().Stop(seconds(20)), 0);
+}
+
+}  // namespace
+}  // namespace promsidecar::testing
