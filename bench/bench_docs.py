@@ -92,6 +92,16 @@ def render(ctx, argv, tables, summary, skipped, elapsed, machine, versions, form
                "On disk = allocated blocks (as du counts) of the agent's WAL / data directory. "
                "`ours-tls` is our agent writing over HTTPS (self-signed CA in tls_config.ca_file) to a TLS receiver: "
                "the configuration issue 3's memory target names.\n")
+    out.append("Loss method: one target per agent path whose `bench_scrapes_total` is the number of that scrape, "
+               "so every value the receiver never got is exactly one lost scrape. The receiver stops listening "
+               "(connection refused) for the outage; later it stops again, the agents are SIGKILLed during that "
+               "outage, restarted on the same WAL / data directory, and the receiver comes back a few seconds "
+               "later. Counts are taken from the target's per-path scrape counter at each event.\n")
+    out.append("Parser method: bench/parser_throughput (ours) and bench/goparser (Prometheus's model/textparse "
+               "at the version in bench/goparser/go.mod) parse the same generated pages in the same run, each for "
+               "the same time, materialising every series' labels (our parser's label views; Go's `Labels()`, what "
+               "Prometheus's scrape loop calls on a series-cache miss). The text and OpenMetrics versions of a "
+               "page hold the same samples.\n")
     out.append("## Targets\n")
     out.append(format_table("", ["target", "measured (median)", "verdict"], _targets(ctx, summary, versions)).lstrip())
     out.append("")

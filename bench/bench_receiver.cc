@@ -12,11 +12,11 @@
 #include <signal.h>
 #include <snappy.h>
 
+#include <httplib.h>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <httplib.h>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,9 +50,8 @@ class Receiver {
       Down();
       res.set_content("down\n", "text/plain");
     });
-    control_.Post("/up", [this](const httplib::Request&, httplib::Response& res) {
-      res.status = Up() ? 200 : 500;
-    });
+    control_.Post("/up",
+                  [this](const httplib::Request&, httplib::Response& res) { res.status = Up() ? 200 : 500; });
     control_port_ = control_.bind_to_any_port("127.0.0.1");
     if (control_port_ <= 0) return false;
     control_thread_ = std::thread([this] { control_.listen_after_bind(); });
@@ -80,6 +79,14 @@ class Receiver {
     } else {
       server_ = std::make_unique<httplib::Server>();
     }
+    // Idle connections stay open 5 s (httplib's default; Go servers keep them
+    // longer), so agents sending every few seconds reuse their connection
+    // (and TLS session) as they would with a real receiver; the 5-request
+    // default limit is lifted for the same reason. /down therefore takes up
+    // to 5 s (stop() joins the connection threads); bench/run marks the
+    // outage's start only once /down has returned.
+    server_->set_keep_alive_timeout(5);
+    server_->set_keep_alive_max_count(1000000);
     server_->Post(R"(/api/v1/write/([A-Za-z0-9_.-]+))",
                   [this](const httplib::Request& req, httplib::Response& res) { Write(req, res); });
     if (write_port_ == 0) {
@@ -145,7 +152,8 @@ class Receiver {
       if (!first) out += ",";
       first = false;
       out += "\"" + agent + "\":{\"requests\":" + std::to_string(st.requests) +
-             ",\"samples\":" + std::to_string(st.samples) + ",\"bad_requests\":" + std::to_string(st.bad_requests) +
+             ",\"samples\":" + std::to_string(st.samples) +
+             ",\"bad_requests\":" + std::to_string(st.bad_requests) +
              ",\"wire_bytes\":" + std::to_string(st.wire_bytes) + ",\"scrape_values\":{";
       bool first_instance = true;
       for (const auto& [instance, values] : st.scrape_values) {
@@ -179,7 +187,9 @@ class Receiver {
 };
 
 std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
+void OnSignal(int) {
+  g_stop = true;
+}
 
 }  // namespace
 
@@ -192,7 +202,8 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--tls-key=", 0) == 0) {
       key = a.substr(10);
     } else {
-      std::fprintf(stderr, "bench_receiver: unknown argument %s (use [--tls-cert=FILE --tls-key=FILE])\n", a.c_str());
+      std::fprintf(stderr, "bench_receiver: unknown argument %s (use [--tls-cert=FILE --tls-key=FILE])\n",
+                   a.c_str());
       return 2;
     }
   }

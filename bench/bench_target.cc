@@ -11,12 +11,12 @@
 // any port answers `{"<port><path>": scrapes, ...}`. Runs until SIGTERM/SIGINT.
 #include <signal.h>
 
+#include <httplib.h>
 #include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <httplib.h>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +29,10 @@ namespace {
 struct Options {
   int targets = 1;
   int series = 1000;
+  // cpp-httplib closes a keep-alive connection after 5 requests by default;
+  // a busy application's server keeps it open, and so does this target
+  // unless told otherwise (--keep-alive-max=5 reproduces httplib's default).
+  int keep_alive_max = 1000000;
 };
 
 Options ParseArgs(int argc, char** argv) {
@@ -39,8 +43,12 @@ Options ParseArgs(int argc, char** argv) {
       o.targets = std::atoi(a.c_str() + 10);
     } else if (a.rfind("--series=", 0) == 0) {
       o.series = std::atoi(a.c_str() + 9);
+    } else if (a.rfind("--keep-alive-max=", 0) == 0) {
+      o.keep_alive_max = std::atoi(a.c_str() + 17);
     } else {
-      std::fprintf(stderr, "bench_target: unknown argument %s (use --targets=T --series=N)\n", a.c_str());
+      std::fprintf(stderr,
+                   "bench_target: unknown argument %s (use --targets=T --series=N [--keep-alive-max=K])\n",
+                   a.c_str());
       std::exit(2);
     }
   }
@@ -89,7 +97,9 @@ std::string Page(int series, uint64_t scrape) {
 }
 
 std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
+void OnSignal(int) {
+  g_stop = true;
+}
 
 }  // namespace
 
@@ -105,6 +115,8 @@ int main(int argc, char** argv) {
   std::vector<int> ports;
   for (int t = 0; t < opts.targets; ++t) {
     auto s = std::make_unique<httplib::Server>();
+    s->set_keep_alive_max_count(static_cast<size_t>(opts.keep_alive_max));
+    s->set_keep_alive_timeout(30);
     int port = s->bind_to_any_port("127.0.0.1");
     if (port <= 0) {
       std::fprintf(stderr, "bench_target: cannot bind a loopback port\n");

@@ -58,8 +58,9 @@ Totals Run(double min_time, const std::function<void(int64_t, Totals&)>& encode_
 }
 
 void Print(const char* name, const Totals& t) {
-  std::printf("{\"encoder\":\"%s\",\"samples\":%zu,\"seconds\":%.6f,\"proto_bytes\":%zu,\"wire_bytes\":%zu}\n", name,
-              t.samples, t.seconds, t.proto_bytes, t.wire_bytes);
+  std::printf(
+      "{\"encoder\":\"%s\",\"samples\":%zu,\"seconds\":%.6f,\"proto_bytes\":%zu,\"wire_bytes\":%zu}\n", name,
+      t.samples, t.seconds, t.proto_bytes, t.wire_bytes);
 }
 
 }  // namespace
@@ -74,7 +75,8 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--batch=", 0) == 0) {
       batch = std::atoi(a.c_str() + 8);
     } else {
-      std::fprintf(stderr, "encode_throughput: unknown argument %s (use --min-time=S --batch=N)\n", a.c_str());
+      std::fprintf(stderr, "encode_throughput: unknown argument %s (use --min-time=S --batch=N)\n",
+                   a.c_str());
       return 2;
     }
   }

@@ -56,13 +56,14 @@ int main(int argc, char** argv) {
     }
     size_t colon = arg.rfind(':');
     if (colon == std::string::npos) {
-      std::fprintf(stderr, "parser_throughput: argument %s must be FILE:text or FILE:openmetrics\n", arg.c_str());
+      std::fprintf(stderr, "parser_throughput: argument %s must be FILE:text or FILE:openmetrics\n",
+                   arg.c_str());
       return 2;
     }
     std::string file = arg.substr(0, colon), format_name = arg.substr(colon + 1);
     if (format_name != "text" && format_name != "openmetrics") {
-      std::fprintf(stderr, "parser_throughput: format %s of %s must be text or openmetrics\n", format_name.c_str(),
-                   file.c_str());
+      std::fprintf(stderr, "parser_throughput: format %s of %s must be text or openmetrics\n",
+                   format_name.c_str(), file.c_str());
       return 2;
     }
     Format format = format_name == "text" ? Format::kPrometheusText : Format::kOpenMetrics;
@@ -88,7 +89,8 @@ int main(int argc, char** argv) {
       elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     std::printf(
-        "{\"file\":\"%s\",\"format\":\"%s\",\"bytes\":%zu,\"samples\":%ld,\"iterations\":%ld,\"seconds\":%.6f}\n",
+        "{\"file\":\"%s\",\"format\":\"%s\",\"bytes\":%zu,\"samples\":%ld,\"iterations\":%ld,\"seconds\":%."
+        "6f}\n",
         file.c_str(), format_name.c_str(), body.size(), samples, iterations, elapsed);
   }
   if (sink == 1e308) std::fprintf(stderr, "%f\n", sink);  // keeps the work observable

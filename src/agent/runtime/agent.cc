@@ -229,6 +229,21 @@ Status Agent::Start() {
   // The WAL logs its own replay statistics.
   shared_wal_ = std::make_unique<storage::SharedWal>(wal_.get());
 
+  if (sidecar_mode()) {
+    // Started before the first read, so a change in between is not missed.
+    std::vector<std::string> files{options_.config_file, options_.sidecar.annotations_file};
+    if (!options_.sidecar.labels_file.empty()) files.push_back(options_.sidecar.labels_file);
+    watcher_ = std::make_unique<reload::FileWatcher>(files, [this](const reload::ChangeSet& changes) {
+      for (const auto& f : changes.changed) log::Info("input file changed; reloading", {{"file", f}});
+      for (const auto& f : changes.missing)
+        log::Warn("input file missing; keeping what was read before", {{"file", f}});
+      (void)Reload();
+    });
+    if (Status s = watcher_->Start(); !s.ok()) {
+      // Without inotify the agent still works; changes then need SIGHUP.
+      log::Error("cannot watch the input files; reload with SIGHUP", {{"err", s.message()}});
+    }
+  }
   auto cfg = LoadEffectiveConfig();
   if (!cfg.ok()) {
     m_->reloads.With({"failure"}).Inc();
@@ -644,6 +659,8 @@ void Agent::WaitForShutdownRequest() {
 
 void Agent::Shutdown() {
   RequestShutdown();
+  // The watcher's callback reloads under mu_: stop it before taking mu_.
+  if (watcher_) watcher_->Stop();
   // The web server first: a /-/reload in flight needs mu_.
   if (web_thread_.joinable()) web_thread_.join();
   if (web_) web_->Stop();

@@ -19,6 +19,7 @@
 
 #include "agent/config/config.h"
 #include "agent/podinfo/scrape_job.h"
+#include "agent/reload/file_watcher.h"
 #include "agent/remote_write/sender.h"
 #include "agent/remote_write/wal_source.h"
 #include "agent/scrape/scrape_loop.h"
@@ -101,6 +102,8 @@ class Agent {
   std::optional<config::AgentConfig> shared_;
   std::map<std::string, std::string> annotations_, pod_labels_;
   std::unique_ptr<scrape::ScrapeLoop> self_loop_;
+  // Sidecar mode: reloads when the kubelet swaps the mounted files.
+  std::unique_ptr<reload::FileWatcher> watcher_;
 
   std::unique_ptr<wal::Wal> wal_;
   std::unique_ptr<storage::SharedWal> shared_wal_;

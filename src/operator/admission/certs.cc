@@ -124,7 +124,8 @@ Result<CertPair> Generate(const CertSpec& spec, const CertPair* ca_pair) {
     ca_key = ParseKey(ca_pair->key_pem);
     if (!ca_cert || !ca_key) return MakeError("the CA certificate or key does not parse");
   }
-  auto cert = MakeCert(spec, key.get(), ca_cert.get(), ca_pair ? ca_key.get() : key.get(), ca_pair == nullptr);
+  auto cert =
+      MakeCert(spec, key.get(), ca_cert.get(), ca_pair ? ca_key.get() : key.get(), ca_pair == nullptr);
   if (!cert.ok()) return MakeError(cert.message());
   auto cert_pem = CertPem(cert->get());
   auto key_pem = KeyPem(key.get());
@@ -135,9 +136,13 @@ Result<CertPair> Generate(const CertSpec& spec, const CertPair* ca_pair) {
 
 }  // namespace
 
-Result<CertPair> GenerateCa(const CertSpec& spec) { return Generate(spec, nullptr); }
+Result<CertPair> GenerateCa(const CertSpec& spec) {
+  return Generate(spec, nullptr);
+}
 
-Result<CertPair> IssueServingCert(const CertPair& ca, const CertSpec& spec) { return Generate(spec, &ca); }
+Result<CertPair> IssueServingCert(const CertPair& ca, const CertSpec& spec) {
+  return Generate(spec, &ca);
+}
 
 Result<std::chrono::system_clock::time_point> CertificateNotAfter(const std::string& pem) {
   auto cert = ParseCert(pem);
@@ -151,7 +156,8 @@ bool CertificateCovers(const std::string& pem, const CertSpec& spec) {
   auto cert = ParseCert(pem);
   if (!cert) return false;
   for (const auto& d : spec.dns_names) {
-    if (X509_check_host(cert.get(), d.c_str(), d.size(), X509_CHECK_FLAG_NO_WILDCARDS, nullptr) != 1) return false;
+    if (X509_check_host(cert.get(), d.c_str(), d.size(), X509_CHECK_FLAG_NO_WILDCARDS, nullptr) != 1)
+      return false;
   }
   for (const auto& ip : spec.ip_addresses) {
     if (X509_check_ip_asc(cert.get(), ip.c_str(), 0) != 1) return false;
@@ -185,7 +191,8 @@ Status CertManager::WriteFiles(const std::string& cert_pem, const std::string& k
       out << *content;
       if (!out) return MakeError("writing " + tmp + " failed");
     }
-    std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+    std::filesystem::permissions(
+        tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
     std::filesystem::rename(tmp, path, ec);
     if (ec) return MakeError("renaming " + tmp + ": " + ec.message());
   }
@@ -195,6 +202,7 @@ Status CertManager::WriteFiles(const std::string& cert_pem, const std::string& k
 namespace {
 
 std::string SecretValue(const json& secret, const char* key) {
+  if (!secret.is_object() || !secret.contains("data") || !secret["data"].is_object()) return "";
   const json& data = secret.value("data", json::object());
   if (!data.contains(key) || !data[key].is_string()) return "";
   auto decoded = kube::DecodeBase64(data[key].get<std::string>());
@@ -205,12 +213,14 @@ std::string SecretValue(const json& secret, const char* key) {
 
 Status CertManager::SyncFromSecret() {
   auto secret = client_.Get(kube::resources::Secrets(), options_.secret_namespace, options_.secret_name);
-  if (!secret.ok()) return MakeError("reading Secret " + options_.secret_namespace + "/" + options_.secret_name +
-                                     ": " + secret.message());
+  if (!secret.ok())
+    return MakeError("reading Secret " + options_.secret_namespace + "/" + options_.secret_name + ": " +
+                     secret.message());
   const std::string crt = SecretValue(*secret, kTlsCertKey);
   const std::string key = SecretValue(*secret, kTlsKeyKey);
   if (crt.empty() || key.empty()) {
-    return MakeError("Secret " + options_.secret_namespace + "/" + options_.secret_name + " lacks tls.crt/tls.key");
+    return MakeError("Secret " + options_.secret_namespace + "/" + options_.secret_name +
+                     " lacks tls.crt/tls.key");
   }
   return WriteFiles(crt, key);
 }
@@ -252,11 +262,14 @@ Result<bool> CertManager::RotateIfNeeded(std::chrono::system_clock::time_point n
   }
   // The caBundle first: while replicas still serve the old pair, the
   // apiserver must trust both the old and the new CA.
-  WebhookConfigOptions webhooks = options_.webhooks;
-  webhooks.ca_bundle_pem = ca.cert_pem;
-  if (!old_ca_pem.empty() && old_ca_pem != ca.cert_pem && !expiring(old_ca_pem)) webhooks.ca_bundle_pem += old_ca_pem;
-  if (auto applied = ApplyWebhookConfigurations(client_, webhooks); !applied.ok()) {
-    return MakeError(applied.message());
+  std::string bundle = ca.cert_pem;
+  if (!old_ca_pem.empty() && old_ca_pem != ca.cert_pem) {
+    auto old_not_after = CertificateNotAfter(old_ca_pem);
+    if (old_not_after.ok() && *old_not_after > now) bundle += old_ca_pem;
+  }
+  if (options_.webhooks) {
+    if (auto applied = options_.webhooks->SetCaBundle(bundle); !applied.ok())
+      return MakeError(applied.message());
   }
   if (rotated) {
     json object = {{"apiVersion", "v1"},
@@ -276,15 +289,18 @@ Result<bool> CertManager::RotateIfNeeded(std::chrono::system_clock::time_point n
     if (existing.ok()) {
       object["metadata"]["resourceVersion"] = kube::ResourceVersion(secret);
       auto updated = client_.Update(kube::resources::Secrets(), object, {.field_manager = kFieldManager});
-      if (!updated.ok()) return MakeError("updating Secret " + options_.secret_name + ": " + updated.message());
+      if (!updated.ok())
+        return MakeError("updating Secret " + options_.secret_name + ": " + updated.message());
     } else {
       auto created = client_.Create(kube::resources::Secrets(), options_.secret_namespace, object,
                                     {.field_manager = kFieldManager});
-      if (!created.ok()) return MakeError("creating Secret " + options_.secret_name + ": " + created.message());
+      if (!created.ok())
+        return MakeError("creating Secret " + options_.secret_name + ": " + created.message());
     }
     log::Info("webhook serving certificate rotated", {{"secret", options_.secret_name}});
   }
-  if (auto written = WriteFiles(serving.cert_pem, serving.key_pem); !written.ok()) return MakeError(written.message());
+  if (auto written = WriteFiles(serving.cert_pem, serving.key_pem); !written.ok())
+    return MakeError(written.message());
   return rotated;
 }
 

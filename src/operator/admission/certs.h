@@ -57,8 +57,9 @@ struct CertManagerOptions {
   std::chrono::hours ca_validity{24 * 365 * 5};
   std::chrono::hours cert_validity{24 * 365};
   std::chrono::hours renew_before{24 * 30};
-  // Re-applied with caBundle set whenever the CA changes (and at each rotation).
-  WebhookConfigOptions webhooks;
+  // Gets the caBundle (new CA, plus the previous one while it is valid);
+  // null: nothing is applied.
+  WebhookConfigurator* webhooks = nullptr;
 };
 
 class CertManager {

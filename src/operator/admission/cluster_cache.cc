@@ -11,8 +11,12 @@ using nlohmann::json;
 kube::Resource AgentResource(const api::AgentApiGroup& group) {
   return {group.group, api::kAgentVersion, api::kAgentPlural, true};
 }
-kube::Resource NodesResource() { return {"", "v1", "nodes", false}; }
-kube::Resource LimitRangesResource() { return {"", "v1", "limitranges", true}; }
+kube::Resource NodesResource() {
+  return {"", "v1", "nodes", false};
+}
+kube::Resource LimitRangesResource() {
+  return {"", "v1", "limitranges", true};
+}
 
 ClusterCache::ClusterCache(kube::Client& client, ClusterCacheOptions options)
     : client_(client), options_(std::move(options)) {
@@ -31,13 +35,17 @@ ClusterCache::ClusterCache(kube::Client& client, ClusterCacheOptions options)
   }
   namespaces_ = std::make_unique<kube::Informer>(
       client_, kube::InformerOptions{.resource = kube::resources::Namespaces()}, kube::InformerHandlers{});
-  nodes_ = std::make_unique<kube::Informer>(client_, kube::InformerOptions{.resource = NodesResource(), .label_selector = options_.node_label_selector},
-                                            kube::InformerHandlers{});
+  nodes_ = std::make_unique<kube::Informer>(
+      client_,
+      kube::InformerOptions{.resource = NodesResource(), .label_selector = options_.node_label_selector},
+      kube::InformerHandlers{});
   limit_ranges_ = std::make_unique<kube::Informer>(
       client_, kube::InformerOptions{.resource = LimitRangesResource()}, kube::InformerHandlers{});
 }
 
-ClusterCache::~ClusterCache() { Stop(); }
+ClusterCache::~ClusterCache() {
+  Stop();
+}
 
 void ClusterCache::Start() {
   auto version = client_.GetPath("/version");
@@ -76,7 +84,8 @@ bool ClusterCache::WaitForSync(std::chrono::milliseconds timeout) {
   for (auto& i : agents_) {
     if (!i->WaitForSync(left())) return false;
   }
-  return namespaces_->WaitForSync(left()) && nodes_->WaitForSync(left()) && limit_ranges_->WaitForSync(left());
+  return namespaces_->WaitForSync(left()) && nodes_->WaitForSync(left()) &&
+         limit_ranges_->WaitForSync(left());
 }
 
 std::vector<api::Agent> ClusterCache::Agents() const {

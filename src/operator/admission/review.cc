@@ -35,9 +35,7 @@ std::size_t JsonNestingDepth(std::string_view text, std::size_t limit) {
       continue;
     }
     switch (c) {
-      case '"':
-        in_string = true;
-        break;
+      case '"': in_string = true; break;
       case '[':
       case '{':
         if (++depth > deepest) {
@@ -49,8 +47,7 @@ std::size_t JsonNestingDepth(std::string_view text, std::size_t limit) {
       case '}':
         if (depth > 0) --depth;
         break;
-      default:
-        break;
+      default: break;
     }
   }
   return deepest;

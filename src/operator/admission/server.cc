@@ -18,7 +18,8 @@ http::ServerResponse ServeAdmission(const WebhookFunction& webhook, const http::
   try {
     response = webhook(*decoded);
   } catch (const std::exception& e) {
-    log::Error("admission webhook threw", {{"path", request.path}, {"uid", decoded->uid}, {"error", e.what()}});
+    log::Error("admission webhook threw",
+               {{"path", request.path}, {"uid", decoded->uid}, {"error", e.what()}});
     return http::ServerResponse::Text(500, "internal error\n");
   }
   return http::ServerResponse::Json(200, EncodeAdmissionReview(decoded->uid, response));
@@ -27,7 +28,9 @@ http::ServerResponse ServeAdmission(const WebhookFunction& webhook, const http::
 AdmissionServer::AdmissionServer(AdmissionServerOptions options)
     : options_(std::move(options)), server_(options_.http) {}
 
-AdmissionServer::~AdmissionServer() { Stop(); }
+AdmissionServer::~AdmissionServer() {
+  Stop();
+}
 
 void AdmissionServer::Register(const std::string& path, WebhookFunction webhook, std::string name) {
   if (name.empty()) name = path.size() > 1 && path[0] == '/' ? path.substr(1) : path;
@@ -52,8 +55,12 @@ http::ServerResponse AdmissionServer::Serve(const std::string& name, const Webho
   return response;
 }
 
-Status AdmissionServer::Start() { return server_.Start(); }
+Status AdmissionServer::Start() {
+  return server_.Start();
+}
 
-void AdmissionServer::Stop() { server_.Stop(); }
+void AdmissionServer::Stop() {
+  server_.Stop();
+}
 
 }  // namespace promsidecar::admission

@@ -1,6 +1,7 @@
 #include "operator/admission/webhook_config.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "common/kube/errors.h"
 #include "operator/admission/review.h"
@@ -23,8 +24,10 @@ json ClientConfig(const WebhookConfigOptions& o, const std::string& path) {
   if (!o.url_base.empty()) {
     cc["url"] = o.url_base + path;
   } else {
-    cc["service"] = {
-        {"name", o.service_name}, {"namespace", o.service_namespace}, {"path", path}, {"port", o.service_port}};
+    cc["service"] = {{"name", o.service_name},
+                     {"namespace", o.service_namespace},
+                     {"path", path},
+                     {"port", o.service_port}};
   }
   if (!o.ca_bundle_pem.empty()) cc["caBundle"] = Base64Encode(o.ca_bundle_pem);
   return cc;
@@ -37,7 +40,8 @@ json NamespaceSelector(const WebhookConfigOptions& o) {
     excluded.push_back(o.operator_namespace);
   }
   json expressions = json::array();
-  expressions.push_back({{"key", "kubernetes.io/metadata.name"}, {"operator", "NotIn"}, {"values", excluded}});
+  expressions.push_back(
+      {{"key", "kubernetes.io/metadata.name"}, {"operator", "NotIn"}, {"values", excluded}});
   if (!o.namespace_opt_in_label.empty()) {
     auto eq = o.namespace_opt_in_label.find('=');
     if (eq == std::string::npos) {
@@ -115,18 +119,51 @@ bool AnyLegacyAnnotations(const std::vector<api::Agent>& agents) {
 Status ApplyWebhookConfigurations(kube::Client& client, const WebhookConfigOptions& options) {
   auto mutating = client.Apply(kube::resources::MutatingWebhookConfigurations(),
                                BuildMutatingWebhookConfiguration(options), kFieldManager, /*force=*/true);
-  if (!mutating.ok()) return MakeError("applying MutatingWebhookConfiguration " + options.name + ": " +
-                                       mutating.message());
+  if (!mutating.ok())
+    return MakeError("applying MutatingWebhookConfiguration " + options.name + ": " + mutating.message());
   auto validating = client.Apply(kube::resources::ValidatingWebhookConfigurations(),
                                  BuildValidatingWebhookConfiguration(options), kFieldManager, /*force=*/true);
-  if (!validating.ok()) return MakeError("applying ValidatingWebhookConfiguration " + options.name + ": " +
-                                         validating.message());
+  if (!validating.ok())
+    return MakeError("applying ValidatingWebhookConfiguration " + options.name + ": " + validating.message());
   return {};
 }
 
+WebhookConfigurator::WebhookConfigurator(kube::Client& client, WebhookConfigOptions options)
+    : client_(client), options_(std::move(options)) {}
+
+Status WebhookConfigurator::Apply() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ApplyWebhookConfigurations(client_, options_);
+}
+
+Status WebhookConfigurator::SetCaBundle(const std::string& pem) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (options_.ca_bundle_pem == pem) return {};
+  WebhookConfigOptions next = options_;
+  next.ca_bundle_pem = pem;
+  if (auto applied = ApplyWebhookConfigurations(client_, next); !applied.ok()) return applied;
+  options_ = std::move(next);
+  return {};
+}
+
+Status WebhookConfigurator::SetLegacyAnnotations(bool legacy) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (options_.legacy_annotations == legacy) return {};
+  WebhookConfigOptions next = options_;
+  next.legacy_annotations = legacy;
+  if (auto applied = ApplyWebhookConfigurations(client_, next); !applied.ok()) return applied;
+  options_ = std::move(next);
+  return {};
+}
+
+WebhookConfigOptions WebhookConfigurator::options() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return options_;
+}
+
 Status DeleteWebhookConfigurations(kube::Client& client, const std::string& name) {
-  for (const auto& r :
-       {kube::resources::MutatingWebhookConfigurations(), kube::resources::ValidatingWebhookConfigurations()}) {
+  for (const auto& r : {kube::resources::MutatingWebhookConfigurations(),
+                        kube::resources::ValidatingWebhookConfigurations()}) {
     auto deleted = client.Delete(r, "", name);
     if (!deleted.ok() && !kube::IsNotFound(deleted.error())) {
       return MakeError("deleting " + r.Name() + " " + name + ": " + deleted.message());

@@ -5,6 +5,7 @@
 // resets the caBundle.
 #pragma once
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,26 @@ bool AnyLegacyAnnotations(const std::vector<api::Agent>& agents);
 
 // Server-side applies both configurations (force: the operator alone owns them).
 Status ApplyWebhookConfigurations(kube::Client& client, const WebhookConfigOptions& options);
+// Keeps both configurations applied as the inputs change: the caBundle (from
+// CertManager) and the legacy-annotations trigger (from the PrometheusAgent
+// cache). Every apply sends the whole object, so one input never drops the
+// other (server-side apply removes fields its manager stops sending).
+// Thread-safe; applies only when something changed.
+class WebhookConfigurator {
+ public:
+  WebhookConfigurator(kube::Client& client, WebhookConfigOptions options);
+  // Applies the current options (at start).
+  Status Apply();
+  Status SetCaBundle(const std::string& pem);
+  Status SetLegacyAnnotations(bool legacy);
+  WebhookConfigOptions options() const;
+
+ private:
+  kube::Client& client_;
+  mutable std::mutex mu_;
+  WebhookConfigOptions options_;
+};
+
 // Deletes both (uninstall, tests); absent ones are fine.
 Status DeleteWebhookConfigurations(kube::Client& client, const std::string& name);
 

@@ -13,9 +13,9 @@ using nlohmann::json;
 
 WebhookMetrics WebhookMetrics::Register(metrics::Registry& registry) {
   WebhookMetrics m;
-  m.injections = &registry.AddCounterFamily("promsidecar_operator_injections_total",
-                                            "Pod admission decisions of the injection webhook.",
-                                            {"outcome", "reason"});
+  m.injections =
+      &registry.AddCounterFamily("promsidecar_operator_injections_total",
+                                 "Pod admission decisions of the injection webhook.", {"outcome", "reason"});
   m.validations = &registry.AddCounterFamily("promsidecar_operator_agent_validations_total",
                                              "PrometheusAgent admission decisions.", {"result"});
   m.latency_seconds = &registry.AddHistogramFamily(
@@ -46,14 +46,10 @@ std::string MetadataString(const json& object, const char* key) {
 
 std::string OutcomeLabel(inject::Outcome outcome) {
   switch (outcome) {
-    case inject::Outcome::kInjected:
-      return "injected";
-    case inject::Outcome::kSkipped:
-      return "skipped";
-    case inject::Outcome::kAlreadyInjected:
-      return "already_injected";
-    case inject::Outcome::kNotApplicable:
-      break;
+    case inject::Outcome::kInjected: return "injected";
+    case inject::Outcome::kSkipped: return "skipped";
+    case inject::Outcome::kAlreadyInjected: return "already_injected";
+    case inject::Outcome::kNotApplicable: break;
   }
   return "not_applicable";
 }
@@ -89,8 +85,8 @@ AdmissionResponse PodInjectionWebhook::Handle(const AdmissionRequest& request) {
     return AdmissionResponse::Allow();
   }
   std::string ns = !request.namespace_.empty() ? request.namespace_ : MetadataString(pod, "namespace");
-  const std::string pod_name =
-      !MetadataString(pod, "name").empty() ? MetadataString(pod, "name") : MetadataString(pod, "generateName");
+  const std::string pod_name = !MetadataString(pod, "name").empty() ? MetadataString(pod, "name")
+                                                                    : MetadataString(pod, "generateName");
 
   auto facts = facts_.FactsFor(ns);
   if (!facts.ok()) {
@@ -146,8 +142,8 @@ AdmissionResponse AgentValidationWebhook::Handle(const AdmissionRequest& request
   }
   if (!request.object.is_object()) {
     count("denied");
-    return AdmissionResponse::Deny(400, request.operation + " of " + std::string(api::kAgentKind) +
-                                            " without an object");
+    return AdmissionResponse::Deny(
+        400, request.operation + " of " + std::string(api::kAgentKind) + " without an object");
   }
   const std::string ns =
       !request.namespace_.empty() ? request.namespace_ : MetadataString(request.object, "namespace");
@@ -164,8 +160,8 @@ AdmissionResponse AgentValidationWebhook::Handle(const AdmissionRequest& request
   } catch (const std::exception& e) {
     count("error");
     log::Error("agent validation failed", {{"namespace", ns}, {"name", request.name}, {"error", e.what()}});
-    return AdmissionResponse::Deny(500, "internal error validating PrometheusAgent " + ns + "/" + request.name,
-                                   "InternalError");
+    return AdmissionResponse::Deny(
+        500, "internal error validating PrometheusAgent " + ns + "/" + request.name, "InternalError");
   }
   AdmissionResponse r;
   for (const auto& f : findings) {

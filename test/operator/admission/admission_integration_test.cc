@@ -37,7 +37,8 @@ using testing::CommandOutput;
 using testing::Kubectl;
 using namespace std::chrono_literals;
 
-const std::string kCrd = std::string(PROMSIDECAR_SOURCE_DIR) + "/deploy/crd/promsidecar.io_prometheusagents.yaml";
+const std::string kCrd =
+    std::string(PROMSIDECAR_SOURCE_DIR) + "/deploy/crd/promsidecar.io_prometheusagents.yaml";
 constexpr const char* kTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 struct Suite {
@@ -90,7 +91,9 @@ json Pod(const std::string& ns, const std::string& name, json annotations, json 
           {"spec", spec}};
 }
 
-json Scrape() { return {{api::kScrapeAnnotation, "true"}}; }
+json Scrape() {
+  return {{api::kScrapeAnnotation, "true"}};
+}
 
 struct Created {
   CommandOutput out;
@@ -190,7 +193,8 @@ class AdmissionIntegrationTest : public ::testing::Test {
 
     // CRD first: the cache watches PrometheusAgents.
     MustKubectl({"apply", "-f", kCrd});
-    MustKubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd/prometheusagents.promsidecar.io"});
+    MustKubectl(
+        {"wait", "--for=condition=Established", "--timeout=60s", "crd/prometheusagents.promsidecar.io"});
 
     S->ca = std::make_unique<testing::TestCa>("admission test CA");
     auto serving = S->ca->Issue({.common_name = "webhook", .ip_sans = {"127.0.0.1"}});
@@ -199,7 +203,16 @@ class AdmissionIntegrationTest : public ::testing::Test {
 
     S->metrics = WebhookMetrics::Register(S->registry);
     S->cache = std::make_unique<ClusterCache>(
-        *S->client, ClusterCacheOptions{.group = api::AgentApiGroup::Own(), .node_label_selector = S->node_label});
+        *S->client, ClusterCacheOptions{.group = api::AgentApiGroup::Own(),
+                                        // What the operator wires: the trigger follows the agents.
+                                        .on_agents_changed =
+                                            [] {
+                                              if (S->configurator) {
+                                                (void)S->configurator->SetLegacyAnnotations(
+                                                    AnyLegacyAnnotations(S->cache->Agents()));
+                                              }
+                                            },
+                                        .node_label_selector = S->node_label});
     S->cache->Start();
     ASSERT_TRUE(S->cache->WaitForSync(60s));
 
@@ -220,7 +233,8 @@ class AdmissionIntegrationTest : public ::testing::Test {
     auto started = S->server->Start();
     ASSERT_TRUE(started.ok()) << started.message();
 
-    for (const auto& ns : {S->ns_a, S->ns_other, S->ns_quota, S->ns_lr, S->ns_excluded}) CreateNamespace(ns, true);
+    for (const auto& ns : {S->ns_a, S->ns_other, S->ns_quota, S->ns_lr, S->ns_excluded})
+      CreateNamespace(ns, true);
 
     S->config.name = "promsidecar-admission-test-" + S->run;
     S->config.operator_namespace = settings.operator_namespace;
@@ -331,7 +345,8 @@ TEST_F(AdmissionIntegrationTest, AgentGetsNoApiTokenWhileTheAppDoes) {
   const json* app = FindContainer(pod, "containers", "app");
   ASSERT_NE(app, nullptr);
   const std::string app_volume = token_volume(*app);
-  ASSERT_FALSE(app_volume.empty()) << "the ServiceAccount plugin mounted no token into the app: " << pod.dump();
+  ASSERT_FALSE(app_volume.empty()) << "the ServiceAccount plugin mounted no token into the app: "
+                                   << pod.dump();
   EXPECT_TRUE(is_projected_token(app_volume));
   const json* agent = AgentContainer(pod);
   ASSERT_NE(agent, nullptr);
@@ -394,7 +409,8 @@ TEST_F(AdmissionIntegrationTest, SecondPassOverAnInjectedPodChangesNothing) {
   auto second = CreatePod(again);
   ASSERT_TRUE(second.out.ok()) << second.out.err;
   EXPECT_EQ(Injections("already_injected"), already_before + 1);
-  EXPECT_EQ(second.pod["spec"].value("initContainers", json()), first.pod["spec"].value("initContainers", json()));
+  EXPECT_EQ(second.pod["spec"].value("initContainers", json()),
+            first.pod["spec"].value("initContainers", json()));
   EXPECT_EQ(second.pod["spec"]["containers"], first.pod["spec"]["containers"]);
   EXPECT_EQ(second.pod["spec"]["volumes"], first.pod["spec"]["volumes"]);
   EXPECT_EQ(second.pod["metadata"]["labels"], first.pod["metadata"]["labels"]);
@@ -411,8 +427,8 @@ TEST_F(AdmissionIntegrationTest, ResourceQuotaOnLimitsAdmitsInjectedPods) {
   json status = {{"status",
                   {{"hard", {{"limits.cpu", "10"}, {"limits.memory", "10Gi"}}},
                    {"used", {{"limits.cpu", "0"}, {"limits.memory", "0"}}}}}};
-  MustKubectl({"-n", S->ns_quota, "patch", "resourcequota", "limits", "--subresource=status", "--type=merge", "-p",
-               status.dump()});
+  MustKubectl({"-n", S->ns_quota, "patch", "resourcequota", "limits", "--subresource=status", "--type=merge",
+               "-p", status.dump()});
 
   // Control: a pod without limits is refused by the quota.
   auto control = CreatePod(Pod(S->ns_quota, "no-limits", json::object()));
@@ -454,7 +470,8 @@ TEST_F(AdmissionIntegrationTest, LimitRangeClampsTheAgentsResources) {
   EXPECT_EQ(agent->at("resources").at("limits").value("cpu", ""), "20m") << agent->at("resources").dump();
   EXPECT_EQ(agent->at("resources").at("limits").value("memory", ""), "48Mi") << agent->at("resources").dump();
   EXPECT_EQ(agent->at("resources").at("requests").value("cpu", ""), "10m") << agent->at("resources").dump();
-  EXPECT_EQ(agent->at("resources").at("requests").value("memory", ""), "24Mi") << agent->at("resources").dump();
+  EXPECT_EQ(agent->at("resources").at("requests").value("memory", ""), "24Mi")
+      << agent->at("resources").dump();
 }
 
 TEST_F(AdmissionIntegrationTest, ValidatingWebhookAndCelRejectBadAgents) {
@@ -473,12 +490,15 @@ TEST_F(AdmissionIntegrationTest, ValidatingWebhookAndCelRejectBadAgents) {
   request.object = Agent(S->ns_a, "with-podmonitors", {{"podMonitorSelector", json::object()}});
   auto denied = S->agents->Handle(request);
   EXPECT_FALSE(denied.allowed);
-  EXPECT_NE(denied.status_message.find("spec.podMonitorSelector"), std::string::npos) << denied.status_message;
+  EXPECT_NE(denied.status_message.find("spec.podMonitorSelector"), std::string::npos)
+      << denied.status_message;
 
   // A rule only the webhook has: a second default agent.
-  json def = {{"sidecar", {{"default", true}, {"namespaceSelector", {{"matchLabels", {{"no-such", S->run}}}}}}}};
+  json def = {
+      {"sidecar", {{"default", true}, {"namespaceSelector", {{"matchLabels", {{"no-such", S->run}}}}}}}};
   MustKubectl({"apply", "-f", "-"}, Agent(S->ns_other, "default-1", def).dump());
-  S->cleanup.push_back({"-n", S->ns_other, "delete", "prometheusagent.promsidecar.io", "default-1", "--ignore-not-found"});
+  S->cleanup.push_back(
+      {"-n", S->ns_other, "delete", "prometheusagent.promsidecar.io", "default-1", "--ignore-not-found"});
   ASSERT_TRUE(Eventually([] {
     for (const auto& a : S->cache->Agents()) {
       if (a.name == "default-1") return true;
@@ -551,6 +571,28 @@ TEST_F(AdmissionIntegrationTest, SelfManagedCertificatesRotateAndStayTrusted) {
     auto c = CreatePod(Pod(S->ns_a, "after-renewal", Scrape()), /*dry_run=*/true);
     return c.out.ok() && AgentContainer(c.pod) != nullptr;
   }));
+}
+
+// An agent with legacyAnnotations widens the matchConditions, and a pod with
+// only prometheus.io/scrape in a namespace it admits gets injected.
+TEST_F(AdmissionIntegrationTest, LegacyAnnotationsWidenTheMatchConditions) {
+  auto expression = [] {
+    auto mwc = S->client->Get(kube::resources::MutatingWebhookConfigurations(), "", S->config.name);
+    return mwc.ok() ? (*mwc)["webhooks"][0]["matchConditions"][0].value("expression", "") : std::string();
+  };
+  EXPECT_EQ(expression().find("'prometheus.io/scrape'"), std::string::npos) << expression();
+  MustKubectl({"apply", "-f", "-"},
+              Agent(S->ns_other, "legacy", {{"sidecar", {{"legacyAnnotations", true}}}}).dump());
+  ASSERT_TRUE(Eventually([&] { return expression().find("'prometheus.io/scrape'") != std::string::npos; }))
+      << expression();
+  EXPECT_TRUE(Eventually([] {
+    auto c =
+        CreatePod(Pod(S->ns_other, "legacy", {{api::kLegacyScrapeAnnotation, "true"}}), /*dry_run=*/true);
+    return c.out.ok() && AgentContainer(c.pod) != nullptr;
+  }));
+  MustKubectl({"-n", S->ns_other, "delete", "prometheusagent.promsidecar.io", "legacy"});
+  EXPECT_TRUE(Eventually([&] { return expression().find("'prometheus.io/scrape'") == std::string::npos; }))
+      << expression();
 }
 
 // Last: stops the server.

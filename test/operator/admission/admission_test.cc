@@ -135,8 +135,9 @@ TEST_F(AdmissionTest, InjectsAnOptedInPodWithUidEchoedAndBase64JsonPatch) {
     }
   }
   EXPECT_TRUE(found) << patch.dump();
-  EXPECT_NE(registry_.Render().find("promsidecar_operator_injections_total{outcome=\"injected\",reason=\"\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      registry_.Render().find("promsidecar_operator_injections_total{outcome=\"injected\",reason=\"\"} 1"),
+      std::string::npos)
       << registry_.Render();
 }
 
@@ -151,7 +152,8 @@ TEST_F(AdmissionTest, PodWithoutAnnotationIsAdmittedWithoutReadingCaches) {
 }
 
 TEST_F(AdmissionTest, HostNetworkPodIsSkippedWithLabelAndWarning) {
-  auto resp = Mutate(Review(Pod("team-a", {{"prometheus.operator.io/scrape", "true"}}, {{"hostNetwork", true}})));
+  auto resp =
+      Mutate(Review(Pod("team-a", {{"prometheus.operator.io/scrape", "true"}}, {{"hostNetwork", true}})));
   ASSERT_EQ(resp.status, 200);
   json r = json::parse(resp.body)["response"];
   EXPECT_EQ(r["allowed"], true);
@@ -175,8 +177,9 @@ TEST_F(AdmissionTest, UnreadyCachesAdmitWithAWarningAndNoPatch) {
 
 TEST_F(AdmissionTest, UpdatesAndOtherKindsAreLeftAlone) {
   json pod = Pod("team-a", {{"prometheus.operator.io/scrape", "true"}});
-  for (const json& review : {Review(pod, "u", "UPDATE"),
-                             Review(pod, "u", "CREATE", {{"group", "apps"}, {"version", "v1"}, {"kind", "Pod"}})}) {
+  for (const json& review :
+       {Review(pod, "u", "UPDATE"),
+        Review(pod, "u", "CREATE", {{"group", "apps"}, {"version", "v1"}, {"kind", "Pod"}})}) {
     auto resp = Mutate(review);
     ASSERT_EQ(resp.status, 200);
     json r = json::parse(resp.body)["response"];
@@ -200,12 +203,14 @@ TEST_F(AdmissionTest, MalformedRequestsGet400WithAReason) {
   json kind_array = Review(Pod("team-a", json::object()));
   kind_array["request"]["kind"] = json::array();
   std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  std::string deep_in_request = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","object":)" +
-                                std::string(5000, '{') ;
+  std::string deep_in_request =
+      R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","object":)" +
+      std::string(5000, '{');
   for (const std::string& body :
-       {std::string(""), std::string("not json"), std::string("[]"), std::string("\"x\""), std::string("{\"a\":"),
-        no_uid.dump(), v1beta1.dump(), wrong_kind.dump(), no_request.dump(), uid_number.dump(),
-        object_string.dump(), kind_array.dump(), deep, deep_in_request, std::string("\xff\xfe{}")}) {
+       {std::string(""), std::string("not json"), std::string("[]"), std::string("\"x\""),
+        std::string("{\"a\":"), no_uid.dump(), v1beta1.dump(), wrong_kind.dump(), no_request.dump(),
+        uid_number.dump(), object_string.dump(), kind_array.dump(), deep, deep_in_request,
+        std::string("\xff\xfe{}")}) {
     auto resp = ServeAdmission([&](const AdmissionRequest& r) { return pods_.Handle(r); }, Post(body));
     EXPECT_EQ(resp.status, 400) << body.substr(0, 80);
     EXPECT_FALSE(resp.body.empty());
@@ -248,14 +253,16 @@ TEST(Base64Test, MatchesRfc4648Vectors) {
 }
 
 json AgentReview(const json& agent, const std::string& op = "CREATE") {
-  return Review(agent, "agent-uid", op, {{"group", "promsidecar.io"}, {"version", "v1alpha1"}, {"kind", "PrometheusAgent"}});
+  return Review(agent, "agent-uid", op,
+                {{"group", "promsidecar.io"}, {"version", "v1alpha1"}, {"kind", "PrometheusAgent"}});
 }
 
 TEST(AgentValidationTest, PodMonitorSelectorInSidecarModeIsDeniedNamingTheField) {
   FakeFacts facts;
   AgentValidationWebhook agents(facts, api::AgentApiGroup::Own());
   json agent = Agent("mon", "a", {{"podMonitorSelector", json::object()}});
-  auto resp = ServeAdmission([&](const AdmissionRequest& r) { return agents.Handle(r); }, Post(AgentReview(agent).dump()));
+  auto resp = ServeAdmission([&](const AdmissionRequest& r) { return agents.Handle(r); },
+                             Post(AgentReview(agent).dump()));
   ASSERT_EQ(resp.status, 200);
   json r = json::parse(resp.body)["response"];
   EXPECT_EQ(r["uid"], "agent-uid");
@@ -288,8 +295,9 @@ TEST(AgentValidationTest, OtherGroupsAndModesAreAllowed) {
   AgentValidationWebhook agents(facts, api::AgentApiGroup::Own());
   json sts = Agent("mon", "sts", {{"mode", "StatefulSet"}, {"podMonitorSelector", json::object()}});
   EXPECT_TRUE(agents.Handle(*DecodeAdmissionReview(AgentReview(sts).dump())).allowed);
-  json seed = Review(Agent("mon", "x", {{"podMonitorSelector", json::object()}}), "u", "CREATE",
-                     {{"group", "monitoring.coreos.com"}, {"version", "v1alpha1"}, {"kind", "PrometheusAgent"}});
+  json seed =
+      Review(Agent("mon", "x", {{"podMonitorSelector", json::object()}}), "u", "CREATE",
+             {{"group", "monitoring.coreos.com"}, {"version", "v1alpha1"}, {"kind", "PrometheusAgent"}});
   EXPECT_TRUE(agents.Handle(*DecodeAdmissionReview(seed.dump())).allowed);
 }
 
@@ -318,7 +326,8 @@ TEST(WebhookConfigTest, PodsWebhookIsSafeByDefault) {
   o.url_base.clear();
   o.ca_bundle_pem.clear();
   json legacy = BuildMutatingWebhookConfiguration(o);
-  EXPECT_NE(legacy["webhooks"][0]["matchConditions"][0]["expression"].get<std::string>().find("'prometheus.io/scrape'"),
+  EXPECT_NE(legacy["webhooks"][0]["matchConditions"][0]["expression"].get<std::string>().find(
+                "'prometheus.io/scrape'"),
             std::string::npos);
   EXPECT_EQ(legacy["webhooks"][0]["clientConfig"]["service"]["path"], "/mutate-pod");
   EXPECT_FALSE(legacy["webhooks"][0]["clientConfig"].contains("caBundle"));
@@ -343,7 +352,8 @@ namespace {
 
 TEST(CertsTest, ServingCertificateChainsToTheCaAndCoversItsNames) {
   const auto now = std::chrono::system_clock::now();
-  auto ca = GenerateCa({.common_name = "test-ca", .not_before = now - std::chrono::hours(1),
+  auto ca = GenerateCa({.common_name = "test-ca",
+                        .not_before = now - std::chrono::hours(1),
                         .not_after = now + std::chrono::hours(48)});
   ASSERT_TRUE(ca.ok()) << ca.message();
   CertSpec spec{.common_name = "svc.ns.svc",
@@ -388,7 +398,8 @@ TEST(CertsTest, ServingCertificateChainsToTheCaAndCoversItsNames) {
   X509_free(ca_cert);
 
   // A leaf signed by another CA does not verify against this one.
-  auto other_ca = GenerateCa({.common_name = "other-ca", .not_before = now - std::chrono::hours(1),
+  auto other_ca = GenerateCa({.common_name = "other-ca",
+                              .not_before = now - std::chrono::hours(1),
                               .not_after = now + std::chrono::hours(48)});
   ASSERT_TRUE(other_ca.ok());
   auto foreign = IssueServingCert(*other_ca, spec);

@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,6 +47,9 @@ type env struct {
 	caFile     string
 	kubeconfig string
 }
+
+// testDirs holds each test's directory for hostPath volumes (see ns).
+var testDirs sync.Map
 
 var (
 	e        *env
@@ -248,6 +252,9 @@ func ns(t *testing.T) string {
 	if e == nil {
 		t.Skip("podrunner e2e: " + skipWhy)
 	}
+	// Registered before the pod cleanup below, so removed after it (cleanups
+	// run last-in first-out): containers write here until they are stopped.
+	testDirs.Store(t, t.TempDir())
 	ctx := context.Background()
 	name := "podrunner-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	if len(name) > 50 {
@@ -300,7 +307,14 @@ var always = v1.ContainerRestartPolicyAlways
 // /run/podrunner-test in every container: a hostPath to a test directory (returned), so
 // the events the containers write there outlive the pod.
 func basePod(t *testing.T, namespace, name string) (*v1.Pod, string) {
-	dir := t.TempDir()
+	base, ok := testDirs.Load(t)
+	if !ok {
+		t.Fatal("basePod needs ns(t) first")
+	}
+	dir, err := os.MkdirTemp(base.(string), name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: v1.PodSpec{

@@ -1,0 +1,205 @@
+// The agent in sidecar mode, end to end: files laid out and swapped the way
+// the kubelet does it (timestamped dir, `..data` symlink renamed over), the
+// shared config appearing after the start, annotation changes, and the
+// agent's own health series. Waits poll with generous deadlines.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "agent_process.h"
+#include "testing/receiver.h"
+#include "testing/subprocess.h"
+
+namespace promsidecar::testing {
+namespace {
+
+using std::chrono::seconds;
+namespace fs = std::filesystem;
+
+// Go's strconv.Quote for the ASCII values these tests use.
+std::string Quote(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The kubelet's AtomicWriter sequence, reproduced for tests.
+void KubeletWrite(const std::string& dir, const std::map<std::string, std::string>& files) {
+  static std::atomic<int> n{0};
+  fs::create_directories(dir);
+  std::string ts = "..2026_11_25_00_00_00." + std::to_string(++n);
+  fs::create_directories(dir + "/" + ts);
+  for (const auto& [name, content] : files) WriteFile(dir + "/" + ts + "/" + name, content);
+  std::string old;
+  if (fs::is_symlink(dir + "/..data")) old = fs::read_symlink(dir + "/..data").string();
+  fs::create_symlink(ts, dir + "/..data_tmp");
+  fs::rename(dir + "/..data_tmp", dir + "/..data");
+  for (const auto& [name, content] : files) {
+    if (!fs::is_symlink(dir + "/" + name)) fs::create_symlink("..data/" + name, dir + "/" + name);
+  }
+  if (!old.empty()) fs::remove_all(dir + "/" + old);
+}
+
+std::string DownwardApi(const std::map<std::string, std::string>& kv) {
+  std::string out;
+  for (const auto& [k, v] : kv) out += (out.empty() ? "" : "\n") + k + "=" + Quote(v);
+  return out;
+}
+
+std::vector<double> Values(const std::vector<ReceivedSample>& samples) {
+  std::vector<double> v;
+  for (const auto& s : samples) {
+    if (!std::isnan(s.value)) v.push_back(s.value);
+  }
+  return v;
+}
+
+class SidecarE2E : public ::testing::Test {
+ protected:
+  void WritePod(const std::map<std::string, std::string>& annotations) {
+    KubeletWrite(dir_.Join("pod"), {{"annotations", DownwardApi(annotations)},
+                                    {"labels", DownwardApi({{"app.kubernetes.io/name", "shop"}})}});
+  }
+  void WriteShared(const std::string& yaml) { KubeletWrite(dir_.Join("shared"), {{"config.yaml", yaml}}); }
+  std::map<std::string, std::string> Annotations(int port, const std::string& path = "/metrics") {
+    return {{"prometheus.operator.io/scrape", "true"},
+            {"prometheus.operator.io/port", std::to_string(port)},
+            {"prometheus.operator.io/path", path},
+            {"prometheus.operator.io/scrape-interval", "1s"}};
+  }
+  std::unique_ptr<Subprocess> StartAgent() {
+    ProcessOptions p;
+    p.argv = {AgentBinary(),
+              "--config.file=" + dir_.Join("shared/config.yaml"),
+              "--pod.annotations-file=" + dir_.Join("pod/annotations"),
+              "--pod.labels-file=" + dir_.Join("pod/labels"),
+              "--wal.dir=" + dir_.Join("wal"),
+              "--web.listen-address=127.0.0.1:0",
+              "--log.level=debug"};
+    p.env = {{"POD_NAME", "shop-7d4b9c8f6-x2x9k"},
+             {"POD_NAMESPACE", "team-a"},
+             {"POD_UID", "uid-1"},
+             {"POD_IP", "127.0.0.1"}};
+    p.log_file = dir_.Join("agent.log");
+    return std::make_unique<Subprocess>(p);
+  }
+  std::string Shared(const std::string& url) {
+    return "global:\n  scrape_interval: 1s\n  external_labels: {cluster: c1}\nsidecar:\n  "
+           "min_scrape_interval: 1s\n"
+           "remote_write:\n  - url: " +
+           url + "\n    queue_config: {batch_send_deadline: 500ms, min_backoff: 100ms}\n";
+  }
+  std::string Log() { return ReadFile(dir_.Join("agent.log")); }
+
+  TempDir dir_;
+  MetricsTarget target_;
+  CountingReceiver receiver_;
+};
+
+TEST_F(SidecarE2E, SharedConfigAppearingLaterLosesNoScrapeAndAnnotationsReconfigureWithoutRestart) {
+  WritePod(Annotations(target_.port()));
+  auto agent = StartAgent();
+  // No shared config yet: the agent scrapes into its WAL.
+  ASSERT_TRUE(PollUntil(seconds(60), [&] { return target_.scrapes() >= 3; })) << Log();
+  EXPECT_EQ(receiver_.requests(), 0u);
+  WriteShared(Shared(receiver_.Url()));
+  // Sending starts, and the first scrapes (before the file existed) arrive too.
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    auto v = Values(receiver_.SamplesOf("test_scrapes_total"));
+    return !v.empty() && v.front() == 1 && v.size() >= 4;
+  })) << Log();
+  auto series = receiver_.Series();
+  bool labelled = false;
+  for (const auto& [key, samples] : series) {
+    if (key.find("__name__=\"test_scrapes_total\"") == std::string::npos) continue;
+    labelled = key.find("job=\"shop\"") != std::string::npos &&
+               key.find("namespace=\"team-a\"") != std::string::npos &&
+               key.find("pod=\"shop-7d4b9c8f6-x2x9k\"") != std::string::npos &&
+               key.find("instance=\"shop-7d4b9c8f6-x2x9k:" + std::to_string(target_.port()) + "\"") !=
+                   std::string::npos &&
+               key.find("cluster=\"c1\"") != std::string::npos;
+  }
+  EXPECT_TRUE(labelled) << "series labels wrong; got series:\n"
+                        << [&] {
+                             std::string all;
+                             for (const auto& [k, v] : series) all += k + "\n";
+                             return all;
+                           }();
+
+  // The agent's own health series, with the pod's labels.
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    for (const auto& [key, samples] : receiver_.Series()) {
+      if (key.find("__name__=\"promsidecar_agent_scraping_enabled\"") != std::string::npos &&
+          key.find("job=\"promsidecar-agent\"") != std::string::npos &&
+          key.find("pod=\"shop-7d4b9c8f6-x2x9k\"") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  })) << "no self-monitoring series";
+
+  // Move the scrape to another target through the annotations: no restart.
+  MetricsTarget second;
+  second.SetPage([](uint64_t n) { return "second_target_scrapes_total " + std::to_string(n) + "\n"; });
+  pid_t pid = agent->pid();
+  WritePod(Annotations(second.port()));
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    return Values(receiver_.SamplesOf("second_target_scrapes_total")).size() >= 2;
+  })) << Log();
+  EXPECT_TRUE(agent->Running());
+  EXPECT_EQ(agent->pid(), pid);
+  // The old target's series got a stale marker.
+  ASSERT_TRUE(PollUntil(seconds(30), [&] {
+    auto s = receiver_.SamplesOf("test_scrapes_total");
+    uint64_t bits = 0;
+    if (!s.empty()) std::memcpy(&bits, &s.back().value, sizeof bits);
+    return bits == 0x7ff0000000000002ULL;
+  })) << "no stale marker for the target that went away";
+
+  // An invalid shared config is refused; the running one keeps sending.
+  WriteShared("global: {scrape_interval: banana}\n");
+  ASSERT_TRUE(PollUntil(seconds(30), [&] {
+    return Log().find("config reload rejected") != std::string::npos;
+  })) << Log();
+  size_t n = Values(receiver_.SamplesOf("second_target_scrapes_total")).size();
+  EXPECT_TRUE(PollUntil(seconds(30), [&] {
+    return Values(receiver_.SamplesOf("second_target_scrapes_total")).size() > n + 2;
+  })) << "the running config stopped";
+  EXPECT_EQ(agent->Stop(seconds(20)), 0) << Log();
+}
+
+TEST_F(SidecarE2E, InvalidAnnotationsAreReportedNotFatal) {
+  auto a = Annotations(target_.port());
+  a["prometheus.operator.io/scrape-timeout"] = "banana";
+  a["prometheus.operator.io/port"] = std::to_string(target_.port()) + ",70000";
+  WritePod(a);
+  WriteShared(Shared(receiver_.Url()));
+  auto agent = StartAgent();
+  ASSERT_TRUE(PollUntil(seconds(60), [&] { return !receiver_.SamplesOf("test_scrapes_total").empty(); }))
+      << Log();
+  std::string log = Log();
+  EXPECT_NE(log.find("annotation=prometheus.operator.io/scrape-timeout"), std::string::npos) << log;
+  EXPECT_NE(log.find("annotation=prometheus.operator.io/port"), std::string::npos) << log;
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    for (const auto& [key, samples] : receiver_.Series()) {
+      if (key.find("promsidecar_agent_annotation_problems") != std::string::npos &&
+          key.find("prometheus.operator.io/port") != std::string::npos && !samples.empty() &&
+          samples.back().value == 1) {
+        return true;
+      }
+    }
+    return false;
+  })) << "annotation problems not reported in the self-monitoring series";
+  EXPECT_EQ(agent->Stop(seconds(20)), 0);
+}
+
+}  // namespace
+}  // namespace promsidecar::testing

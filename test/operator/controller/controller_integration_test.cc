@@ -1,0 +1,399 @@
+// The controller against the real kube-apiserver, with the operator running as
+// a process (the built promsidecar-operator binary) under its own identity —
+// the deploy/ ServiceAccount and RBAC, with a token from the TokenRequest API,
+// never system:masters. Pods are created with the labels and annotations the
+// webhook would set (no webhook here). API writes are counted from the control
+// plane's audit log by user, not from the operator's own metrics.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/cluster_env.h"
+#include "testing/subprocess.h"
+
+namespace promsidecar {
+namespace {
+
+using nlohmann::json;
+using testing::AuditFilter;
+using testing::AuditLog;
+using testing::ClusterEnv;
+using testing::Kubectl;
+
+constexpr const char* kOperatorNs = "promsidecar-system";
+constexpr const char* kUser = "system:serviceaccount:promsidecar-system:promsidecar-operator";
+const std::string kSource = PROMSIDECAR_SOURCE_DIR;
+const std::string kOperatorBinary = std::string(PROMSIDECAR_BINARY_DIR) + "/src/operator/promsidecar-operator";
+
+bool Eventually(const std::function<bool()>& check, std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  return testing::PollUntil(timeout, check, std::chrono::milliseconds(250));
+}
+
+std::string RandomId() {
+  std::random_device rd;
+  return std::to_string(getpid() % 100000) + "-" + std::to_string(rd() % 100000);
+}
+
+class ControllerIntegrationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto env = ClusterEnv::Load();
+    ASSERT_TRUE(env.ok()) << env.message();
+    ASSERT_FALSE(env->audit_log.empty()) << "this test counts API calls from the audit log";
+    env_ = new ClusterEnv(*env);
+    for (const char* f : {"/deploy/crd/promsidecar.io_prometheusagents.yaml", "/deploy/00-namespace.yaml",
+                          "/deploy/10-serviceaccount.yaml", "/deploy/20-rbac.yaml"}) {
+      auto r = Kubectl(*env_, {"apply", "-f", kSource + f});
+      ASSERT_TRUE(r.ok()) << f << ": " << r.err;
+    }
+    ASSERT_TRUE(Eventually([] {
+      return Kubectl(*env_, {"get", "crd", "prometheusagents.promsidecar.io", "-o",
+                             "jsonpath={.status.conditions[?(@.type=='Established')].status}"})
+                 .out == "True";
+    }));
+    auto token = Kubectl(*env_, {"create", "token", "promsidecar-operator", "-n", kOperatorNs, "--duration=2h"});
+    ASSERT_TRUE(token.ok()) << token.err;
+    dir_ = new testing::TempDir();
+    kubeconfig_ = dir_->Join("kubeconfig");
+    std::string tok = token.out;
+    while (!tok.empty() && (tok.back() == '\n' || tok.back() == '\r')) tok.pop_back();
+    testing::WriteFile(kubeconfig_, "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
+                                    "    server: " + env_->apiserver_url + "\n    certificate-authority: " +
+                                        env_->ca_file + "\nusers:\n- name: op\n  user:\n    token: " + tok +
+                                        "\ncontexts:\n- name: op\n  context:\n    cluster: c\n    user: op\n"
+                                        "    namespace: promsidecar-system\ncurrent-context: op\n");
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    delete env_;
+  }
+
+  void SetUp() override { id_ = RandomId(); }
+
+  void TearDown() override {
+    for (const auto& a : agents_) (void)Kubectl(*env_, {"delete", "prometheusagent", a, "-n", kOperatorNs, "--wait=false"});
+    // The finalizer needs a running operator: wait for the agents to go.
+    if (!operators_.empty()) {
+      Eventually([this] {
+        for (const auto& a : agents_) {
+          if (!Kubectl(*env_, {"get", "prometheusagent", a, "-n", kOperatorNs, "--ignore-not-found", "-o", "name"})
+                   .out.empty()) {
+            return false;
+          }
+        }
+        return true;
+      });
+    }
+    for (auto& op : operators_) op->Stop();
+    for (const auto& ns : namespaces_) (void)Kubectl(*env_, {"delete", "namespace", ns, "--wait=false"});
+  }
+
+  std::unique_ptr<testing::Subprocess> StartOperator(const std::string& identity, const std::string& lease,
+                                                     int lease_seconds = 15) {
+    testing::ProcessOptions o;
+    o.argv = {kOperatorBinary,
+              "run",
+              "--kubeconfig=" + kubeconfig_,
+              "--agent-namespaces=" + std::string(kOperatorNs),
+              "--metrics-address=127.0.0.1:0",
+              "--health-address=127.0.0.1:0",
+              "--lease-name=" + lease,
+              "--leader-election-identity=" + identity,
+              "--lease-duration=" + std::to_string(lease_seconds),
+              "--renew-deadline=" + std::to_string(std::max(1, lease_seconds * 2 / 3)),
+              "--retry-period=1",
+              "--log.level=debug"};
+    o.log_file = dir_->Join("operator-" + identity + ".log");
+    return std::make_unique<testing::Subprocess>(o);
+  }
+
+  testing::Subprocess* StartOwnOperator() {
+    operators_.push_back(StartOperator("op-" + id_, "psc-test-" + id_));
+    return operators_.back().get();
+  }
+
+  std::string Namespace(const std::string& suffix, bool admitted) {
+    const std::string ns = "psc-" + id_ + "-" + suffix;
+    namespaces_.push_back(ns);
+    std::string yaml = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns + "\n  labels:\n    psc-run: \"" +
+                       (admitted ? id_ : std::string("other")) + "\"\n";
+    auto r = Kubectl(*env_, {"apply", "-f", "-"}, yaml);
+    EXPECT_TRUE(r.ok()) << r.err;
+    if (env_->service_account_plugin) {
+      (void)Kubectl(*env_, {"create", "serviceaccount", "default", "-n", ns});
+    }
+    return ns;
+  }
+
+  void Agent(const std::string& name, const std::string& url, const std::string& extra_rw = "") {
+    agents_.push_back(name);
+    const std::string yaml = "apiVersion: promsidecar.io/v1alpha1\nkind: PrometheusAgent\nmetadata:\n  name: " + name +
+                             "\n  namespace: " + kOperatorNs +
+                             "\nspec:\n  mode: Sidecar\n  externalLabels:\n    cluster: test\n"
+                             "  remoteWrite:\n  - url: " + url + "\n" + extra_rw +
+                             "  sidecar:\n    namespaceSelector:\n      matchLabels:\n        psc-run: \"" + id_ + "\"\n";
+    auto r = Kubectl(*env_, {"apply", "-f", "-"}, yaml);
+    ASSERT_TRUE(r.ok()) << r.err;
+  }
+
+  // A pod as the webhook leaves it: labelled with the agent, annotated as injected.
+  void InjectedPod(const std::string& ns, const std::string& name, const std::string& agent) {
+    const std::string yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\n  namespace: " + ns +
+                             "\n  labels:\n    prometheus.operator.io/injection: injected\n"
+                             "    prometheus.operator.io/agent: " + std::string(kOperatorNs) + "." + agent +
+                             "\n  annotations:\n    prometheus.operator.io/scrape: \"true\"\n"
+                             "    prometheus.operator.io/injection-status: injected\n"
+                             "    prometheus.operator.io/injected-hash: \"0000000000000000\"\n"
+                             "spec:\n  containers:\n  - name: app\n    image: nginx\n";
+    auto r = Kubectl(*env_, {"apply", "-f", "-"}, yaml);
+    ASSERT_TRUE(r.ok()) << r.err;
+  }
+
+  static std::string SecretName(const std::string& agent) { return std::string("promsidecar-") + kOperatorNs + "." + agent; }
+
+  bool SecretExists(const std::string& ns, const std::string& agent) {
+    return !Kubectl(*env_, {"get", "secret", SecretName(agent), "-n", ns, "--ignore-not-found", "-o", "name"})
+                .out.empty();
+  }
+
+  std::string SecretConfig(const std::string& ns, const std::string& agent) {
+    auto r = Kubectl(*env_, {"get", "secret", SecretName(agent), "-n", ns, "-o", "json"});
+    if (!r.ok()) return "";
+    auto j = json::parse(r.out, nullptr, false);
+    if (!j.is_object() || !j["data"].contains("config.yaml")) return "";
+    auto dec = testing::RunCommand({"base64", "-d"}, j["data"]["config.yaml"].get<std::string>());
+    return dec.output;
+  }
+
+  json AgentObject(const std::string& name) {
+    auto r = Kubectl(*env_, {"get", "prometheusagent", name, "-n", kOperatorNs, "-o", "json"});
+    return r.ok() ? json::parse(r.out, nullptr, false) : json();
+  }
+
+  std::string Diagnostics() {
+    std::string out;
+    for (auto& op : operators_) out += "--- operator log (tail) ---\n" + Tail(op->Log());
+    return out;
+  }
+  static std::string Tail(const std::string& s) { return s.size() > 6000 ? s.substr(s.size() - 6000) : s; }
+
+  static ClusterEnv* env_;
+  static testing::TempDir* dir_;
+  static std::string kubeconfig_;
+  std::string id_;
+  std::vector<std::string> agents_;
+  std::vector<std::string> namespaces_;
+  std::vector<std::unique_ptr<testing::Subprocess>> operators_;
+};
+
+ClusterEnv* ControllerIntegrationTest::env_ = nullptr;
+testing::TempDir* ControllerIntegrationTest::dir_ = nullptr;
+std::string ControllerIntegrationTest::kubeconfig_;
+
+int WritesBy(const AuditLog& log, AuditLog::Position since, const std::string& verb, const std::string& resource,
+             const std::string& ns = "") {
+  AuditFilter f;
+  f.user = kUser;
+  f.verb = verb;
+  f.resource = resource;
+  f.namespace_ = ns;
+  return log.Count(f, since);
+}
+
+TEST_F(ControllerIntegrationTest, FanOutUpdateCleanupAndStatus) {
+  AuditLog audit(env_->audit_log);
+  const std::string a = Namespace("a", true), b = Namespace("b", true), c = Namespace("c", true);
+  const std::string forged = Namespace("x", false);
+  const std::string agent = "fan-" + id_;
+  Agent(agent, "https://rw-one.example.com/api/v1/write");
+  StartOwnOperator();
+  InjectedPod(a, "p1", agent);
+  InjectedPod(a, "p2", agent);
+  InjectedPod(b, "p1", agent);
+  InjectedPod(c, "p1", agent);
+  InjectedPod(forged, "p1", agent);  // forged label in a namespace the agent does not admit
+
+  ASSERT_TRUE(Eventually([&] { return SecretExists(a, agent) && SecretExists(b, agent) && SecretExists(c, agent); }))
+      << Diagnostics();
+  // Status counts: 4 pods in 3 admitted namespaces; the forged pod does not count.
+  ASSERT_TRUE(Eventually([&] {
+    json s = AgentObject(agent)["status"];
+    return s.value("injectedPods", -1) == 4 && s.value("namespaces", -1) == 3;
+  })) << AgentObject(agent).dump(2) << Diagnostics();
+  json status = AgentObject(agent)["status"];
+  EXPECT_EQ(status["outdatedPods"], 4) << "the pods' injected-hash is not what Decide would inject";
+  EXPECT_EQ(status["observedGeneration"], AgentObject(agent)["metadata"]["generation"]);
+  bool reconciled = false;
+  for (const auto& cond : status["conditions"]) {
+    if (cond["type"] == "Reconciled") reconciled = cond["status"] == "True";
+  }
+  EXPECT_TRUE(reconciled) << status.dump(2);
+  EXPECT_FALSE(SecretExists(forged, agent)) << "a forged agent label pulled credentials into " << forged;
+  EXPECT_NE(SecretConfig(a, agent).find("rw-one.example.com"), std::string::npos);
+  EXPECT_EQ(WritesBy(audit, 0, "create", "secrets", forged), 0);
+
+  // Exactly one Secret per namespace, ever created: three creates.
+  AuditFilter creates{.verb = "create", .resource = "secrets", .user = kUser};
+  int total_creates = 0;
+  for (const auto& ns : {a, b, c}) {
+    creates.namespace_ = ns;
+    total_creates += audit.Count(creates);
+  }
+  EXPECT_EQ(total_creates, 3);
+
+  // Idle: no writes by the operator besides its Lease renewals.
+  {
+    const auto mark = audit.Mark();
+    std::this_thread::sleep_for(std::chrono::seconds(15));  // the idle period under test, not a wait for luck
+    int writes = 0;
+    for (const auto& e : audit.EventsSince(mark)) {
+      if (e.user != kUser || e.resource == "leases") continue;
+      if (e.verb == "create" || e.verb == "update" || e.verb == "patch" || e.verb == "delete") {
+        ++writes;
+        ADD_FAILURE() << "idle write: " << e.verb << " " << e.request_uri;
+      }
+    }
+    EXPECT_EQ(writes, 0);
+  }
+
+  // A remoteWrite URL change: exactly three Secret writes, no pod touched.
+  {
+    const auto mark = audit.Mark();
+    auto r = Kubectl(*env_, {"patch", "prometheusagent", agent, "-n", kOperatorNs, "--type=json", "-p",
+                             R"([{"op":"replace","path":"/spec/remoteWrite/0/url","value":"https://rw-two.example.com/api/v1/write"}])"});
+    ASSERT_TRUE(r.ok()) << r.err;
+    ASSERT_TRUE(Eventually([&] {
+      for (const auto& ns : {a, b, c}) {
+        if (SecretConfig(ns, agent).find("rw-two.example.com") == std::string::npos) return false;
+      }
+      return true;
+    })) << Diagnostics();
+    // Let the apiserver log the requests, then count.
+    AuditFilter updates{.verb = "update", .resource = "secrets", .user = kUser};
+    int total = 0;
+    for (const auto& ns : {a, b, c}) {
+      updates.namespace_ = ns;
+      total += audit.WaitForCount(updates, mark, 1);
+    }
+    EXPECT_EQ(total, 3);
+    EXPECT_EQ(WritesBy(audit, mark, "update", "secrets", forged), 0);
+    EXPECT_EQ(WritesBy(audit, mark, "create", "secrets"), 0);
+    for (const char* verb : {"create", "update", "patch", "delete"}) {
+      EXPECT_EQ(WritesBy(audit, mark, verb, "pods"), 0) << verb << " pods";
+    }
+  }
+
+  // All pods of a namespace gone: its Secret goes.
+  ASSERT_TRUE(Kubectl(*env_, {"delete", "pod", "--all", "-n", c, "--grace-period=0", "--force"}).ok());
+  ASSERT_TRUE(Eventually([&] { return !SecretExists(c, agent); })) << Diagnostics();
+  EXPECT_TRUE(SecretExists(a, agent));
+  ASSERT_TRUE(Eventually([&] { return AgentObject(agent)["status"].value("namespaces", -1) == 2; }));
+
+  // The agent deleted: every rendered Secret goes (finalizer).
+  ASSERT_TRUE(Kubectl(*env_, {"delete", "prometheusagent", agent, "-n", kOperatorNs, "--wait=false"}).ok());
+  ASSERT_TRUE(Eventually([&] { return !SecretExists(a, agent) && !SecretExists(b, agent); })) << Diagnostics();
+  ASSERT_TRUE(Eventually([&] { return AgentObject(agent).is_null(); })) << "finalizer not removed";
+}
+
+TEST_F(ControllerIntegrationTest, MissingCredentialsSecretIsReported) {
+  const std::string a = Namespace("a", true);
+  const std::string agent = "broken-" + id_;
+  const std::string missing = "absent-" + id_;
+  Agent(agent, "https://rw.example.com/write",
+        "    basicAuth:\n      username: {name: " + missing + ", key: user}\n      password: {name: " + missing +
+            ", key: pass}\n");
+  StartOwnOperator();
+  InjectedPod(a, "p1", agent);
+  ASSERT_TRUE(Eventually([&] {
+    for (const auto& cond : AgentObject(agent)["status"]["conditions"]) {
+      if (cond["type"] == "Reconciled" && cond["status"] == "False" && cond["reason"] == "ConfigRenderFailed" &&
+          cond["message"].get<std::string>().find(missing) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  })) << AgentObject(agent).dump(2) << Diagnostics();
+  ASSERT_TRUE(Eventually([&] {
+    auto r = Kubectl(*env_, {"get", "events", "-n", kOperatorNs, "--field-selector",
+                             "reason=ConfigRenderFailed,involvedObject.name=" + agent, "-o", "json"});
+    auto j = json::parse(r.out, nullptr, false);
+    if (!j.is_object()) return false;
+    for (const auto& e : j["items"]) {
+      if (e["message"].get<std::string>().find(missing) != std::string::npos) return true;
+    }
+    return false;
+  })) << Diagnostics();
+  EXPECT_FALSE(SecretExists(a, agent));
+
+  // Creating the Secret fixes it.
+  auto r = Kubectl(*env_, {"create", "secret", "generic", missing, "-n", kOperatorNs, "--from-literal=user=u",
+                           "--from-literal=pass=p"});
+  ASSERT_TRUE(r.ok()) << r.err;
+  ASSERT_TRUE(Eventually([&] { return SecretExists(a, agent); })) << Diagnostics();
+  const std::string config = SecretConfig(a, agent);
+  EXPECT_NE(config.find("password_file"), std::string::npos);
+  EXPECT_EQ(config.find("\"p\""), std::string::npos) << "the password must be a file, not inline";
+  (void)Kubectl(*env_, {"delete", "secret", missing, "-n", kOperatorNs});
+}
+
+TEST_F(ControllerIntegrationTest, LeaderElectionAndTakeover) {
+  const std::string lease = "psc-le-" + id_;
+  const std::string a = Namespace("a", true);
+  const std::string agent = "le-" + id_;
+  Agent(agent, "https://rw.example.com/write");
+  operators_.push_back(StartOperator("first-" + id_, lease, 4));
+  ASSERT_TRUE(Eventually([&] {
+    return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out ==
+           "first-" + id_;
+  })) << Diagnostics();
+  operators_.push_back(StartOperator("second-" + id_, lease, 4));
+  InjectedPod(a, "p1", agent);
+  ASSERT_TRUE(Eventually([&] { return SecretExists(a, agent); })) << Diagnostics();
+  // Still one leader: the first keeps the lease while it runs.
+  std::this_thread::sleep_for(std::chrono::seconds(6));  // longer than the lease: a takeover would have happened
+  EXPECT_EQ(Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out,
+            "first-" + id_);
+  // The first dies without releasing (SIGKILL): the second takes over after expiry.
+  operators_[0]->Signal(SIGKILL);
+  (void)operators_[0]->Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(Eventually([&] {
+    return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out ==
+           "second-" + id_;
+  })) << Diagnostics();
+  // And reconciles: a new namespace gets its Secret.
+  const std::string b = Namespace("b", true);
+  InjectedPod(b, "p1", agent);
+  ASSERT_TRUE(Eventually([&] { return SecretExists(b, agent); })) << Diagnostics();
+}
+
+TEST_F(ControllerIntegrationTest, GracefulShutdownReleasesTheLease) {
+  const std::string lease = "psc-rel-" + id_;
+  operators_.push_back(StartOperator("only-" + id_, lease, 30));
+  ASSERT_TRUE(Eventually([&] {
+    return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out ==
+           "only-" + id_;
+  })) << Diagnostics();
+  EXPECT_EQ(operators_[0]->Stop(), 0) << Diagnostics();
+  EXPECT_EQ(Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out, "");
+  // A successor takes it at once, well before the 30s lease would expire.
+  operators_.push_back(StartOperator("next-" + id_, lease, 30));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"})
+                   .out == "next-" + id_;
+      },
+      std::chrono::seconds(20)))
+      << Diagnostics();
+}
+
+}  // namespace
+}  // namespace promsidecar
