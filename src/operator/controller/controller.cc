@@ -245,8 +245,8 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
             .on_update =
                 [this](const json& old_o, const json& o) {
                   // Our own status writes change only status: nothing to do.
-                  if (At(old_o, "spec") == At(o, "spec") && At(old_o, "metadata")["deletionTimestamp"] ==
-                                                                  At(o, "metadata")["deletionTimestamp"] &&
+                  const auto deleting = [](const json& x) { return At(At(x, "metadata"), "deletionTimestamp"); };
+                  if (At(old_o, "spec") == At(o, "spec") && deleting(old_o) == deleting(o) &&
                       HasFinalizer(old_o) == HasFinalizer(o)) {
                     return;
                   }
