@@ -87,6 +87,9 @@ class Receiver {
     // outage's start only once /down has returned.
     server_->set_keep_alive_timeout(5);
     server_->set_keep_alive_max_count(1000000);
+    // Every kept-alive connection holds a pool thread, and Prometheus opens
+    // one per remote-write shard: far more than httplib's default pool of 8.
+    server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
     server_->Post(R"(/api/v1/write/([A-Za-z0-9_.-]+))",
                   [this](const httplib::Request& req, httplib::Response& res) { Write(req, res); });
     if (write_port_ == 0) {

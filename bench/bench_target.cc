@@ -116,7 +116,10 @@ int main(int argc, char** argv) {
   for (int t = 0; t < opts.targets; ++t) {
     auto s = std::make_unique<httplib::Server>();
     s->set_keep_alive_max_count(static_cast<size_t>(opts.keep_alive_max));
-    s->set_keep_alive_timeout(30);
+    s->set_keep_alive_timeout(10);
+    // Every kept-alive connection holds a pool thread; httplib's default pool
+    // (8) would starve once a few agents (and Go's spare connections) connect.
+    s->new_task_queue = [] { return new httplib::ThreadPool(64); };
     int port = s->bind_to_any_port("127.0.0.1");
     if (port <= 0) {
       std::fprintf(stderr, "bench_target: cannot bind a loopback port\n");

@@ -34,7 +34,10 @@ Result<FetchResult> HttpFetcher::Fetch(const ScrapeTarget& target, uint64_t max_
   if (!resp.ok()) {
     if (kind == http::FailureKind::kBodyTooLarge) {
       return MakeError("body_size_limit exceeded: the response is larger than " +
-                       std::to_string(max_body_bytes) + " bytes");
+                       std::to_string(max_body_bytes) + " bytes" +
+                       (max_body_bytes == kDefaultBodySizeLimit
+                            ? " (the default; set body_size_limit to change it)"
+                            : ""));
     }
     return resp.error();
   }
@@ -82,6 +85,7 @@ ScrapeReport ScrapeLoop::ScrapeOnce() {
   int64_t start_ms = now_ms_();
   auto t0 = std::chrono::steady_clock::now();
   uint64_t limit = target_.settings.limits.body_size_limit;
+  if (limit == 0) limit = kDefaultBodySizeLimit;  // 0 would mean unlimited to the client
   auto fetched = fetcher_->Fetch(target_, limit);
   double duration = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ScrapeReport report;

@@ -32,6 +32,12 @@ struct ScrapeTarget {
   uint64_t identity_hash = 0;  // see offset.h
 };
 
+// The body cap when a job sets no body_size_limit (0). Prometheus reads
+// unlimited bodies; a sidecar cannot: its container's default memory limit is
+// 64Mi, and without a cap a 1 GiB page or a gzip bomb (decoded bodies count)
+// takes gigabytes (test/agent/reliability/hostile_targets_test.cc).
+inline constexpr uint64_t kDefaultBodySizeLimit = uint64_t{16} << 20;
+
 struct FetchResult {
   std::string body;
   std::string content_type;

@@ -81,7 +81,8 @@ ScrapeReport TargetState::Process(std::string_view body, textparse::Format forma
   std::unordered_set<SeriesRef> seen;
   std::string failure;
 
-  textparse::Parser parser(body, format);
+  textparse::Parser& parser = parser_;
+  parser.Reset(body, format);
   std::string key;
   for (textparse::Entry e = parser.Next(); e != textparse::Entry::kEof; e = parser.Next()) {
     if (e == textparse::Entry::kInvalid) {

@@ -94,6 +94,9 @@ class TargetState {
   bool synthetic_declared_ = false;
   uint64_t iteration_ = 0;
   uint64_t forget_epoch_ = 0;
+  // Reused across scrapes: once its buffers have grown to the page, parsing
+  // allocates nothing.
+  textparse::Parser parser_{std::string_view(), textparse::Format::kPrometheusText};
 };
 
 }  // namespace promsidecar::scrape

@@ -2,11 +2,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <random>
-#include <unistd.h>
 
 #include "common/http/server.h"
 #include "common/kube/client.h"
@@ -65,30 +65,39 @@ std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
 }  // namespace
 
 int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-  CLI::App app{"promsidecar-operator run: reconcile PrometheusAgents (rendered config Secrets, status, events)"};
+  CLI::App app{
+      "promsidecar-operator run: reconcile PrometheusAgents (rendered config Secrets, status, events)"};
   app.name("promsidecar-operator run");
   RunOptions o;
-  app.add_option("--kubeconfig", o.kubeconfig, "kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)");
+  app.add_option("--kubeconfig", o.kubeconfig,
+                 "kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)");
   app.add_option("--context", o.context, "kubeconfig context (default: current-context)");
   app.add_option("--agent-namespaces", o.agent_namespaces,
                  "Namespaces whose PrometheusAgents (and the Secrets/ConfigMaps they reference) are watched; "
                  "comma-separated or repeated (default: the operator's namespace)");
-  app.add_option("--operator-namespace", o.operator_namespace,
-                 "The operator's namespace (default: $POD_NAMESPACE, else the kubeconfig's, else promsidecar-system)");
+  app.add_option(
+      "--operator-namespace", o.operator_namespace,
+      "The operator's namespace (default: $POD_NAMESPACE, else the kubeconfig's, else promsidecar-system)");
   app.add_option("--api-group", o.api_group, "Group serving PrometheusAgent")
       ->check(CLI::IsMember({"promsidecar.io", "monitoring.coreos.com"}));
   app.add_option("--metrics-address", o.metrics_address, "Listen address of /metrics");
   app.add_option("--health-address", o.health_address, "Listen address of /healthz and /readyz");
-  app.add_option("--leader-election", o.leader_election, "Elect a leader with a Lease (only the leader reconciles)");
-  app.add_option("--leader-election-namespace", o.lease_namespace, "Namespace of the Lease (default: the operator's)");
+  app.add_option("--leader-election", o.leader_election,
+                 "Elect a leader with a Lease (only the leader reconciles)");
+  app.add_option("--leader-election-namespace", o.lease_namespace,
+                 "Namespace of the Lease (default: the operator's)");
   app.add_option("--lease-name", o.lease_name, "Name of the Lease");
-  app.add_option("--leader-election-identity", o.identity, "This replica's identity (default: hostname_random)");
-  app.add_option("--lease-duration", o.lease_duration, "Seconds without renewal before another replica takes over")
+  app.add_option("--leader-election-identity", o.identity,
+                 "This replica's identity (default: hostname_random)");
+  app.add_option("--lease-duration", o.lease_duration,
+                 "Seconds without renewal before another replica takes over")
       ->check(CLI::PositiveNumber);
   app.add_option("--renew-deadline", o.renew_deadline, "Seconds a leader keeps leading without a renewal")
       ->check(CLI::PositiveNumber);
-  app.add_option("--retry-period", o.retry_period, "Seconds between acquire/renew attempts")->check(CLI::PositiveNumber);
-  app.add_option("--resync-period", o.resync_period, "Seconds between full re-checks of every rendered Secret")
+  app.add_option("--retry-period", o.retry_period, "Seconds between acquire/renew attempts")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--resync-period", o.resync_period,
+                 "Seconds between full re-checks of every rendered Secret")
       ->check(CLI::PositiveNumber);
   app.add_option("--agent-image", o.agent_image, "Default agent image (what would be injected now)");
   app.add_option("--log.level", o.log_level, "debug, info, warn or error");
@@ -168,10 +177,13 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   }
   std::string ns_list;
   for (const auto& ns : o.agent_namespaces) ns_list += (ns_list.empty() ? "" : ",") + ns;
-  log::Info("promsidecar-operator starting",
-            {{"server", config->server}, {"agent_namespaces", ns_list}, {"api_group", o.api_group},
-             {"metrics_port", metrics_server.BoundPort()}, {"health_port", health_server.BoundPort()},
-             {"identity", o.identity}, {"leader_election", o.leader_election}});
+  log::Info("promsidecar-operator starting", {{"server", config->server},
+                                              {"agent_namespaces", ns_list},
+                                              {"api_group", o.api_group},
+                                              {"metrics_port", metrics_server.BoundPort()},
+                                              {"health_port", health_server.BoundPort()},
+                                              {"identity", o.identity},
+                                              {"leader_election", o.leader_election}});
 
   controller.Start();
   std::unique_ptr<leader::LeaderElector> elector;
@@ -183,8 +195,8 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     lopts.lease_duration = std::chrono::seconds(o.lease_duration);
     lopts.renew_deadline = std::chrono::seconds(o.renew_deadline);
     lopts.retry_period = std::chrono::seconds(o.retry_period);
-    elector = std::make_unique<leader::LeaderElector>(client, lopts,
-                                                      [&controller](bool leading) { controller.SetLeading(leading); });
+    elector = std::make_unique<leader::LeaderElector>(
+        client, lopts, [&controller](bool leading) { controller.SetLeading(leading); });
     registry.AddCallbackGauge("promsidecar_operator_leader", "1 while this replica holds the leader Lease.",
                               [&elector] { return elector && elector->IsLeader() ? 1.0 : 0.0; });
     elector->Start();

@@ -12,8 +12,12 @@ namespace {
 
 using nlohmann::json;
 
-kube::Resource Nodes() { return {"", "v1", "nodes", false}; }
-kube::Resource LimitRanges() { return {"", "v1", "limitranges", true}; }
+kube::Resource Nodes() {
+  return {"", "v1", "nodes", false};
+}
+kube::Resource LimitRanges() {
+  return {"", "v1", "limitranges", true};
+}
 
 std::string Now() {
   std::time_t t = std::time(nullptr);
@@ -129,8 +133,9 @@ json StripInjection(const json& pod) {
     json& md = out["metadata"];
     if (md.contains("annotations") && md["annotations"].is_object()) {
       json& a = md["annotations"];
-      for (const char* k : {api::kStatusAnnotation, api::kAgentVersionAnnotation, api::kInjectedHashAnnotation,
-                            api::kPrometheusVersionAnnotation, api::kSkipReasonAnnotation}) {
+      for (const char* k :
+           {api::kStatusAnnotation, api::kAgentVersionAnnotation, api::kInjectedHashAnnotation,
+            api::kPrometheusVersionAnnotation, api::kSkipReasonAnnotation}) {
         a.erase(k);
       }
       if (Str(a, api::kDefaultContainerAnnotation) == api::kAgentContainerName) {
@@ -159,7 +164,8 @@ json StatusJson(const AgentStatus& status, const json& old_status, const std::st
     const json& old = At(old_status, "conditions");
     if (old.is_array()) {
       for (const auto& oc : old) {
-        if (Str(oc, "type") == c.type && Str(oc, "status") == c.status && !Str(oc, "lastTransitionTime").empty()) {
+        if (Str(oc, "type") == c.type && Str(oc, "status") == c.status &&
+            !Str(oc, "lastTransitionTime").empty()) {
           transition = Str(oc, "lastTransitionTime");
         }
       }
@@ -174,7 +180,7 @@ json StatusJson(const AgentStatus& status, const json& old_status, const std::st
   return {{"observedGeneration", status.observed_generation},
           {"injectedPods", status.injected_pods},
           {"outdatedPods", status.outdated_pods},
-          {"namespaces", static_cast<int>(status.rendered_namespaces.size())},
+          {"namespaces", status.namespaces},
           {"renderedNamespaces", status.rendered_namespaces},
           {"conditions", conditions}};
 }
@@ -204,9 +210,10 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
   static metrics::Registry unused;
   metrics::Registry& r = registry != nullptr ? *registry : unused;
   metrics_->reconciles = &r.AddCounter("promsidecar_operator_reconciles_total", "Agent reconciles run.");
-  metrics_->errors = &r.AddCounter("promsidecar_operator_reconcile_errors_total", "Agent reconciles that failed.");
-  metrics_->secret_writes =
-      &r.AddCounter("promsidecar_operator_rendered_secret_writes_total", "Rendered Secrets created, updated or deleted.");
+  metrics_->errors =
+      &r.AddCounter("promsidecar_operator_reconcile_errors_total", "Agent reconciles that failed.");
+  metrics_->secret_writes = &r.AddCounter("promsidecar_operator_rendered_secret_writes_total",
+                                          "Rendered Secrets created, updated or deleted.");
   metrics_->api_calls = &r.AddCounterFamily("promsidecar_operator_api_calls_total",
                                             "Kubernetes API calls by verb, resource and outcome.",
                                             {"verb", "resource", "outcome"});
@@ -218,7 +225,8 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
     auto mirror = [this](const kube::Informer* inf, const std::string& resource) {
       if (inf == nullptr) return;
       metrics_->api_calls->With({"list", resource, "informer"}).SetTotal(static_cast<double>(inf->lists()));
-      metrics_->api_calls->With({"watch", resource, "informer"}).SetTotal(static_cast<double>(inf->watches()));
+      metrics_->api_calls->With({"watch", resource, "informer"})
+          .SetTotal(static_cast<double>(inf->watches()));
     };
     // Informers of one resource in several namespaces add up.
     double al = 0, aw = 0, sl = 0, sw = 0, cl = 0, cw = 0;
@@ -240,19 +248,21 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
   for (const auto& ns : options_.agent_namespaces) {
     agent_informers_.push_back(std::make_unique<kube::Informer>(
         client_, kube::InformerOptions{.resource = agents_resource_, .ns = ns},
-        kube::InformerHandlers{
-            .on_add = [this](const json& o) { queue_.Add(kube::ObjectKey(o)); },
-            .on_update =
-                [this](const json& old_o, const json& o) {
-                  // Our own status writes change only status: nothing to do.
-                  const auto deleting = [](const json& x) { return At(At(x, "metadata"), "deletionTimestamp"); };
-                  if (At(old_o, "spec") == At(o, "spec") && deleting(old_o) == deleting(o) &&
-                      HasFinalizer(old_o) == HasFinalizer(o)) {
-                    return;
-                  }
-                  queue_.Add(kube::ObjectKey(o));
-                },
-            .on_delete = [this](const json& o) { queue_.Add(kube::ObjectKey(o)); }}));
+        kube::InformerHandlers{.on_add = [this](const json& o) { queue_.Add(kube::ObjectKey(o)); },
+                               .on_update =
+                                   [this](const json& old_o, const json& o) {
+                                     // Our own status writes change only status: nothing to do.
+                                     const auto deleting = [](const json& x) {
+                                       return At(At(x, "metadata"), "deletionTimestamp");
+                                     };
+                                     if (At(old_o, "spec") == At(o, "spec") &&
+                                         deleting(old_o) == deleting(o) &&
+                                         HasFinalizer(old_o) == HasFinalizer(o)) {
+                                       return;
+                                     }
+                                     queue_.Add(kube::ObjectKey(o));
+                                   },
+                               .on_delete = [this](const json& o) { queue_.Add(kube::ObjectKey(o)); }}));
     auto on_ref = [this, ns](const json&) { EnqueueAgentsInNamespace(ns); };
     kube::InformerHandlers ref_handlers{.on_add = on_ref,
                                         .on_update = [on_ref](const json&, const json& o) { on_ref(o); },
@@ -263,7 +273,8 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
         client_, kube::InformerOptions{.resource = kube::resources::ConfigMaps(), .ns = ns}, ref_handlers);
   }
   pods_ = std::make_unique<kube::Informer>(
-      client_, kube::InformerOptions{.resource = kube::resources::Pods(), .label_selector = api::kInjectionLabel},
+      client_,
+      kube::InformerOptions{.resource = kube::resources::Pods(), .label_selector = api::kInjectionLabel},
       kube::InformerHandlers{.on_add =
                                  [this](const json& p) {
                                    EnqueueForPod(p);
@@ -272,7 +283,8 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
                              .on_update =
                                  [this](const json& old_p, const json& p) {
                                    if (LabelsOf(old_p) != LabelsOf(p) || PodActive(old_p) != PodActive(p) ||
-                                       At(At(old_p, "metadata"), "annotations") != At(At(p, "metadata"), "annotations")) {
+                                       At(At(old_p, "metadata"), "annotations") !=
+                                           At(At(p, "metadata"), "annotations")) {
                                      EnqueueForPod(old_p);
                                      EnqueueForPod(p);
                                    }
@@ -280,10 +292,9 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
                              .on_delete = [this](const json& p) { EnqueueForPod(p); }});
   namespaces_ = std::make_unique<kube::Informer>(
       client_, kube::InformerOptions{.resource = kube::resources::Namespaces()},
-      kube::InformerHandlers{.on_update =
-                                 [this](const json& old_n, const json& n) {
-                                   if (LabelsOf(old_n) != LabelsOf(n)) EnqueueAll();
-                                 }});
+      kube::InformerHandlers{.on_update = [this](const json& old_n, const json& n) {
+        if (LabelsOf(old_n) != LabelsOf(n)) EnqueueAll();
+      }});
   nodes_ = std::make_unique<kube::Informer>(
       client_, kube::InformerOptions{.resource = Nodes()},
       kube::InformerHandlers{.on_add = [this](const json&) { EnqueueAll(); },
@@ -298,12 +309,13 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
   auto all = [this](const json&) { EnqueueAll(); };
   limit_ranges_ = std::make_unique<kube::Informer>(
       client_, kube::InformerOptions{.resource = LimitRanges()},
-      kube::InformerHandlers{.on_add = all,
-                             .on_update = [all](const json&, const json& o) { all(o); },
-                             .on_delete = all});
+      kube::InformerHandlers{
+          .on_add = all, .on_update = [all](const json&, const json& o) { all(o); }, .on_delete = all});
 }
 
-Controller::~Controller() { Stop(); }
+Controller::~Controller() {
+  Stop();
+}
 
 void Controller::Start() {
   if (auto v = client_.GetPath("/version"); v.ok()) {
@@ -354,6 +366,9 @@ void Controller::SetLeading(bool leading) {
       known_.clear();  // another replica may have written meanwhile
     }
     EnqueueAll();
+    // Pods injected or skipped while no replica led: their events (names are
+    // deterministic, so a repeat is an AlreadyExists, never a duplicate).
+    for (const auto& pod : pods_->List()) MaybePodEvent(pod);
   }
 }
 
@@ -404,8 +419,11 @@ void Controller::MaybePodEvent(const json& pod) {
   if (it == labels.end()) return;
   const std::string uid = Str(md, "uid");
   const std::string suffix = "." + uid.substr(0, std::min<size_t>(8, uid.size()));
-  json involved = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"name", Str(md, "name")},
-                   {"namespace", Str(md, "namespace")}, {"uid", uid}};
+  json involved = {{"apiVersion", "v1"},
+                   {"kind", "Pod"},
+                   {"name", Str(md, "name")},
+                   {"namespace", Str(md, "namespace")},
+                   {"uid", uid}};
   if (it->second == "injected") {
     auto agent = labels.count(api::kAgentLabel) ? labels.at(api::kAgentLabel) : std::string();
     EmitEvent(involved, "Normal", "Injected", "promsidecar agent injected (agent " + agent + ")",
@@ -429,8 +447,9 @@ void Controller::EmitEvent(const json& involved, const std::string& type, const 
   std::string name = name_hint;
   if (name.empty()) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%llx",
-                  static_cast<unsigned long long>(std::chrono::system_clock::now().time_since_epoch().count()));
+    std::snprintf(
+        buf, sizeof buf, "%llx",
+        static_cast<unsigned long long>(std::chrono::system_clock::now().time_since_epoch().count()));
     name = Str(involved, "name") + "." + buf;
   }
   json event = {{"apiVersion", "v1"},
@@ -448,8 +467,8 @@ void Controller::EmitEvent(const json& involved, const std::string& type, const 
   auto r = client_.Create(kube::resources::Events(), ns, event);
   CountCall("create", "events", r.ok() || kube::IsAlreadyExists(r.error()));
   if (!r.ok() && !kube::IsAlreadyExists(r.error())) {
-    log::Warn("cannot create event", {{"reason", reason}, {"object", ns + "/" + Str(involved, "name")},
-                                      {"error", r.message()}});
+    log::Warn("cannot create event",
+              {{"reason", reason}, {"object", ns + "/" + Str(involved, "name")}, {"error", r.message()}});
   }
 }
 
@@ -509,8 +528,8 @@ void Controller::Worker() {
       queue_.Forget(*key);
     } else {
       metrics_->errors->Inc();
-      log::Warn("reconcile failed; retrying", {{"agent", *key}, {"error", s.message()},
-                                               {"retry", queue_.Failures(*key) + 1}});
+      log::Warn("reconcile failed; retrying",
+                {{"agent", *key}, {"error", s.message()}, {"retry", queue_.Failures(*key) + 1}});
       queue_.AddRateLimited(*key);
     }
     queue_.Done(*key);
@@ -545,7 +564,8 @@ Status Controller::EnsureSecret(const std::string& key, const api::Agent& agent,
   auto current = client_.Get(kube::resources::Secrets(), ns, name);
   CountCall("get", "secrets", current.ok() || kube::IsNotFound(current.error()));
   if (!current.ok()) {
-    if (!kube::IsNotFound(current.error())) return MakeError("reading Secret " + ns + "/" + name + ": " + current.message());
+    if (!kube::IsNotFound(current.error()))
+      return MakeError("reading Secret " + ns + "/" + name + ": " + current.message());
     auto created = client_.Create(kube::resources::Secrets(), ns, desired);
     CountCall("create", "secrets", created.ok());
     if (!created.ok()) return MakeError("creating Secret " + ns + "/" + name + ": " + created.message());
@@ -553,8 +573,9 @@ Status Controller::EnsureSecret(const std::string& key, const api::Agent& agent,
   } else {
     const json& md = At(*current, "metadata");
     if (Str(At(md, "labels"), api::kAgentLabel) != agent.LabelValue()) {
-      return MakeError("Secret " + ns + "/" + name + " exists and was not rendered by promsidecar-operator for " +
-                       agent.Ref() + " (rename or delete it)");
+      return MakeError("Secret " + ns + "/" + name +
+                       " exists and was not rendered by promsidecar-operator for " + agent.Ref() +
+                       " (rename or delete it)");
     }
     const bool same = Str(At(md, "annotations"), render::kDataHashAnnotation) == hash &&
                       render::SecretData(*current) == render::SecretData(desired) &&
@@ -602,8 +623,8 @@ Status Controller::Finalize(const api::Agent& agent, const json& object) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   known_.erase(key);
-  log::Info("agent deleted: rendered Secrets removed", {{"agent", agent.Ref()},
-                                                        {"namespaces", static_cast<int64_t>(namespaces.size())}});
+  log::Info("agent deleted: rendered Secrets removed",
+            {{"agent", agent.Ref()}, {"namespaces", static_cast<int64_t>(namespaces.size())}});
   return {};
 }
 
@@ -647,7 +668,8 @@ Status Controller::Reconcile(const std::string& key) {
     const auto labels = LabelsOf(pod);
     auto a = labels.find(api::kAgentLabel);
     auto i = labels.find(api::kInjectionLabel);
-    if (a == labels.end() || a->second != label_value || i == labels.end() || i->second != "injected") continue;
+    if (a == labels.end() || a->second != label_value || i == labels.end() || i->second != "injected")
+      continue;
     if (!PodActive(pod)) continue;
     pods_by_ns[kube::Namespace(pod)].push_back(pod);
   }
@@ -697,7 +719,8 @@ Status Controller::Reconcile(const std::string& key) {
       render::RenderedSecret r = *rendered;
       r.namespace_ = ns;
       bool wrote = false;
-      if (Status s = EnsureSecret(key, agent, render::SecretObject(agent, r), r.data_hash, &wrote); !s) return s;
+      if (Status s = EnsureSecret(key, agent, render::SecretObject(agent, r), r.data_hash, &wrote); !s)
+        return s;
       rendered_into.insert(ns);
       if (wrote) written.push_back(ns);
     }
@@ -714,16 +737,21 @@ Status Controller::Reconcile(const std::string& key) {
     known_[key].erase(ns);
   }
   status.rendered_namespaces.assign(rendered_into.begin(), rendered_into.end());
+  status.namespaces = static_cast<int>(desired.size());
 
-  const json involved = {{"apiVersion", Str(*object, "apiVersion")}, {"kind", api::kAgentKind},
-                         {"name", agent.name}, {"namespace", agent.namespace_},
+  const json involved = {{"apiVersion", Str(*object, "apiVersion")},
+                         {"kind", api::kAgentKind},
+                         {"name", agent.name},
+                         {"namespace", agent.namespace_},
                          {"uid", Str(At(*object, "metadata"), "uid")}};
   if (rendered.ok()) {
-    status.conditions.push_back({"Reconciled", "True", "ConfigRendered",
-                                 "config rendered into " + std::to_string(rendered_into.size()) + " namespace(s)"});
+    status.conditions.push_back(
+        {"Reconciled", "True", "ConfigRendered",
+         "config rendered into " + std::to_string(rendered_into.size()) + " namespace(s)"});
     status.conditions.push_back({"Available", "True", "SecretsCurrent",
                                  std::to_string(status.injected_pods) + " injected pod(s) in " +
-                                     std::to_string(rendered_into.size()) + " namespace(s) have the current config"});
+                                     std::to_string(rendered_into.size()) +
+                                     " namespace(s) have the current config"});
     if (!written.empty()) {
       std::string list;
       for (const auto& ns : written) list += (list.empty() ? "" : ", ") + ns;

@@ -72,13 +72,15 @@ struct AgentStatus {
   int64_t observed_generation = 0;
   int injected_pods = 0;
   int outdated_pods = 0;
-  std::vector<std::string> rendered_namespaces;  // sorted
+  int namespaces = 0;                            // admitted namespaces holding injected pods
+  std::vector<std::string> rendered_namespaces;  // sorted: where a rendered Secret is (for cleanup)
   std::vector<Condition> conditions;             // Reconciled, Available
 };
 
 // The status object to write, keeping lastTransitionTime of conditions whose
 // status did not change (from `old_status`); `now` is RFC 3339.
-nlohmann::json StatusJson(const AgentStatus& status, const nlohmann::json& old_status, const std::string& now);
+nlohmann::json StatusJson(const AgentStatus& status, const nlohmann::json& old_status,
+                          const std::string& now);
 // Equal apart from lastTransitionTime.
 bool StatusEquivalent(const nlohmann::json& a, const nlohmann::json& b);
 

@@ -4,12 +4,12 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <deque>
 
 namespace promsidecar::controller {
 

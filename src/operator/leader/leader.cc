@@ -30,7 +30,9 @@ std::string Str(const json& spec, const char* key) {
 
 }  // namespace
 
-kube::Resource Leases() { return {"coordination.k8s.io", "v1", "leases", true}; }
+kube::Resource Leases() {
+  return {"coordination.k8s.io", "v1", "leases", true};
+}
 
 bool LeaseExpired(std::chrono::steady_clock::time_point observed, std::chrono::steady_clock::time_point now,
                   std::chrono::seconds lease_duration) {
@@ -40,7 +42,9 @@ bool LeaseExpired(std::chrono::steady_clock::time_point observed, std::chrono::s
 LeaderElector::LeaderElector(kube::Client& client, LeaseOptions options, std::function<void(bool)> on_change)
     : client_(client), options_(std::move(options)), on_change_(std::move(on_change)) {}
 
-LeaderElector::~LeaderElector() { Stop(); }
+LeaderElector::~LeaderElector() {
+  Stop();
+}
 
 void LeaderElector::Start() {
   thread_ = std::thread([this] { Run(); });
@@ -112,7 +116,8 @@ bool LeaderElector::TryAcquireOrRenew() {
   spec["leaseDurationSeconds"] = options_.lease_duration.count();
   auto updated = client_.Update(Leases(), lease);
   if (!updated.ok()) {
-    if (!kube::IsConflict(updated.error())) log::Warn("cannot write the leader lease", {{"error", updated.message()}});
+    if (!kube::IsConflict(updated.error()))
+      log::Warn("cannot write the leader lease", {{"error", updated.message()}});
     return false;
   }
   observed_record_ = updated->value("spec", json::object()).dump();

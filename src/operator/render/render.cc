@@ -16,7 +16,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string Quote(const std::string& s) { return "\"" + s + "\""; }
+std::string Quote(const std::string& s) {
+  return "\"" + s + "\"";
+}
 
 // Resolves references against `refs`, collecting credential files.
 class Renderer {
@@ -26,8 +28,8 @@ class Renderer {
   Result<std::string> FromSecret(const api::SecretKeySelector& sel, const std::string& path) {
     auto obj = refs_.secrets.find(sel.name);
     if (obj == refs_.secrets.end()) {
-      return Fail(path + ": Secret " + Quote(sel.name) + " not found in namespace " + Quote(agent_.namespace_) +
-                  " (create it, or fix the reference)");
+      return Fail(path + ": Secret " + Quote(sel.name) + " not found in namespace " +
+                  Quote(agent_.namespace_) + " (create it, or fix the reference)");
     }
     auto v = obj->second.find(sel.key);
     if (v == obj->second.end()) {
@@ -81,7 +83,8 @@ void EmitString(YAML::Emitter& out, const std::string& key, const std::string& v
 
 void EmitStringMap(YAML::Emitter& out, const std::string& key, const std::map<std::string, std::string>& m) {
   out << YAML::Key << key << YAML::Value << YAML::BeginMap;
-  for (const auto& [k, v] : m) out << YAML::Key << YAML::DoubleQuoted << k << YAML::Value << YAML::DoubleQuoted << v;
+  for (const auto& [k, v] : m)
+    out << YAML::Key << YAML::DoubleQuoted << k << YAML::Value << YAML::DoubleQuoted << v;
   out << YAML::EndMap;
 }
 
@@ -201,18 +204,21 @@ Status EmitRemoteWrite(YAML::Emitter& out, Renderer& r, const api::RemoteWrite& 
     const auto& q = *rw.queue_config;
     out << YAML::Key << "queue_config" << YAML::Value << YAML::BeginMap;
     if (q.capacity) out << YAML::Key << "capacity" << YAML::Value << *q.capacity;
-    if (q.max_samples_per_send) out << YAML::Key << "max_samples_per_send" << YAML::Value << *q.max_samples_per_send;
+    if (q.max_samples_per_send)
+      out << YAML::Key << "max_samples_per_send" << YAML::Value << *q.max_samples_per_send;
     if (!q.batch_send_deadline.empty()) EmitString(out, "batch_send_deadline", q.batch_send_deadline);
     if (!q.min_backoff.empty()) EmitString(out, "min_backoff", q.min_backoff);
     if (!q.max_backoff.empty()) EmitString(out, "max_backoff", q.max_backoff);
-    if (q.retry_on_rate_limit) out << YAML::Key << "retry_on_http_429" << YAML::Value << *q.retry_on_rate_limit;
+    if (q.retry_on_rate_limit)
+      out << YAML::Key << "retry_on_http_429" << YAML::Value << *q.retry_on_rate_limit;
     out << YAML::EndMap;
   }
   out << YAML::EndMap;
   return {};
 }
 
-void AddSelector(std::set<std::string>& secrets, std::set<std::string>& cms, const api::SecretOrConfigMap& s) {
+void AddSelector(std::set<std::string>& secrets, std::set<std::string>& cms,
+                 const api::SecretOrConfigMap& s) {
   if (s.secret) secrets.insert(s.secret->name);
   if (s.config_map) cms.insert(s.config_map->name);
 }
@@ -223,7 +229,8 @@ void CollectRefs(const api::Agent& agent, std::set<std::string>& secrets, std::s
       if (rw.basic_auth->username) secrets.insert(rw.basic_auth->username->name);
       if (rw.basic_auth->password) secrets.insert(rw.basic_auth->password->name);
     }
-    if (rw.authorization && rw.authorization->credentials) secrets.insert(rw.authorization->credentials->name);
+    if (rw.authorization && rw.authorization->credentials)
+      secrets.insert(rw.authorization->credentials->name);
     if (rw.oauth2) {
       AddSelector(secrets, cms, rw.oauth2->client_id);
       if (rw.oauth2->client_secret) secrets.insert(rw.oauth2->client_secret->name);
@@ -278,7 +285,8 @@ Result<RenderedSecret> RenderSharedConfig(const api::Agent& agent, const Referen
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "global" << YAML::Value << YAML::BeginMap;
-  if (agent.scrape_interval) EmitString(out, "scrape_interval", units::FormatDuration(*agent.scrape_interval));
+  if (agent.scrape_interval)
+    EmitString(out, "scrape_interval", units::FormatDuration(*agent.scrape_interval));
   if (agent.scrape_timeout) EmitString(out, "scrape_timeout", units::FormatDuration(*agent.scrape_timeout));
   if (!agent.external_labels.empty()) EmitStringMap(out, "external_labels", agent.external_labels);
   if (agent.sample_limit) out << YAML::Key << "sample_limit" << YAML::Value << *agent.sample_limit;
@@ -305,9 +313,10 @@ Result<RenderedSecret> RenderSharedConfig(const api::Agent& agent, const Referen
   rendered.name = api::SharedConfigSecretName(agent);
   rendered.namespace_ = target_namespace;
   rendered.data = std::move(r.files());
-  rendered.data[api::kSharedConfigKey] = std::string(kSchemaMarkerPrefix) + std::to_string(kConfigSchemaVersion) +
-                                         "\n# Rendered by promsidecar-operator from PrometheusAgent " + agent.Ref() +
-                                         "; do not edit.\n" + out.c_str() + "\n";
+  rendered.data[api::kSharedConfigKey] = std::string(kSchemaMarkerPrefix) +
+                                         std::to_string(kConfigSchemaVersion) +
+                                         "\n# Rendered by promsidecar-operator from PrometheusAgent " +
+                                         agent.Ref() + "; do not edit.\n" + out.c_str() + "\n";
   rendered.data_hash = DataHash(rendered.data);
   return rendered;
 }
@@ -342,15 +351,16 @@ std::string EncodeBase64(const std::string& in) {
 nlohmann::json SecretObject(const api::Agent& agent, const RenderedSecret& rendered) {
   json data = json::object();
   for (const auto& [k, v] : rendered.data) data[k] = EncodeBase64(v);
-  return json{{"apiVersion", "v1"},
-              {"kind", "Secret"},
-              {"type", "Opaque"},
-              {"metadata",
-               {{"name", rendered.name},
-                {"namespace", rendered.namespace_},
-                {"labels", {{api::kAgentLabel, agent.LabelValue()}, {kManagedByLabel, kManagedByValue}}},
-                {"annotations", {{kDataHashAnnotation, rendered.data_hash}, {kAgentRefAnnotation, agent.Ref()}}}}},
-              {"data", data}};
+  return json{
+      {"apiVersion", "v1"},
+      {"kind", "Secret"},
+      {"type", "Opaque"},
+      {"metadata",
+       {{"name", rendered.name},
+        {"namespace", rendered.namespace_},
+        {"labels", {{api::kAgentLabel, agent.LabelValue()}, {kManagedByLabel, kManagedByValue}}},
+        {"annotations", {{kDataHashAnnotation, rendered.data_hash}, {kAgentRefAnnotation, agent.Ref()}}}}},
+      {"data", data}};
 }
 
 std::map<std::string, std::string> SecretData(const nlohmann::json& secret) {

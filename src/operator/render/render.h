@@ -55,8 +55,8 @@ struct ReferencedObjects {
 };
 
 struct RenderedSecret {
-  std::string name;       // api::SharedConfigSecretName(agent)
-  std::string namespace_; // the target namespace
+  std::string name;                         // api::SharedConfigSecretName(agent)
+  std::string namespace_;                   // the target namespace
   std::map<std::string, std::string> data;  // raw values (not base64)
   std::string data_hash;                    // DataHash(data)
 };

@@ -16,7 +16,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -77,7 +79,8 @@ uint64_t FillUp(const std::string& path) {
   if (!f) return 0;
   std::string chunk(4096, '\0');
   uint64_t n = 0;
-  while (std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size() && std::fflush(f) == 0) n += chunk.size();
+  while (std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size() && std::fflush(f) == 0)
+    n += chunk.size();
   std::fclose(f);
   return n;
 }
@@ -88,9 +91,10 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   TmpfsMount volume(dir.Join("wal"), "4m");
   if (!volume.mounted()) {
     if (no_mount && std::string(no_mount) == "seam") {
-      GTEST_SKIP() << "mount tmpfs refused (" << volume.error()
-                   << "): covered only by the WAL filesystem seam (agent_wal_test "
-                      "Wal.EnospcKeepsTheWalConsistentAndRecovers), as PROMSIDECAR_RELIABILITY_NO_MOUNT=seam asks";
+      GTEST_SKIP()
+          << "mount tmpfs refused (" << volume.error()
+          << "): covered only by the WAL filesystem seam (agent_wal_test "
+             "Wal.EnospcKeepsTheWalConsistentAndRecovers), as PROMSIDECAR_RELIABILITY_NO_MOUNT=seam asks";
     }
     FAIL() << "mount -t tmpfs refused (" << volume.error()
            << "); run as root, or set PROMSIDECAR_RELIABILITY_NO_MOUNT=seam to rely on the WAL seam test";
@@ -103,13 +107,15 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   // 200 padding series make each scrape a few KB of WAL.
   target.SetPage([](uint64_t n) {
     std::string page = "# TYPE test_scrapes_total counter\ntest_scrapes_total " + std::to_string(n) + "\n";
-    for (int i = 0; i < 200; ++i) page += "padding{i=\"" + std::to_string(i) + "\"} " + std::to_string(n) + "\n";
+    for (int i = 0; i < 200; ++i)
+      page += "padding{i=\"" + std::to_string(i) + "\"} " + std::to_string(n) + "\n";
     return page;
   });
-  const std::string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
-                             "  - job_name: app\n    static_configs:\n      - targets: [\"" +
-                             target.Address() + "\"]\nremote_write:\n  - url: " + receiver.Url() +
-                             "\n    queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 1s}\n";
+  const std::string config =
+      "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
+      "  - job_name: app\n    static_configs:\n      - targets: [\"" +
+      target.Address() + "\"]\nremote_write:\n  - url: " + receiver.Url() +
+      "\n    queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 1s}\n";
   AgentProcess agent(dir.path(), config, {"--wal.segment-size=64KiB", "--wal.max-size=0"});
   const std::string metrics_url = "http://127.0.0.1:" + std::to_string(agent.port()) + "/metrics";
   ASSERT_TRUE(PollUntil(seconds(60), [&] { return target.scrapes() >= 3; })) << agent.Log();
@@ -119,11 +125,13 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   uint64_t filled = FillUp(filler);
   ASSERT_GT(filled, 0u);
   std::string page;
-  ASSERT_TRUE(PollUntil(seconds(60), [&] {
-    page = Get(metrics_url);
-    return MetricValue(page, "promsidecar_agent_wal_write_errors_total") > 0 &&
-           MetricValue(page, "promsidecar_agent_wal_pending_bytes") > 0;
-  })) << page << agent.Log();
+  ASSERT_TRUE(PollUntil(seconds(60),
+                        [&] {
+                          page = Get(metrics_url);
+                          return MetricValue(page, "promsidecar_agent_wal_write_errors_total") > 0 &&
+                                 MetricValue(page, "promsidecar_agent_wal_pending_bytes") > 0;
+                        }))
+      << page << agent.Log();
   // Still scraping while the disk is full.
   uint64_t during = target.scrapes();
   ASSERT_TRUE(PollUntil(seconds(60), [&] { return target.scrapes() >= during + 5; })) << agent.Log();
@@ -171,7 +179,8 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   ASSERT_TRUE(PollUntil(seconds(60), [&] {
     std::string log = agent.Log();
     counts.clear();
-    for (std::sregex_iterator it(log.begin(), log.end(), replay), end; it != end; ++it) counts.push_back((*it)[1]);
+    for (std::sregex_iterator it(log.begin(), log.end(), replay), end; it != end; ++it)
+      counts.push_back((*it)[1]);
     return counts.size() == 2;
   })) << agent.Log();
   EXPECT_EQ(counts[0], "0");

@@ -34,33 +34,47 @@ const char* HostilityName(Hostility h) {
 }
 
 const std::string& GzipBomb() {
+  // Deflating 2 GiB would take a minute; instead one 1 MiB block is deflated
+  // after a full flush (which resets the compressor's history, so its
+  // compressed form is the same every time) and repeated; the gzip trailer is
+  // computed for the whole 2 GiB with crc32_combine.
   static const std::string bomb = [] {
+    std::string block;
+    while (block.size() < (1u << 20)) block += "bomb 1\n";
+    block.resize(1u << 20);
     z_stream z{};
     // windowBits 15 + 16: a gzip wrapper, as Content-Encoding: gzip needs.
     if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
       throw std::runtime_error("deflateInit2 failed");
     }
-    std::string line = "bomb 1\n";
-    std::string in;
-    while (in.size() < (1u << 20)) in += line;
-    std::string out;
-    std::string buf(1 << 16, '\0');
-    uint64_t total = 0;
-    const uint64_t target = 2 * kGiB;
-    while (true) {
-      bool last = total + in.size() >= target;
-      z.next_in = reinterpret_cast<Bytef*>(in.data());
-      z.avail_in = static_cast<uInt>(last ? target - total : in.size());
-      total += z.avail_in;
+    auto run = [&z](const std::string& in, int flush) {
+      std::string out;
+      std::string buf(1 << 16, '\0');
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+      z.avail_in = static_cast<uInt>(in.size());
       do {
         z.next_out = reinterpret_cast<Bytef*>(buf.data());
         z.avail_out = static_cast<uInt>(buf.size());
-        deflate(&z, last ? Z_FINISH : Z_NO_FLUSH);
+        deflate(&z, flush);
         out.append(buf.data(), buf.size() - z.avail_out);
       } while (z.avail_out == 0);
-      if (last) break;
-    }
+      return out;
+    };
+    std::string head_and_first = run(block, Z_FULL_FLUSH);  // gzip header + block
+    std::string repeat = run(block, Z_FULL_FLUSH);          // block alone
+    std::string finish = run("", Z_FINISH);                 // final empty block + trailer
     deflateEnd(&z);
+    const uint64_t blocks = (2 * kGiB) / block.size();
+    std::string out = head_and_first;
+    out.reserve(out.size() + (blocks - 1) * repeat.size() + finish.size());
+    for (uint64_t i = 1; i < blocks; ++i) out += repeat;
+    out.append(finish, 0, finish.size() - 8);
+    uLong one = crc32(0, reinterpret_cast<const Bytef*>(block.data()), static_cast<uInt>(block.size()));
+    uLong crc = one;
+    for (uint64_t i = 1; i < blocks; ++i) crc = crc32_combine(crc, one, static_cast<z_off_t>(block.size()));
+    uint32_t isize = static_cast<uint32_t>((blocks * block.size()) & 0xffffffffu);
+    for (int i = 0; i < 4; ++i) out += static_cast<char>((crc >> (8 * i)) & 0xff);
+    for (int i = 0; i < 4; ++i) out += static_cast<char>((isize >> (8 * i)) & 0xff);
     return out;
   }();
   return bomb;
@@ -73,7 +87,8 @@ HostileTarget::HostileTarget(Hostility how) : how_(how) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0) {
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 64) != 0) {
     throw std::runtime_error(std::string("hostile target: bind/listen: ") + std::strerror(errno));
   }
   socklen_t len = sizeof addr;
@@ -170,9 +185,10 @@ void HostileTarget::Serve(int fd) {
     }
     case Hostility::kGzipBomb: {
       const std::string& bomb = GzipBomb();
-      std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Encoding: gzip\r\n"
-                         "Content-Length: " +
-                         std::to_string(bomb.size()) + "\r\nConnection: close\r\n\r\n";
+      std::string head =
+          "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Encoding: gzip\r\n"
+          "Content-Length: " +
+          std::to_string(bomb.size()) + "\r\nConnection: close\r\n\r\n";
       if (!Send(fd, head.data(), head.size())) return;
       Send(fd, bomb.data(), bomb.size());
       return;

@@ -14,12 +14,12 @@
 namespace promsidecar::testing {
 
 enum class Hostility {
-  kNeverAnswers,     // reads the request, then holds the connection silently
-  kOneBytePerSecond, // valid headers, then the body one byte a second
-  kOneGiB,           // 1 GiB of valid exposition lines, streamed, no Content-Length
-  kGzipBomb,         // ~2 MiB gzip (Content-Encoding: gzip) inflating to 2 GiB
-  kTenMillionSeries, // 10 million distinct series, generated while sending
-  kClosesMidBody,    // Content-Length: 1000000, 100 bytes sent, then close
+  kNeverAnswers,      // reads the request, then holds the connection silently
+  kOneBytePerSecond,  // valid headers, then the body one byte a second
+  kOneGiB,            // 1 GiB of valid exposition lines, streamed, no Content-Length
+  kGzipBomb,          // ~2 MiB gzip (Content-Encoding: gzip) inflating to 2 GiB
+  kTenMillionSeries,  // 10 million distinct series, generated while sending
+  kClosesMidBody,     // Content-Length: 1000000, 100 bytes sent, then close
 };
 
 const char* HostilityName(Hostility h);

@@ -52,7 +52,8 @@ struct Case {
 };
 
 std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
-  return std::string(HostilityName(info.param.how)) + (info.param.explicit_limit ? "_limit_1MB" : "_default_limit");
+  return std::string(HostilityName(info.param.how)) +
+         (info.param.explicit_limit ? "_limit_1MB" : "_default_limit");
 }
 
 class HostileTargets : public ::testing::TestWithParam<Case> {};
@@ -62,15 +63,16 @@ TEST_P(HostileTargets, ScrapeFailsWithReasonMemoryStaysBoundedAndScrapingContinu
   TempDir dir;
   CountingReceiver receiver;
   HostileTarget target(c.how);
-  std::string config = R"(global:
+  std::string config =
+      R"(global:
   scrape_interval: 3s
   scrape_timeout: 2s
 scrape_configs:
   - job_name: hostile
 )" + std::string(c.explicit_limit ? "    body_size_limit: 1MB\n" : "") +
-                       "    static_configs:\n      - targets: [\"" + target.Address() +
-                       "\"]\nremote_write:\n  - url: " + receiver.Url() +
-                       "\n    queue_config: {batch_send_deadline: 500ms, min_backoff: 100ms, max_backoff: 1s}\n";
+      "    static_configs:\n      - targets: [\"" + target.Address() +
+      "\"]\nremote_write:\n  - url: " + receiver.Url() +
+      "\n    queue_config: {batch_send_deadline: 500ms, min_backoff: 100ms, max_backoff: 1s}\n";
   AgentProcess agent(dir.path(), config);
   const pid_t pid = agent.process().pid();
   const std::string metrics_url = "http://127.0.0.1:" + std::to_string(agent.port()) + "/metrics";
@@ -89,8 +91,8 @@ scrape_configs:
   std::string metrics;
   EXPECT_TRUE(PollUntil(seconds(30), [&] {
     metrics = Get(metrics_url);
-    return metrics.find("promsidecar_agent_target_up{job=\"hostile\",instance=\"" + target.Address() + "\"} 0") !=
-           std::string::npos;
+    return metrics.find("promsidecar_agent_target_up{job=\"hostile\",instance=\"" + target.Address() +
+                        "\"} 0") != std::string::npos;
   })) << metrics;
   // And `up` 0 reaches the receiver.
   EXPECT_TRUE(PollUntil(seconds(30), [&] {
@@ -101,7 +103,8 @@ scrape_configs:
   }));
   EXPECT_LT(peak, kMemoryBoundBytes) << "peak RSS " << (peak >> 20) << " MiB\n" << agent.Log();
   std::printf("[ %s ] agent VmHWM %llu MiB after %llu scrape attempts; target sent %llu MiB\n",
-              CaseName(::testing::TestParamInfo<Case>(c, 0)).c_str(), static_cast<unsigned long long>(peak >> 20),
+              CaseName(::testing::TestParamInfo<Case>(c, 0)).c_str(),
+              static_cast<unsigned long long>(peak >> 20),
               static_cast<unsigned long long>(target.connections()),
               static_cast<unsigned long long>(target.bytes_sent() >> 20));
   // The reason, for the record.
@@ -112,15 +115,14 @@ scrape_configs:
   EXPECT_EQ(agent.process().Stop(), 0) << agent.Log();
 }
 
-INSTANTIATE_TEST_SUITE_P(Reliability, HostileTargets,
-                         ::testing::Values(Case{Hostility::kNeverAnswers, false},
-                                           Case{Hostility::kOneBytePerSecond, false},
-                                           Case{Hostility::kOneGiB, false}, Case{Hostility::kOneGiB, true},
-                                           Case{Hostility::kGzipBomb, false}, Case{Hostility::kGzipBomb, true},
-                                           Case{Hostility::kTenMillionSeries, false},
-                                           Case{Hostility::kTenMillionSeries, true},
-                                           Case{Hostility::kClosesMidBody, false}),
-                         CaseName);
+INSTANTIATE_TEST_SUITE_P(
+    Reliability, HostileTargets,
+    ::testing::Values(Case{Hostility::kNeverAnswers, false}, Case{Hostility::kOneBytePerSecond, false},
+                      Case{Hostility::kOneGiB, false}, Case{Hostility::kOneGiB, true},
+                      Case{Hostility::kGzipBomb, false}, Case{Hostility::kGzipBomb, true},
+                      Case{Hostility::kTenMillionSeries, false}, Case{Hostility::kTenMillionSeries, true},
+                      Case{Hostility::kClosesMidBody, false}),
+    CaseName);
 
 }  // namespace
 }  // namespace promsidecar::testing

@@ -54,10 +54,11 @@ TEST(Kill9, AcknowledgedScrapesSurviveRandomKillsAndTheWalReplaysCleanly) {
   target.SetPage([](uint64_t n) {
     return "# TYPE test_scrapes_total counter\ntest_scrapes_total " + std::to_string(n) + "\n";
   });
-  const std::string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
-                             "  - job_name: app\n    static_configs:\n      - targets: [\"" +
-                             target.Address() + "\"]\nremote_write:\n  - url: " + receiver.Url() +
-                             "\n    queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 500ms}\n";
+  const std::string config =
+      "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
+      "  - job_name: app\n    static_configs:\n      - targets: [\"" +
+      target.Address() + "\"]\nremote_write:\n  - url: " + receiver.Url() +
+      "\n    queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 500ms}\n";
   AgentProcess agent(dir.path(), config);
 
   std::set<uint64_t> acknowledged, in_flight_at_kill;
@@ -73,7 +74,8 @@ TEST(Kill9, AcknowledgedScrapesSurviveRandomKillsAndTheWalReplaysCleanly) {
     }
     // Let the agent get going (at least one request served to this
     // lifetime), then kill it at a random moment within ~3 intervals.
-    ASSERT_TRUE(PollUntil(seconds(60), [&] { return target.scrapes() > served_before; }, milliseconds(20)))
+    ASSERT_TRUE(PollUntil(
+        seconds(60), [&] { return target.scrapes() > served_before; }, milliseconds(20)))
         << agent.Log();
     std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 3000)(rng)));
     agent.process().Signal(SIGKILL);
@@ -85,6 +87,15 @@ TEST(Kill9, AcknowledgedScrapesSurviveRandomKillsAndTheWalReplaysCleanly) {
     agent.Start();  // same WAL
   }
   receiver.Up();
+  // The last lifetime has replayed its WAL and is scraping.
+  std::regex replay("WAL replayed[^\\n]*corrupt_records=(\\d+)");
+  auto replays_logged = [&] {
+    std::string log = agent.Log();
+    return std::distance(std::sregex_iterator(log.begin(), log.end(), replay), std::sregex_iterator());
+  };
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    return replays_logged() == rounds + 1 && target.scrapes() > served_before;
+  })) << agent.Log();
   // Let the last lifetime deliver everything.
   ASSERT_TRUE(PollUntil(seconds(120), [&] {
     std::set<uint64_t> got;
@@ -122,17 +133,17 @@ TEST(Kill9, AcknowledgedScrapesSurviveRandomKillsAndTheWalReplaysCleanly) {
 
   // Every replay (one per restart) was clean.
   std::string log = agent.Log();
-  std::regex replay("WAL replayed[^\\n]*corrupt_records=(\\d+)");
   int replays = 0;
   for (std::sregex_iterator it(log.begin(), log.end(), replay), end; it != end; ++it) {
     ++replays;
     EXPECT_EQ((*it)[1].str(), "0") << it->str();
   }
   EXPECT_EQ(replays, rounds + 1) << log;
-  std::printf("rounds=%d (receiver down in %d) acknowledged=%zu in_flight_at_kill=%zu (arrived %zu) "
-              "duplicates=%zu replays=%d all corrupt_records=0\n",
-              rounds, receiver_down_rounds, acknowledged.size(), in_flight_at_kill.size(), in_flight_arrived,
-              duplicates, replays);
+  std::printf(
+      "rounds=%d (receiver down in %d) acknowledged=%zu in_flight_at_kill=%zu (arrived %zu) "
+      "duplicates=%zu replays=%d all corrupt_records=0\n",
+      rounds, receiver_down_rounds, acknowledged.size(), in_flight_at_kill.size(), in_flight_arrived,
+      duplicates, replays);
   EXPECT_EQ(agent.process().Stop(seconds(20)), 0);
 }
 

@@ -39,7 +39,8 @@ uint64_t DirBytes(const std::string& dir) {
 }
 
 double SizeBoundDropped(const std::string& page) {
-  std::regex re("promsidecar_agent_wal_samples_dropped_total\\{[^}]*reason=\"size_bound\"[^}]*\\} ([0-9.e+]+)");
+  std::regex re(
+      "promsidecar_agent_wal_samples_dropped_total\\{[^}]*reason=\"size_bound\"[^}]*\\} ([0-9.e+]+)");
   std::smatch m;
   return std::regex_search(page, m, re) ? std::stod(m[1].str()) : 0;
 }
@@ -51,25 +52,29 @@ TEST(WalBound, OutageLongerThanTheBoundDropsTheOldestCountsItAndDeliveryResumes)
   MetricsTarget target;
   target.SetPage([](uint64_t n) {
     std::string page = "# TYPE test_scrapes_total counter\ntest_scrapes_total " + std::to_string(n) + "\n";
-    for (int i = 0; i < 2000; ++i) page += "many{i=\"" + std::to_string(i) + "\"} " + std::to_string(n) + "\n";
+    for (int i = 0; i < 2000; ++i)
+      page += "many{i=\"" + std::to_string(i) + "\"} " + std::to_string(n) + "\n";
     return page;
   });
   const uint64_t kMaxSize = 256 << 10;
-  const std::string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
-                             "  - job_name: app\n    static_configs:\n      - targets: [\"" +
-                             target.Address() + "\"]\nremote_write:\n  - url: " + receiver.Url() +
-                             "\n    queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 1s}\n";
+  const std::string config =
+      "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
+      "  - job_name: app\n    static_configs:\n      - targets: [\"" +
+      target.Address() + "\"]\nremote_write:\n  - url: " + receiver.Url() +
+      "\n    queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 1s}\n";
   AgentProcess agent(dir.path(), config, {"--wal.segment-size=64KiB", "--wal.max-size=256KiB"});
   const std::string metrics_url = "http://127.0.0.1:" + std::to_string(agent.port()) + "/metrics";
 
   // Wait until the bound has dropped something, watching the directory size.
   uint64_t max_dir = 0;
   std::string page;
-  ASSERT_TRUE(PollUntil(seconds(120), [&] {
-    max_dir = std::max(max_dir, DirBytes(dir.Join("wal")));
-    page = Get(metrics_url);
-    return SizeBoundDropped(page) > 0;
-  })) << page << agent.Log();
+  ASSERT_TRUE(PollUntil(seconds(120),
+                        [&] {
+                          max_dir = std::max(max_dir, DirBytes(dir.Join("wal")));
+                          page = Get(metrics_url);
+                          return SizeBoundDropped(page) > 0;
+                        }))
+      << page << agent.Log();
   // Keep going a few more scrapes past the bound.
   uint64_t at = target.scrapes();
   ASSERT_TRUE(PollUntil(seconds(60), [&] {
@@ -100,10 +105,11 @@ TEST(WalBound, OutageLongerThanTheBoundDropsTheOldestCountsItAndDeliveryResumes)
   ASSERT_FALSE(v.empty());
   EXPECT_GT(v.front(), 1) << "nothing was dropped?";
   for (size_t i = 1; i < v.size(); ++i) EXPECT_EQ(v[i], v[i - 1] + 1) << "index " << i;
-  std::printf("WAL bound 256KiB: max dir %llu KiB, dropped %.0f samples (size_bound), first value delivered %.0f "
-              "of %llu\n  log: %s\n",
-              static_cast<unsigned long long>(max_dir >> 10), dropped, v.front(),
-              static_cast<unsigned long long>(last), wm.size() ? wm[0].str().c_str() : "");
+  std::printf(
+      "WAL bound 256KiB: max dir %llu KiB, dropped %.0f samples (size_bound), first value delivered %.0f "
+      "of %llu\n  log: %s\n",
+      static_cast<unsigned long long>(max_dir >> 10), dropped, v.front(),
+      static_cast<unsigned long long>(last), wm.size() ? wm[0].str().c_str() : "");
   EXPECT_EQ(agent.process().Stop(seconds(20)), 0);
 }
 

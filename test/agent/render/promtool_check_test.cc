@@ -62,6 +62,15 @@ TEST(PromtoolCheck, Prometheus3AcceptsEvery3xRendering) {
     auto r = RunCommand({promtool, "check", "config", "--agent", file.string()});
     EXPECT_EQ(r.exit_code, 0) << file << ":\n" << r.output;
   }
+  // The check discriminates: a broken value in an otherwise good rendering fails.
+  promsidecar::testing::TempDir tmp;
+  std::string bad = testing::Slurp(testing::GoldenPath("minimal", testing::kVersions[1]));
+  auto at = bad.find("PrometheusText0.0.4");
+  ASSERT_NE(at, std::string::npos);
+  bad.replace(at, 19, "NoSuchProtocol");
+  promsidecar::testing::WriteFile(tmp.Join("bad.yml"), bad);
+  auto r = RunCommand({promtool, "check", "config", "--agent", tmp.Join("bad.yml")});
+  EXPECT_NE(r.exit_code, 0) << r.output;
 }
 
 }  // namespace

@@ -34,7 +34,7 @@ scrape_configs:
 }
 
 TEST(BuildTargets, RelabelConfigsRewriteAddressAndDropTargets) {
-  auto c = Load(R"(
+  auto c = Load(R"yaml(
 scrape_configs:
   - job_name: app
     static_configs:
@@ -46,11 +46,11 @@ scrape_configs:
       - source_labels: [__address__]
         target_label: instance
         replacement: "pod-x:$1"
-        regex: ".*:(.*)" -
-                    target_label
-                : __scheme__ replacement
-                : https) ");
-      auto r = BuildTargets(c.scrape_configs[0], "");
+        regex: ".*:(.*)"
+      - target_label: __scheme__
+        replacement: https
+)yaml");
+  auto r = BuildTargets(c.scrape_configs[0], "");
   ASSERT_EQ(r.targets.size(), 1u);
   EXPECT_EQ(r.dropped, (std::vector<std::string>{"b:2"}));
   EXPECT_EQ(r.targets[0].url, "https://a:1/metrics");

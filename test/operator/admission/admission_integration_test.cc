@@ -58,6 +58,7 @@ struct Suite {
   std::unique_ptr<AgentValidationWebhook> agents;
   std::unique_ptr<AdmissionServer> server;
   WebhookConfigOptions config;
+  std::unique_ptr<WebhookConfigurator> configurator;
   std::vector<std::vector<std::string>> cleanup;
 };
 Suite* S = nullptr;
@@ -242,7 +243,8 @@ class AdmissionIntegrationTest : public ::testing::Test {
     S->config.namespace_opt_in_label = S->opt_in_label;
     S->config.url_base = "https://127.0.0.1:" + std::to_string(S->server->BoundPort());
     S->config.ca_bundle_pem = S->ca->cert_pem();
-    auto applied = ApplyWebhookConfigurations(*S->client, S->config);
+    S->configurator = std::make_unique<WebhookConfigurator>(*S->client, S->config);
+    auto applied = S->configurator->Apply();
     ASSERT_TRUE(applied.ok()) << applied.message();
 
     // The Node objects this run's cache counts: one new kubelet.
@@ -524,7 +526,7 @@ TEST_F(AdmissionIntegrationTest, SelfManagedCertificatesRotateAndStayTrusted) {
   options.ip_addresses = {"127.0.0.1"};
   options.cert_validity = std::chrono::hours(24);
   options.renew_before = std::chrono::hours(2);
-  options.webhooks = S->config;
+  options.webhooks = S->configurator.get();
   CertManager certs(*S->client, options);
 
   auto first = certs.RotateIfNeeded();

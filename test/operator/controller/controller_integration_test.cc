@@ -32,7 +32,8 @@ using testing::Kubectl;
 constexpr const char* kOperatorNs = "promsidecar-system";
 constexpr const char* kUser = "system:serviceaccount:promsidecar-system:promsidecar-operator";
 const std::string kSource = PROMSIDECAR_SOURCE_DIR;
-const std::string kOperatorBinary = std::string(PROMSIDECAR_BINARY_DIR) + "/src/operator/promsidecar-operator";
+const std::string kOperatorBinary =
+    std::string(PROMSIDECAR_BINARY_DIR) + "/src/operator/promsidecar-operator";
 
 bool Eventually(const std::function<bool()>& check, std::chrono::seconds timeout = std::chrono::seconds(60)) {
   return testing::PollUntil(timeout, check, std::chrono::milliseconds(250));
@@ -60,17 +61,20 @@ class ControllerIntegrationTest : public ::testing::Test {
                              "jsonpath={.status.conditions[?(@.type=='Established')].status}"})
                  .out == "True";
     }));
-    auto token = Kubectl(*env_, {"create", "token", "promsidecar-operator", "-n", kOperatorNs, "--duration=2h"});
+    auto token =
+        Kubectl(*env_, {"create", "token", "promsidecar-operator", "-n", kOperatorNs, "--duration=2h"});
     ASSERT_TRUE(token.ok()) << token.err;
     dir_ = new testing::TempDir();
     kubeconfig_ = dir_->Join("kubeconfig");
     std::string tok = token.out;
     while (!tok.empty() && (tok.back() == '\n' || tok.back() == '\r')) tok.pop_back();
-    testing::WriteFile(kubeconfig_, "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
-                                    "    server: " + env_->apiserver_url + "\n    certificate-authority: " +
-                                        env_->ca_file + "\nusers:\n- name: op\n  user:\n    token: " + tok +
-                                        "\ncontexts:\n- name: op\n  context:\n    cluster: c\n    user: op\n"
-                                        "    namespace: promsidecar-system\ncurrent-context: op\n");
+    testing::WriteFile(kubeconfig_,
+                       "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
+                       "    server: " +
+                           env_->apiserver_url + "\n    certificate-authority: " + env_->ca_file +
+                           "\nusers:\n- name: op\n  user:\n    token: " + tok +
+                           "\ncontexts:\n- name: op\n  context:\n    cluster: c\n    user: op\n"
+                           "    namespace: promsidecar-system\ncurrent-context: op\n");
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -80,12 +84,14 @@ class ControllerIntegrationTest : public ::testing::Test {
   void SetUp() override { id_ = RandomId(); }
 
   void TearDown() override {
-    for (const auto& a : agents_) (void)Kubectl(*env_, {"delete", "prometheusagent", a, "-n", kOperatorNs, "--wait=false"});
+    for (const auto& a : agents_)
+      (void)Kubectl(*env_, {"delete", "prometheusagent", a, "-n", kOperatorNs, "--wait=false"});
     // The finalizer needs a running operator: wait for the agents to go.
     if (!operators_.empty()) {
       Eventually([this] {
         for (const auto& a : agents_) {
-          if (!Kubectl(*env_, {"get", "prometheusagent", a, "-n", kOperatorNs, "--ignore-not-found", "-o", "name"})
+          if (!Kubectl(*env_,
+                       {"get", "prometheusagent", a, "-n", kOperatorNs, "--ignore-not-found", "-o", "name"})
                    .out.empty()) {
             return false;
           }
@@ -124,8 +130,8 @@ class ControllerIntegrationTest : public ::testing::Test {
   std::string Namespace(const std::string& suffix, bool admitted) {
     const std::string ns = "psc-" + id_ + "-" + suffix;
     namespaces_.push_back(ns);
-    std::string yaml = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns + "\n  labels:\n    psc-run: \"" +
-                       (admitted ? id_ : std::string("other")) + "\"\n";
+    std::string yaml = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns +
+                       "\n  labels:\n    psc-run: \"" + (admitted ? id_ : std::string("other")) + "\"\n";
     auto r = Kubectl(*env_, {"apply", "-f", "-"}, yaml);
     EXPECT_TRUE(r.ok()) << r.err;
     if (env_->service_account_plugin) {
@@ -136,20 +142,24 @@ class ControllerIntegrationTest : public ::testing::Test {
 
   void Agent(const std::string& name, const std::string& url, const std::string& extra_rw = "") {
     agents_.push_back(name);
-    const std::string yaml = "apiVersion: promsidecar.io/v1alpha1\nkind: PrometheusAgent\nmetadata:\n  name: " + name +
-                             "\n  namespace: " + kOperatorNs +
-                             "\nspec:\n  mode: Sidecar\n  externalLabels:\n    cluster: test\n"
-                             "  remoteWrite:\n  - url: " + url + "\n" + extra_rw +
-                             "  sidecar:\n    namespaceSelector:\n      matchLabels:\n        psc-run: \"" + id_ + "\"\n";
+    const std::string yaml =
+        "apiVersion: promsidecar.io/v1alpha1\nkind: PrometheusAgent\nmetadata:\n  name: " + name +
+        "\n  namespace: " + kOperatorNs +
+        "\nspec:\n  mode: Sidecar\n  externalLabels:\n    cluster: test\n"
+        "  remoteWrite:\n  - url: " +
+        url + "\n" + extra_rw +
+        "  sidecar:\n    namespaceSelector:\n      matchLabels:\n        psc-run: \"" + id_ + "\"\n";
     auto r = Kubectl(*env_, {"apply", "-f", "-"}, yaml);
     ASSERT_TRUE(r.ok()) << r.err;
   }
 
   // A pod as the webhook leaves it: labelled with the agent, annotated as injected.
   void InjectedPod(const std::string& ns, const std::string& name, const std::string& agent) {
-    const std::string yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\n  namespace: " + ns +
+    const std::string yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
+                             "\n  namespace: " + ns +
                              "\n  labels:\n    prometheus.operator.io/injection: injected\n"
-                             "    prometheus.operator.io/agent: " + std::string(kOperatorNs) + "." + agent +
+                             "    prometheus.operator.io/agent: " +
+                             std::string(kOperatorNs) + "." + agent +
                              "\n  annotations:\n    prometheus.operator.io/scrape: \"true\"\n"
                              "    prometheus.operator.io/injection-status: injected\n"
                              "    prometheus.operator.io/injected-hash: \"0000000000000000\"\n"
@@ -158,7 +168,36 @@ class ControllerIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(r.ok()) << r.err;
   }
 
-  static std::string SecretName(const std::string& agent) { return std::string("promsidecar-") + kOperatorNs + "." + agent; }
+  void SkippedPod(const std::string& ns, const std::string& name, const std::string& reason) {
+    json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata",
+                 {{"name", name},
+                  {"namespace", ns},
+                  {"labels", {{"prometheus.operator.io/injection", "skipped"}}},
+                  {"annotations",
+                   {{"prometheus.operator.io/scrape", "true"},
+                    {"prometheus.operator.io/injection-skip-reason", reason}}}}},
+                {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx"}}})}}}};
+    auto r = Kubectl(*env_, {"apply", "-f", "-"}, pod.dump());
+    ASSERT_TRUE(r.ok()) << r.err;
+  }
+
+  bool HasEvent(const std::string& ns, const std::string& object, const std::string& reason,
+                const std::string& message_part) {
+    auto r = Kubectl(*env_, {"get", "events", "-n", ns, "--field-selector",
+                             "reason=" + reason + ",involvedObject.name=" + object, "-o", "json"});
+    auto j = json::parse(r.out, nullptr, false);
+    if (!j.is_object()) return false;
+    for (const auto& e : j["items"]) {
+      if (e.value("message", "").find(message_part) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  static std::string SecretName(const std::string& agent) {
+    return std::string("promsidecar-") + kOperatorNs + "." + agent;
+  }
 
   bool SecretExists(const std::string& ns, const std::string& agent) {
     return !Kubectl(*env_, {"get", "secret", SecretName(agent), "-n", ns, "--ignore-not-found", "-o", "name"})
@@ -199,8 +238,8 @@ ClusterEnv* ControllerIntegrationTest::env_ = nullptr;
 testing::TempDir* ControllerIntegrationTest::dir_ = nullptr;
 std::string ControllerIntegrationTest::kubeconfig_;
 
-int WritesBy(const AuditLog& log, AuditLog::Position since, const std::string& verb, const std::string& resource,
-             const std::string& ns = "") {
+int WritesBy(const AuditLog& log, AuditLog::Position since, const std::string& verb,
+             const std::string& resource, const std::string& ns = "") {
   AuditFilter f;
   f.user = kUser;
   f.verb = verb;
@@ -222,13 +261,15 @@ TEST_F(ControllerIntegrationTest, FanOutUpdateCleanupAndStatus) {
   InjectedPod(c, "p1", agent);
   InjectedPod(forged, "p1", agent);  // forged label in a namespace the agent does not admit
 
-  ASSERT_TRUE(Eventually([&] { return SecretExists(a, agent) && SecretExists(b, agent) && SecretExists(c, agent); }))
-      << Diagnostics();
+  ASSERT_TRUE(Eventually([&] {
+    return SecretExists(a, agent) && SecretExists(b, agent) && SecretExists(c, agent);
+  })) << Diagnostics();
   // Status counts: 4 pods in 3 admitted namespaces; the forged pod does not count.
   ASSERT_TRUE(Eventually([&] {
     json s = AgentObject(agent)["status"];
     return s.value("injectedPods", -1) == 4 && s.value("namespaces", -1) == 3;
-  })) << AgentObject(agent).dump(2) << Diagnostics();
+  })) << AgentObject(agent).dump(2)
+      << Diagnostics();
   json status = AgentObject(agent)["status"];
   EXPECT_EQ(status["outdatedPods"], 4) << "the pods' injected-hash is not what Decide would inject";
   EXPECT_EQ(status["observedGeneration"], AgentObject(agent)["metadata"]["generation"]);
@@ -238,6 +279,10 @@ TEST_F(ControllerIntegrationTest, FanOutUpdateCleanupAndStatus) {
   }
   EXPECT_TRUE(reconciled) << status.dump(2);
   EXPECT_FALSE(SecretExists(forged, agent)) << "a forged agent label pulled credentials into " << forged;
+  // Events on pods, from the webhook's labels and annotations.
+  EXPECT_TRUE(Eventually([&] { return HasEvent(a, "p1", "Injected", agent); })) << Diagnostics();
+  SkippedPod(b, "skipped", "HostNetwork: pods on the host network are not injected");
+  EXPECT_TRUE(Eventually([&] { return HasEvent(b, "skipped", "InjectionSkipped", "HostNetwork"); })) << Diagnostics();
   EXPECT_NE(SecretConfig(a, agent).find("rw-one.example.com"), std::string::npos);
   EXPECT_EQ(WritesBy(audit, 0, "create", "secrets", forged), 0);
 
@@ -268,8 +313,10 @@ TEST_F(ControllerIntegrationTest, FanOutUpdateCleanupAndStatus) {
   // A remoteWrite URL change: exactly three Secret writes, no pod touched.
   {
     const auto mark = audit.Mark();
-    auto r = Kubectl(*env_, {"patch", "prometheusagent", agent, "-n", kOperatorNs, "--type=json", "-p",
-                             R"([{"op":"replace","path":"/spec/remoteWrite/0/url","value":"https://rw-two.example.com/api/v1/write"}])"});
+    auto r = Kubectl(
+        *env_,
+        {"patch", "prometheusagent", agent, "-n", kOperatorNs, "--type=json", "-p",
+         R"([{"op":"replace","path":"/spec/remoteWrite/0/url","value":"https://rw-two.example.com/api/v1/write"}])"});
     ASSERT_TRUE(r.ok()) << r.err;
     ASSERT_TRUE(Eventually([&] {
       for (const auto& ns : {a, b, c}) {
@@ -300,7 +347,8 @@ TEST_F(ControllerIntegrationTest, FanOutUpdateCleanupAndStatus) {
 
   // The agent deleted: every rendered Secret goes (finalizer).
   ASSERT_TRUE(Kubectl(*env_, {"delete", "prometheusagent", agent, "-n", kOperatorNs, "--wait=false"}).ok());
-  ASSERT_TRUE(Eventually([&] { return !SecretExists(a, agent) && !SecretExists(b, agent); })) << Diagnostics();
+  ASSERT_TRUE(Eventually([&] { return !SecretExists(a, agent) && !SecretExists(b, agent); }))
+      << Diagnostics();
   ASSERT_TRUE(Eventually([&] { return AgentObject(agent).is_null(); })) << "finalizer not removed";
 }
 
@@ -309,19 +357,22 @@ TEST_F(ControllerIntegrationTest, MissingCredentialsSecretIsReported) {
   const std::string agent = "broken-" + id_;
   const std::string missing = "absent-" + id_;
   Agent(agent, "https://rw.example.com/write",
-        "    basicAuth:\n      username: {name: " + missing + ", key: user}\n      password: {name: " + missing +
-            ", key: pass}\n");
+        "    basicAuth:\n      username: {name: " + missing +
+            ", key: user}\n      password: {name: " + missing + ", key: pass}\n");
   StartOwnOperator();
   InjectedPod(a, "p1", agent);
   ASSERT_TRUE(Eventually([&] {
-    for (const auto& cond : AgentObject(agent)["status"]["conditions"]) {
-      if (cond["type"] == "Reconciled" && cond["status"] == "False" && cond["reason"] == "ConfigRenderFailed" &&
+    const json conditions = AgentObject(agent)["status"]["conditions"];
+    for (const auto& cond : conditions) {
+      if (cond["type"] == "Reconciled" && cond["status"] == "False" &&
+          cond["reason"] == "ConfigRenderFailed" &&
           cond["message"].get<std::string>().find(missing) != std::string::npos) {
         return true;
       }
     }
     return false;
-  })) << AgentObject(agent).dump(2) << Diagnostics();
+  })) << AgentObject(agent).dump(2)
+      << Diagnostics();
   ASSERT_TRUE(Eventually([&] {
     auto r = Kubectl(*env_, {"get", "events", "-n", kOperatorNs, "--field-selector",
                              "reason=ConfigRenderFailed,involvedObject.name=" + agent, "-o", "json"});
@@ -352,22 +403,24 @@ TEST_F(ControllerIntegrationTest, LeaderElectionAndTakeover) {
   Agent(agent, "https://rw.example.com/write");
   operators_.push_back(StartOperator("first-" + id_, lease, 4));
   ASSERT_TRUE(Eventually([&] {
-    return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out ==
-           "first-" + id_;
+    return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"})
+               .out == "first-" + id_;
   })) << Diagnostics();
   operators_.push_back(StartOperator("second-" + id_, lease, 4));
   InjectedPod(a, "p1", agent);
   ASSERT_TRUE(Eventually([&] { return SecretExists(a, agent); })) << Diagnostics();
   // Still one leader: the first keeps the lease while it runs.
-  std::this_thread::sleep_for(std::chrono::seconds(6));  // longer than the lease: a takeover would have happened
-  EXPECT_EQ(Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out,
-            "first-" + id_);
+  std::this_thread::sleep_for(
+      std::chrono::seconds(6));  // longer than the lease: a takeover would have happened
+  EXPECT_EQ(
+      Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out,
+      "first-" + id_);
   // The first dies without releasing (SIGKILL): the second takes over after expiry.
   operators_[0]->Signal(SIGKILL);
   (void)operators_[0]->Wait(std::chrono::seconds(10));
   ASSERT_TRUE(Eventually([&] {
-    return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out ==
-           "second-" + id_;
+    return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"})
+               .out == "second-" + id_;
   })) << Diagnostics();
   // And reconciles: a new namespace gets its Secret.
   const std::string b = Namespace("b", true);
@@ -379,16 +432,19 @@ TEST_F(ControllerIntegrationTest, GracefulShutdownReleasesTheLease) {
   const std::string lease = "psc-rel-" + id_;
   operators_.push_back(StartOperator("only-" + id_, lease, 30));
   ASSERT_TRUE(Eventually([&] {
-    return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out ==
-           "only-" + id_;
+    return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"})
+               .out == "only-" + id_;
   })) << Diagnostics();
   EXPECT_EQ(operators_[0]->Stop(), 0) << Diagnostics();
-  EXPECT_EQ(Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out, "");
+  EXPECT_EQ(
+      Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"}).out,
+      "");
   // A successor takes it at once, well before the 30s lease would expire.
   operators_.push_back(StartOperator("next-" + id_, lease, 30));
   ASSERT_TRUE(Eventually(
       [&] {
-        return Kubectl(*env_, {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"})
+        return Kubectl(*env_,
+                       {"get", "lease", lease, "-n", kOperatorNs, "-o", "jsonpath={.spec.holderIdentity}"})
                    .out == "next-" + id_;
       },
       std::chrono::seconds(20)))

@@ -15,13 +15,14 @@ namespace {
 using nlohmann::json;
 
 api::Agent SidecarAgent(const std::string& ns, const std::string& name) {
-  auto a = api::ParseAgent(json{{"apiVersion", "promsidecar.io/v1alpha1"},
-                                {"kind", "PrometheusAgent"},
-                                {"metadata", {{"name", name}, {"namespace", ns}, {"uid", "u1"}}},
-                                {"spec",
-                                 {{"mode", "Sidecar"},
-                                  {"remoteWrite", json::array({{{"url", "https://rw.example.com/write"}}})},
-                                  {"sidecar", {{"namespaceSelector", {{"matchLabels", {{"metrics", "on"}}}}}}}}}});
+  auto a =
+      api::ParseAgent(json{{"apiVersion", "promsidecar.io/v1alpha1"},
+                           {"kind", "PrometheusAgent"},
+                           {"metadata", {{"name", name}, {"namespace", ns}, {"uid", "u1"}}},
+                           {"spec",
+                            {{"mode", "Sidecar"},
+                             {"remoteWrite", json::array({{{"url", "https://rw.example.com/write"}}})},
+                             {"sidecar", {{"namespaceSelector", {{"matchLabels", {{"metrics", "on"}}}}}}}}}});
   EXPECT_TRUE(a.ok()) << a.message();
   return *a;
 }
@@ -51,7 +52,9 @@ json AppPod(const std::string& ns) {
           {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx"}}})}}}};
 }
 
-json ApplyPatch(const json& pod, const json& patch) { return pod.patch(patch); }
+json ApplyPatch(const json& pod, const json& patch) {
+  return pod.patch(patch);
+}
 
 inject::ClusterFacts Facts(const api::Agent& agent) {
   inject::ClusterFacts facts;
@@ -93,6 +96,7 @@ TEST(Status, LastTransitionTimeKeptWhenStatusUnchanged) {
   AgentStatus s;
   s.observed_generation = 3;
   s.injected_pods = 2;
+  s.namespaces = 2;
   s.rendered_namespaces = {"a", "b"};
   s.conditions = {{"Reconciled", "True", "ConfigRendered", "ok"}};
   const json first = StatusJson(s, json(), "2026-01-01T00:00:00Z");

@@ -24,7 +24,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-fs::path Root() { return fs::path(PROMSIDECAR_TESTDATA) / "operator" / "render"; }
+fs::path Root() {
+  return fs::path(PROMSIDECAR_TESTDATA) / "operator" / "render";
+}
 
 bool UpdateGolden() {
   const char* v = std::getenv("PROMSIDECAR_UPDATE_GOLDEN");
@@ -101,8 +103,10 @@ TEST_P(RenderGolden, MatchesGoldenAndLoadsInAgent) {
   ASSERT_FALSE(fs::exists(dir / "want-error.txt")) << "expected an error, rendered fine";
   json data = json::object();
   for (const auto& [k, v] : rendered->data) data[k] = v;
-  const json got = {{"name", rendered->name}, {"namespace", rendered->namespace_},
-                    {"dataHash", rendered->data_hash}, {"data", data}};
+  const json got = {{"name", rendered->name},
+                    {"namespace", rendered->namespace_},
+                    {"dataHash", rendered->data_hash},
+                    {"data", data}};
   const std::string config = rendered->data.at(api::kSharedConfigKey);
   if (UpdateGolden()) {
     WriteText(dir / "want-config.yaml", config);
@@ -118,20 +122,21 @@ TEST_P(RenderGolden, MatchesGoldenAndLoadsInAgent) {
   EXPECT_EQ(again->data_hash, rendered->data_hash);
 
   // The schema marker is the first line.
-  EXPECT_EQ(config.rfind(std::string(kSchemaMarkerPrefix) + std::to_string(kConfigSchemaVersion) + "\n", 0), 0u);
+  EXPECT_EQ(config.rfind(std::string(kSchemaMarkerPrefix) + std::to_string(kConfigSchemaVersion) + "\n", 0),
+            0u);
 
   // The agent's own loader accepts it, with the credential files next to it.
-  const fs::path tmp = fs::temp_directory_path() / ("render_test_" + GetParam() + "_" + std::to_string(getpid()));
+  const fs::path tmp =
+      fs::temp_directory_path() / ("render_test_" + GetParam() + "_" + std::to_string(getpid()));
   fs::create_directories(tmp);
   for (const auto& [k, v] : rendered->data) WriteText(tmp / k, v);
   auto loaded = config::LoadConfigFile((tmp / api::kSharedConfigKey).string());
   ASSERT_TRUE(loaded.ok()) << loaded.message() << "\n" << config;
   // Every credential file the config names resolves to a file we rendered.
   for (const auto& rw : loaded->remote_write) {
-    for (const config::SecretSource* s :
-         {rw.basic_auth ? &rw.basic_auth->password : nullptr,
-          rw.authorization ? &rw.authorization->credentials : nullptr,
-          rw.oauth2 ? &rw.oauth2->client_secret : nullptr}) {
+    for (const config::SecretSource* s : {rw.basic_auth ? &rw.basic_auth->password : nullptr,
+                                          rw.authorization ? &rw.authorization->credentials : nullptr,
+                                          rw.oauth2 ? &rw.oauth2->client_secret : nullptr}) {
       if (s == nullptr || s->empty()) continue;
       auto secret = config::ReadSecret(*s);
       EXPECT_TRUE(secret.ok()) << secret.message();
@@ -145,14 +150,13 @@ TEST_P(RenderGolden, MatchesGoldenAndLoadsInAgent) {
   fs::remove_all(tmp);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, RenderGolden, ::testing::ValuesIn(CaseNames()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (auto& ch : n) {
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Cases, RenderGolden, ::testing::ValuesIn(CaseNames()), [](const auto& info) {
+  std::string n = info.param;
+  for (auto& ch : n) {
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  }
+  return n;
+});
 
 api::Agent CredentialsAgent() {
   Case c;
