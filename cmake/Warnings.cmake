@@ -2,6 +2,10 @@
 # promsidecar_options, so third-party headers are never built with -Werror.
 add_library(promsidecar_options INTERFACE)
 target_compile_options(promsidecar_options INTERFACE -Wall -Wextra -Werror -Wno-missing-field-initializers)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  # g++ 12 at -O3 reports a false -Wrestrict inside libstdc++'s string code (GCC bug 105329).
+  target_compile_options(promsidecar_options INTERFACE -Wno-restrict)
+endif()
 target_include_directories(promsidecar_options INTERFACE ${PROJECT_SOURCE_DIR}/src ${PROJECT_BINARY_DIR}/src)
 if(PROMSIDECAR_SANITIZE)
   target_compile_options(promsidecar_options INTERFACE

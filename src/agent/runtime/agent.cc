@@ -2,11 +2,6 @@
 
 #include <algorithm>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
-#include "agent/podinfo/downward.h"
 #include "agent/remote_write/curl_transport.h"
 #include "agent/scrape/offset.h"
 #include "agent/scrape/targets.h"
@@ -203,6 +198,7 @@ struct Agent::Metrics {
 };
 
 Agent::Agent(AgentOptions options) : options_(std::move(options)) {
+  if (sidecar_mode()) inputs_ = std::make_unique<SidecarInputs>(options_.config_file, options_.sidecar);
   RegisterMetrics();
 }
 
@@ -291,18 +287,6 @@ Status Agent::Reload() {
 
 namespace {
 
-// Reads a file; nullopt when it does not exist (an optional Secret volume
-// before the operator rendered it).
-Result<std::optional<std::string>> ReadOptionalFile(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return std::optional<std::string>();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return MakeError("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return std::optional<std::string>(ss.str());
-}
-
 // The agent's own health as a scrape target: a few families of /metrics,
 // sent with the pod's labels under job="promsidecar-agent", because nobody
 // can scrape a million sidecars.
@@ -327,59 +311,12 @@ constexpr std::string_view kSelfMetrics =
 
 Result<config::AgentConfig> Agent::LoadEffectiveConfig() {
   if (!sidecar_mode()) return config::LoadConfigFile(options_.config_file);
-  auto shared_text = ReadOptionalFile(options_.config_file);
-  if (!shared_text.ok()) return shared_text.error();
-  if (shared_text->has_value()) {
-    auto shared = config::LoadConfigString(**shared_text, options_.config_file);
-    if (!shared.ok()) return shared.error();
-    shared_ = *shared;
-  } else if (shared_) {
-    log::Warn("shared config file disappeared; keeping the last good one", {{"file", options_.config_file}});
-  } else {
-    log::Info("shared config file does not exist yet; scraping into the WAL with defaults until it appears",
-              {{"file", options_.config_file}});
-  }
-  config::AgentConfig cfg = shared_.value_or(config::AgentConfig{});
-
-  for (auto [path, target] : {std::pair{options_.sidecar.annotations_file, &annotations_},
-                              std::pair{options_.sidecar.labels_file, &pod_labels_}}) {
-    if (path.empty()) continue;
-    auto text = ReadOptionalFile(path);
-    if (!text.ok() || !text->has_value()) {
-      log::Warn("pod metadata file missing or unreadable; keeping what was read before", {{"file", path}});
-      continue;
-    }
-    auto parsed = podinfo::ParseDownwardApiFile(**text);
-    if (!parsed.ok()) {
-      log::Warn("pod metadata file unreadable; keeping what was read before",
-                {{"file", path}, {"err", parsed.message()}});
-      continue;
-    }
-    *target = std::move(parsed).value();
-  }
-
-  podinfo::SidecarSettings settings;
-  settings.min_scrape_interval = cfg.sidecar.min_scrape_interval;
-  settings.default_interval = cfg.global.scrape_interval;
-  settings.default_timeout = cfg.global.scrape_timeout;
-  settings.limits = cfg.global.limits;
-  settings.legacy_annotations = cfg.sidecar.legacy_annotations;
-  podinfo::DerivedJob derived =
-      podinfo::DeriveScrapeJob(annotations_, pod_labels_, options_.sidecar.pod, settings);
+  auto view = inputs_->Load();
+  if (!view.ok()) return view.error();
   m_->annotation_problems.ForEach([](const auto&, metrics::Gauge& g) { g.Set(0); });
-  for (const auto& p : derived.problems) {
-    m_->annotation_problems.With({p.annotation}).Add(1);
-    // Only our own annotations are ever named; their values are shortened.
-    log::Warn("annotation ignored", {{"annotation", p.annotation}, {"problem", p.problem}});
-  }
-  m_->scraping_enabled.Set(derived.scrape ? 1 : 0);
-  if (derived.scrape) {
-    if (cfg.FindJob(derived.job.job_name) != nullptr) derived.job.job_name += "-pod";
-    cfg.scrape_configs.push_back(std::move(derived.job));
-  } else {
-    log::Info("not scraping the pod", {{"reason", derived.reason}});
-  }
-  return cfg;
+  for (const auto& p : view->derived.problems) m_->annotation_problems.With({p.annotation}).Add(1);
+  m_->scraping_enabled.Set(view->derived.scrape ? 1 : 0);
+  return SidecarInputs::Merge(*view);
 }
 
 void Agent::ApplySelfMonitoring(const config::AgentConfig& cfg) {

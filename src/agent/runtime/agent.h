@@ -22,6 +22,7 @@
 #include "agent/reload/file_watcher.h"
 #include "agent/remote_write/sender.h"
 #include "agent/remote_write/wal_source.h"
+#include "agent/runtime/sidecar_inputs.h"
 #include "agent/scrape/scrape_loop.h"
 #include "agent/storage/wal_appender.h"
 #include "agent/wal/wal.h"
@@ -30,13 +31,6 @@
 #include "common/util/result.h"
 
 namespace promsidecar::agent {
-
-// Sidecar mode: the pod's own files and identity (downward API).
-struct SidecarOptions {
-  std::string annotations_file;  // empty: standalone mode
-  std::string labels_file;
-  podinfo::PodEnv pod;
-};
 
 struct AgentOptions {
   std::string config_file;
@@ -97,10 +91,8 @@ class Agent {
   bool started_ = false;
   bool shut_down_ = false;
   std::optional<config::AgentConfig> config_;
-  // Sidecar mode: the last good shared config and pod metadata, kept when a
-  // file disappears or cannot be read.
-  std::optional<config::AgentConfig> shared_;
-  std::map<std::string, std::string> annotations_, pod_labels_;
+  // Sidecar mode: the shared config file and the pod's files.
+  std::unique_ptr<SidecarInputs> inputs_;
   std::unique_ptr<scrape::ScrapeLoop> self_loop_;
   // Sidecar mode: reloads when the kubelet swaps the mounted files.
   std::unique_ptr<reload::FileWatcher> watcher_;

@@ -102,7 +102,9 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   std::printf("disk full: WAL on a real 4 MiB tmpfs at %s\n", dir.Join("wal").c_str());
 
   CountingReceiver receiver;
-  receiver.Down();
+  // 503 rather than Down(): a CountingReceiver stopped before its server
+  // thread has started listening hangs (httplib); 503 is retried the same way.
+  receiver.SetStatus(503);
   MetricsTarget target;
   // 200 padding series make each scrape a few KB of WAL.
   target.SetPage([](uint64_t n) {
@@ -147,7 +149,7 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   ASSERT_TRUE(PollUntil(seconds(60), [&] {
     return MetricValue(Get(metrics_url), "promsidecar_agent_wal_pending_bytes") == 0;
   })) << agent.Log();
-  receiver.Up();
+  receiver.SetStatus(200);
   uint64_t last = target.scrapes();
   ASSERT_TRUE(PollUntil(seconds(120), [&] {
     auto s = receiver.SamplesOf("test_scrapes_total");

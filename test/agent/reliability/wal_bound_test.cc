@@ -48,7 +48,9 @@ double SizeBoundDropped(const std::string& page) {
 TEST(WalBound, OutageLongerThanTheBoundDropsTheOldestCountsItAndDeliveryResumes) {
   TempDir dir;
   CountingReceiver receiver;
-  receiver.Down();
+  // 503 rather than Down(): a CountingReceiver stopped before its server
+  // thread has started listening hangs (httplib); 503 is retried the same way.
+  receiver.SetStatus(503);
   MetricsTarget target;
   target.SetPage([](uint64_t n) {
     std::string page = "# TYPE test_scrapes_total counter\ntest_scrapes_total " + std::to_string(n) + "\n";
@@ -90,7 +92,7 @@ TEST(WalBound, OutageLongerThanTheBoundDropsTheOldestCountsItAndDeliveryResumes)
   std::string log = agent.Log();
   EXPECT_TRUE(std::regex_search(log, wm, warn)) << "no warning about the size bound\n" << log;
 
-  receiver.Up();
+  receiver.SetStatus(200);
   uint64_t last = target.scrapes();
   ASSERT_TRUE(PollUntil(seconds(120), [&] {
     auto s = receiver.SamplesOf("test_scrapes_total");
@@ -100,15 +102,21 @@ TEST(WalBound, OutageLongerThanTheBoundDropsTheOldestCountsItAndDeliveryResumes)
   for (const auto& s : receiver.SamplesOf("test_scrapes_total")) {
     if (!std::isnan(s.value)) v.push_back(s.value);
   }
-  // The oldest were dropped: the first value to arrive is not 1; from there
-  // on, values arrive in order, once each, up to the newest.
+  // The oldest were dropped: there is a gap (the batch the sender was
+  // already retrying from memory may still arrive before it); values arrive
+  // in increasing order, once each, up to the newest.
   ASSERT_FALSE(v.empty());
-  EXPECT_GT(v.front(), 1) << "nothing was dropped?";
-  for (size_t i = 1; i < v.size(); ++i) EXPECT_EQ(v[i], v[i - 1] + 1) << "index " << i;
+  size_t gaps = 0;
+  for (size_t i = 1; i < v.size(); ++i) {
+    EXPECT_LT(v[i - 1], v[i]) << "index " << i;
+    gaps += v[i] != v[i - 1] + 1;
+  }
+  EXPECT_GT(gaps + (v.front() > 1 ? 1 : 0), 0u) << "nothing was dropped?";
   std::printf(
-      "WAL bound 256KiB: max dir %llu KiB, dropped %.0f samples (size_bound), first value delivered %.0f "
-      "of %llu\n  log: %s\n",
-      static_cast<unsigned long long>(max_dir >> 10), dropped, v.front(),
+      "WAL bound 256KiB: max dir %llu KiB, dropped %.0f samples (size_bound), first value delivered %.0f, "
+      "gaps %zu, "
+      "last %llu\n  log: %s\n",
+      static_cast<unsigned long long>(max_dir >> 10), dropped, v.front(), gaps,
       static_cast<unsigned long long>(last), wm.size() ? wm[0].str().c_str() : "");
   EXPECT_EQ(agent.process().Stop(seconds(20)), 0);
 }

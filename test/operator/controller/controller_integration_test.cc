@@ -282,7 +282,8 @@ TEST_F(ControllerIntegrationTest, FanOutUpdateCleanupAndStatus) {
   // Events on pods, from the webhook's labels and annotations.
   EXPECT_TRUE(Eventually([&] { return HasEvent(a, "p1", "Injected", agent); })) << Diagnostics();
   SkippedPod(b, "skipped", "HostNetwork: pods on the host network are not injected");
-  EXPECT_TRUE(Eventually([&] { return HasEvent(b, "skipped", "InjectionSkipped", "HostNetwork"); })) << Diagnostics();
+  EXPECT_TRUE(Eventually([&] { return HasEvent(b, "skipped", "InjectionSkipped", "HostNetwork"); }))
+      << Diagnostics();
   EXPECT_NE(SecretConfig(a, agent).find("rw-one.example.com"), std::string::npos);
   EXPECT_EQ(WritesBy(audit, 0, "create", "secrets", forged), 0);
 
