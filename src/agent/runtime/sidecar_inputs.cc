@@ -32,7 +32,8 @@ Result<SidecarView> SidecarInputs::Load() {
   } else if (shared_) {
     log::Warn("shared config file disappeared; keeping the last good one", {{"file", config_file_}});
   } else {
-    log::Info("shared config file does not exist yet; using defaults until it appears", {{"file", config_file_}});
+    log::Info("shared config file does not exist yet; using defaults until it appears",
+              {{"file", config_file_}});
   }
   SidecarView view;
   view.shared = shared_.value_or(config::AgentConfig{});
