@@ -59,6 +59,11 @@ pid_t Spawn(std::vector<std::string> argv, const std::map<std::string, std::stri
   if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     setpgid(0, 0);  // own process group: a signal to the test runner's group does not hit it twice
+    // A parent that waits for signals with sigwait blocks them; the child
+    // must not inherit that, or it would ignore SIGTERM.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     int devnull = open("/dev/null", O_RDWR);
     dup2(in_fd >= 0 ? in_fd : devnull, 0);
     dup2(out_fd >= 0 ? out_fd : devnull, 1);

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/kube/errors.h"
+#include "common/util/base64.h"
 #include "operator/admission/review.h"
 #include "operator/admission/server.h"
 #include "operator/api/well_known.h"
@@ -29,7 +30,7 @@ json ClientConfig(const WebhookConfigOptions& o, const std::string& path) {
                      {"path", path},
                      {"port", o.service_port}};
   }
-  if (!o.ca_bundle_pem.empty()) cc["caBundle"] = Base64Encode(o.ca_bundle_pem);
+  if (!o.ca_bundle_pem.empty()) cc["caBundle"] = EncodeBase64(o.ca_bundle_pem);
   return cc;
 }
 
@@ -53,6 +54,14 @@ json NamespaceSelector(const WebhookConfigOptions& o) {
     }
   }
   return {{"matchExpressions", expressions}};
+}
+
+json Metadata(const WebhookConfigOptions& o) {
+  json metadata = {{"name", o.name}, {"labels", {{"app.kubernetes.io/managed-by", kFieldManager}}}};
+  if (!o.cert_manager_inject_ca_from.empty()) {
+    metadata["annotations"] = {{"cert-manager.io/inject-ca-from", o.cert_manager_inject_ca_from}};
+  }
+  return metadata;
 }
 
 }  // namespace
@@ -85,7 +94,7 @@ json BuildMutatingWebhookConfiguration(const WebhookConfigOptions& o) {
   };
   return {{"apiVersion", "admissionregistration.k8s.io/v1"},
           {"kind", "MutatingWebhookConfiguration"},
-          {"metadata", {{"name", o.name}, {"labels", {{"app.kubernetes.io/managed-by", kFieldManager}}}}},
+          {"metadata", Metadata(o)},
           {"webhooks", {webhook}}};
 }
 
@@ -107,7 +116,7 @@ json BuildValidatingWebhookConfiguration(const WebhookConfigOptions& o) {
   };
   return {{"apiVersion", "admissionregistration.k8s.io/v1"},
           {"kind", "ValidatingWebhookConfiguration"},
-          {"metadata", {{"name", o.name}, {"labels", {{"app.kubernetes.io/managed-by", kFieldManager}}}}},
+          {"metadata", Metadata(o)},
           {"webhooks", {webhook}}};
 }
 

@@ -37,6 +37,9 @@ struct WebhookConfigOptions {
   // PEM. Empty: caBundle is left out of the applied object, so whoever owns
   // it (cert-manager's CA injector) keeps it.
   std::string ca_bundle_pem;
+  // "<namespace>/<Certificate>": cert-manager's CA injector fills caBundle
+  // from that Certificate (annotation cert-manager.io/inject-ca-from).
+  std::string cert_manager_inject_ca_from;
 
   // Also let pods with prometheus.io/scrape == "true" through (some agent has
   // spec.sidecar.legacyAnnotations).

@@ -262,6 +262,11 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   CLI::App* explain_cmd =
       app.add_subcommand("explain", "Say whether and why the pod would or would not get the sidecar");
   AddOptions(explain_cmd, &explain_opts);
+  // Dispatched by main() before this parser (it links the controller); listed
+  // here so --help shows it.
+  app.add_subcommand("run",
+                     "Run the operator: admission webhooks and controller (promsidecar-operator run --help)")
+      ->allow_extras();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -13,6 +13,8 @@
 #include "common/kube/config.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
+#include "common/util/units.h"
+#include "operator/admission/webhook_service.h"
 #include "operator/controller/controller.h"
 #include "operator/leader/leader.h"
 
@@ -36,6 +38,25 @@ struct RunOptions {
   int retry_period = 2;
   int resync_period = 600;
   std::string agent_image;
+  // Repair report and agent upgrades (docs/operator.md).
+  std::string repair_interval = "10m";
+  bool repair_enabled = false;
+  bool rollout_enabled = false;
+  int repair_max_restarts_per_minute = 5;
+  int upgrade_max_in_place_per_minute = 30;
+  // Admission webhooks (every replica serves them).
+  bool webhook_enabled = true;
+  std::string webhook_listen_address = ":8443";
+  std::string webhook_cert_dir;
+  std::string webhook_ca_bundle_file;
+  std::string webhook_generated_cert_dir = "/tmp/promsidecar-webhook";
+  std::string webhook_cert_manager_inject_ca_from;
+  bool webhook_manage_configurations = true;
+  std::string webhook_configuration_name = "promsidecar";
+  std::string webhook_service_name = "promsidecar-webhook";
+  std::string webhook_url;
+  std::string webhook_namespace_opt_in_label;
+  std::string webhook_node_selector;
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };
@@ -66,7 +87,9 @@ std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
 
 int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   CLI::App app{
-      "promsidecar-operator run: reconcile PrometheusAgents (rendered config Secrets, status, events)"};
+      "promsidecar-operator run: serve the admission webhooks and reconcile PrometheusAgents (rendered "
+      "config "
+      "Secrets, status, events)"};
   app.name("promsidecar-operator run");
   RunOptions o;
   app.add_option("--kubeconfig", o.kubeconfig,
@@ -100,6 +123,49 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
                  "Seconds between full re-checks of every rendered Secret")
       ->check(CLI::PositiveNumber);
   app.add_option("--agent-image", o.agent_image, "Default agent image (what would be injected now)");
+  app.add_option("--repair.interval", o.repair_interval,
+                 "How often every pod's metadata is listed to find annotated pods without a sidecar "
+                 "(Prometheus duration, at least 30s; the list is served from the API server's cache "
+                 "without paging, so keep it long)");
+  app.add_flag("--repair.enabled", o.repair_enabled,
+               "Restart the Deployment/StatefulSet/DaemonSet of pods the repair report finds (needs "
+               "deploy/optional/restart-workloads-rbac.yaml); bare pods are only reported");
+  app.add_flag(
+      "--rollout.enabled", o.rollout_enabled,
+      "Let PrometheusAgents with spec.sidecar.updateStrategy: Rollout restart the workloads of outdated "
+      "pods (needs deploy/optional/restart-workloads-rbac.yaml); without it they are only reported");
+  app.add_option("--repair.max-restarts-per-minute", o.repair_max_restarts_per_minute,
+                 "Workload restarts per minute, by repair and by updateStrategy Rollout together")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--upgrade.max-in-place-per-minute", o.upgrade_max_in_place_per_minute,
+                 "Agent containers patched per minute by updateStrategy InPlace")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--webhook.enabled", o.webhook_enabled,
+                 "Serve the admission webhooks (/mutate-pod, /validate-prometheusagent)");
+  app.add_option("--webhook.listen-address", o.webhook_listen_address,
+                 "Listen address of the TLS webhook server");
+  app.add_option("--webhook.cert-dir", o.webhook_cert_dir,
+                 "Use tls.crt/tls.key from this directory (e.g. a cert-manager Secret volume) instead of "
+                 "self-managed certificates");
+  app.add_option("--webhook.ca-bundle-file", o.webhook_ca_bundle_file,
+                 "With --webhook.cert-dir: PEM CA written into the webhook configurations' caBundle");
+  app.add_option("--webhook.cert-manager-inject-ca-from", o.webhook_cert_manager_inject_ca_from,
+                 "With --webhook.cert-dir: <namespace>/<Certificate> for cert-manager's CA injector");
+  app.add_option("--webhook.generated-cert-dir", o.webhook_generated_cert_dir,
+                 "Self-managed certificates: writable directory for the serving pair");
+  app.add_option("--webhook.manage-configurations", o.webhook_manage_configurations,
+                 "Create and update the Mutating/ValidatingWebhookConfigurations (the leader does)");
+  app.add_option("--webhook.configuration-name", o.webhook_configuration_name,
+                 "metadata.name of both webhook configurations (and prefix of the certificate Secret)");
+  app.add_option("--webhook.service-name", o.webhook_service_name,
+                 "Service in the operator's namespace that routes to the webhook port (port 443)");
+  app.add_option("--webhook.url", o.webhook_url,
+                 "Register the webhooks by URL (https://host:port) instead of the Service: for an operator "
+                 "running outside the cluster");
+  app.add_option("--webhook.namespace-opt-in-label", o.webhook_namespace_opt_in_label,
+                 "\"key\" or \"key=value\": only namespaces with this label get the pod webhook");
+  app.add_option("--webhook.node-selector", o.webhook_node_selector,
+                 "Label selector of the Nodes whose kubelet versions decide native sidecars (default: all)");
   app.add_option("--log.level", o.log_level, "debug, info, warn or error");
   app.add_option("--log.format", o.log_format, "logfmt or json");
   try {
@@ -114,6 +180,14 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     return 2;
   }
   log::Configure(*level, *format);
+  auto repair_interval = units::ParseDuration(o.repair_interval);
+  if (!repair_interval || *repair_interval < std::chrono::seconds(30)) {
+    err << "--repair.interval: \"" << o.repair_interval << "\" "
+        << (repair_interval ? std::string("is shorter than the minimum 30s (each run lists every pod)")
+                            : repair_interval.message())
+        << "; use a duration such as 10m\n";
+    return 2;
+  }
 
   auto config = kube::LoadDefaultConfig(o.kubeconfig, o.context);
   if (!config) {
@@ -146,13 +220,47 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   kube::Client client(*config, client_options);
   metrics::Registry registry;
 
+  // What is injected and what the controller compares pods with: one set.
+  inject::OperatorSettings settings;
+  settings.operator_namespace = o.operator_namespace;
+  settings.namespace_opt_in_label = o.webhook_namespace_opt_in_label;
+  if (!o.agent_image.empty()) settings.agent_image = o.agent_image;
+  const api::AgentApiGroup group{o.api_group};
+
   controller::Options copts;
   copts.agent_namespaces = o.agent_namespaces;
-  copts.api_group = api::AgentApiGroup{o.api_group};
-  copts.settings.operator_namespace = o.operator_namespace;
-  if (!o.agent_image.empty()) copts.settings.agent_image = o.agent_image;
+  copts.api_group = group;
+  copts.settings = settings;
   copts.resync_period = std::chrono::seconds(o.resync_period);
+  copts.repair_interval = std::chrono::duration_cast<std::chrono::seconds>(*repair_interval);
+  copts.repair_enabled = o.repair_enabled;
+  copts.rollout_enabled = o.rollout_enabled;
+  copts.max_restarts_per_minute = o.repair_max_restarts_per_minute;
+  copts.max_in_place_per_minute = o.upgrade_max_in_place_per_minute;
   controller::Controller controller(client, copts, &registry);
+
+  std::unique_ptr<admission::WebhookService> webhooks;
+  if (o.webhook_enabled) {
+    admission::WebhookServiceOptions wopts;
+    wopts.listen_address = o.webhook_listen_address;
+    wopts.cert_dir = o.webhook_cert_dir;
+    wopts.ca_bundle_file = o.webhook_ca_bundle_file;
+    wopts.generated_cert_dir = o.webhook_generated_cert_dir;
+    wopts.manage_configurations = o.webhook_manage_configurations;
+    wopts.configuration.name = o.webhook_configuration_name;
+    wopts.configuration.group = group;
+    wopts.configuration.operator_namespace = o.operator_namespace;
+    wopts.configuration.excluded_namespaces = settings.excluded_namespaces;
+    wopts.configuration.namespace_opt_in_label = o.webhook_namespace_opt_in_label;
+    wopts.configuration.url_base = o.webhook_url;
+    wopts.configuration.service_name = o.webhook_service_name;
+    wopts.configuration.service_namespace = o.operator_namespace;
+    wopts.configuration.cert_manager_inject_ca_from = o.webhook_cert_manager_inject_ca_from;
+    wopts.settings = settings;
+    wopts.agent_namespaces = o.agent_namespaces;
+    wopts.node_label_selector = o.webhook_node_selector;
+    webhooks = std::make_unique<admission::WebhookService>(client, wopts, registry);
+  }
 
   http::Server metrics_server({.listen_address = o.metrics_address, .name = "metrics"});
   metrics_server.Handle("GET", "/metrics", [&registry](const http::ServerRequest&) {
@@ -163,9 +271,12 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   http::Server health_server({.listen_address = o.health_address, .name = "health"});
   health_server.Handle("GET", "/healthz",
                        [](const http::ServerRequest&) { return http::ServerResponse::Text(200, "ok\n"); });
-  health_server.Handle("GET", "/readyz", [&controller](const http::ServerRequest&) {
-    return controller.Synced() ? http::ServerResponse::Text(200, "ok\n")
-                               : http::ServerResponse::Text(503, "informers not synced\n");
+  health_server.Handle("GET", "/readyz", [&controller, &webhooks](const http::ServerRequest&) {
+    if (!controller.Synced()) return http::ServerResponse::Text(503, "controller informers not synced\n");
+    if (webhooks && !webhooks->Ready()) {
+      return http::ServerResponse::Text(503, "webhook server not serving yet (certificate or caches)\n");
+    }
+    return http::ServerResponse::Text(200, "ok\n");
   });
   if (Status s = metrics_server.Start(); !s) {
     log::Error("cannot start the metrics server", {{"error", s.message()}});
@@ -186,6 +297,17 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
                                               {"leader_election", o.leader_election}});
 
   controller.Start();
+  if (webhooks) {
+    if (Status s = webhooks->Start(); !s.ok()) {
+      log::Error("cannot start the admission webhooks", {{"error", s.message()}});
+      controller.Stop();
+      return 2;
+    }
+  }
+  auto set_leading = [&controller, &webhooks](bool leading) {
+    controller.SetLeading(leading);
+    if (webhooks) webhooks->SetLeading(leading);
+  };
   std::unique_ptr<leader::LeaderElector> elector;
   if (o.leader_election) {
     leader::LeaseOptions lopts;
@@ -195,13 +317,12 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     lopts.lease_duration = std::chrono::seconds(o.lease_duration);
     lopts.renew_deadline = std::chrono::seconds(o.renew_deadline);
     lopts.retry_period = std::chrono::seconds(o.retry_period);
-    elector = std::make_unique<leader::LeaderElector>(
-        client, lopts, [&controller](bool leading) { controller.SetLeading(leading); });
+    elector = std::make_unique<leader::LeaderElector>(client, lopts, set_leading);
     registry.AddCallbackGauge("promsidecar_operator_leader", "1 while this replica holds the leader Lease.",
                               [&elector] { return elector && elector->IsLeader() ? 1.0 : 0.0; });
     elector->Start();
   } else {
-    controller.SetLeading(true);
+    set_leading(true);
   }
 
   int sig = 0;
@@ -209,8 +330,10 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   log::Info("shutting down", {{"signal", sig}});
   // Stop reconciling first, then hand the lease over so a successor starts at once.
   if (elector) elector->Stop();
-  controller.SetLeading(false);
+  set_leading(false);
   controller.Stop();
+  // Last: other replicas (or failurePolicy Ignore) take the requests.
+  if (webhooks) webhooks->Stop();
   health_server.Stop();
   metrics_server.Stop();
   log::Info("stopped");

@@ -7,11 +7,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <functional>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -52,7 +54,8 @@ class ControllerIntegrationTest : public ::testing::Test {
     ASSERT_FALSE(env->audit_log.empty()) << "this test counts API calls from the audit log";
     env_ = new ClusterEnv(*env);
     for (const char* f : {"/deploy/crd/promsidecar.io_prometheusagents.yaml", "/deploy/00-namespace.yaml",
-                          "/deploy/10-serviceaccount.yaml", "/deploy/20-rbac.yaml"}) {
+                          "/deploy/10-serviceaccount.yaml", "/deploy/20-rbac.yaml",
+                          "/deploy/optional/restart-workloads-rbac.yaml"}) {
       auto r = Kubectl(*env_, {"apply", "-f", kSource + f});
       ASSERT_TRUE(r.ok()) << f << ": " << r.err;
     }
@@ -104,26 +107,31 @@ class ControllerIntegrationTest : public ::testing::Test {
   }
 
   std::unique_ptr<testing::Subprocess> StartOperator(const std::string& identity, const std::string& lease,
-                                                     int lease_seconds = 15) {
+                                                     int lease_seconds = 15,
+                                                     const std::vector<std::string>& extra_args = {}) {
     testing::ProcessOptions o;
-    o.argv = {kOperatorBinary,
-              "run",
-              "--kubeconfig=" + kubeconfig_,
-              "--agent-namespaces=" + std::string(kOperatorNs),
-              "--metrics-address=127.0.0.1:0",
+    o.argv = {kOperatorBinary, "run", "--kubeconfig=" + kubeconfig_,
+              "--agent-namespaces=" + std::string(kOperatorNs), "--metrics-address=127.0.0.1:0",
               "--health-address=127.0.0.1:0",
-              "--lease-name=" + lease,
-              "--leader-election-identity=" + identity,
+              // The controller alone: the webhooks are tested with the whole chain.
+              "--webhook.enabled=false", "--lease-name=" + lease, "--leader-election-identity=" + identity,
               "--lease-duration=" + std::to_string(lease_seconds),
-              "--renew-deadline=" + std::to_string(std::max(1, lease_seconds * 2 / 3)),
-              "--retry-period=1",
+              "--renew-deadline=" + std::to_string(std::max(1, lease_seconds * 2 / 3)), "--retry-period=1",
               "--log.level=debug"};
+    // A flag in extra_args replaces the default above.
+    for (const auto& extra : extra_args) {
+      const std::string flag = extra.substr(0, extra.find('='));
+      o.argv.erase(std::remove_if(o.argv.begin() + 2, o.argv.end(),
+                                  [&](const std::string& a) { return a.substr(0, a.find('=')) == flag; }),
+                   o.argv.end());
+    }
+    o.argv.insert(o.argv.end(), extra_args.begin(), extra_args.end());
     o.log_file = dir_->Join("operator-" + identity + ".log");
     return std::make_unique<testing::Subprocess>(o);
   }
 
-  testing::Subprocess* StartOwnOperator() {
-    operators_.push_back(StartOperator("op-" + id_, "psc-test-" + id_));
+  testing::Subprocess* StartOwnOperator(const std::vector<std::string>& extra_args = {}) {
+    operators_.push_back(StartOperator("op-" + id_, "psc-test-" + id_, 15, extra_args));
     return operators_.back().get();
   }
 
@@ -140,16 +148,22 @@ class ControllerIntegrationTest : public ::testing::Test {
     return ns;
   }
 
-  void Agent(const std::string& name, const std::string& url, const std::string& extra_rw = "") {
+  // `extra_sidecar`: more lines of spec.sidecar (4 spaces in).
+  std::string AgentYaml(const std::string& name, const std::string& url, const std::string& extra_rw = "",
+                        const std::string& extra_sidecar = "") {
+    return "apiVersion: promsidecar.io/v1alpha1\nkind: PrometheusAgent\nmetadata:\n  name: " + name +
+           "\n  namespace: " + kOperatorNs +
+           "\nspec:\n  mode: Sidecar\n  externalLabels:\n    cluster: test\n"
+           "  remoteWrite:\n  - url: " +
+           url + "\n" + extra_rw +
+           "  sidecar:\n    namespaceSelector:\n      matchLabels:\n        psc-run: \"" + id_ + "\"\n" +
+           extra_sidecar;
+  }
+
+  void Agent(const std::string& name, const std::string& url, const std::string& extra_rw = "",
+             const std::string& extra_sidecar = "") {
     agents_.push_back(name);
-    const std::string yaml =
-        "apiVersion: promsidecar.io/v1alpha1\nkind: PrometheusAgent\nmetadata:\n  name: " + name +
-        "\n  namespace: " + kOperatorNs +
-        "\nspec:\n  mode: Sidecar\n  externalLabels:\n    cluster: test\n"
-        "  remoteWrite:\n  - url: " +
-        url + "\n" + extra_rw +
-        "  sidecar:\n    namespaceSelector:\n      matchLabels:\n        psc-run: \"" + id_ + "\"\n";
-    auto r = Kubectl(*env_, {"apply", "-f", "-"}, yaml);
+    auto r = Kubectl(*env_, {"apply", "-f", "-"}, AgentYaml(name, url, extra_rw, extra_sidecar));
     ASSERT_TRUE(r.ok()) << r.err;
   }
 
@@ -216,6 +230,101 @@ class ControllerIntegrationTest : public ::testing::Test {
   json AgentObject(const std::string& name) {
     auto r = Kubectl(*env_, {"get", "prometheusagent", name, "-n", kOperatorNs, "-o", "json"});
     return r.ok() ? json::parse(r.out, nullptr, false) : json();
+  }
+
+  json PodObject(const std::string& ns, const std::string& name) {
+    auto r = Kubectl(*env_, {"get", "pod", name, "-n", ns, "-o", "json"});
+    return r.ok() ? json::parse(r.out, nullptr, false) : json();
+  }
+
+  // What the webhook would make of `pod` now: `promsidecar-operator inject`
+  // with the facts the operator sees (namespace labels, API server and
+  // kubelet versions), so the injected hash is the one the controller computes.
+  json InjectWithCli(const std::string& ns, const json& pod, const std::string& agent_yaml) {
+    const std::string agent_file = dir_->Join("agent-" + id_ + ".yaml");
+    const std::string pod_file =
+        dir_->Join("pod-" + id_ + "-" + pod["metadata"]["name"].get<std::string>() + ".json");
+    testing::WriteFile(agent_file, agent_yaml);
+    testing::WriteFile(pod_file, pod.dump());
+    const json version = json::parse(Kubectl(*env_, {"get", "--raw", "/version"}).out, nullptr, false);
+    EXPECT_TRUE(version.is_object());
+    std::vector<std::string> argv = {kOperatorBinary,
+                                     "inject",
+                                     "-f",
+                                     pod_file,
+                                     "--agent",
+                                     agent_file,
+                                     "-n",
+                                     ns,
+                                     "--namespace-labels",
+                                     "psc-run=" + id_ + ",kubernetes.io/metadata.name=" + ns,
+                                     "--apiserver-version",
+                                     version.value("gitVersion", ""),
+                                     "--operator-namespace",
+                                     kOperatorNs,
+                                     "-o",
+                                     "json"};
+    const json nodes = json::parse(Kubectl(*env_, {"get", "nodes", "-o", "json"}).out, nullptr, false);
+    for (const auto& n : nodes.value("items", json::array())) {
+      argv.push_back("--node-version");
+      argv.push_back(n["status"]["nodeInfo"].value("kubeletVersion", ""));
+    }
+    auto r = testing::RunCapturingOutput(argv);
+    EXPECT_TRUE(r.ok()) << r.err;
+    json out = json::parse(r.out, nullptr, false);
+    EXPECT_EQ(out["metadata"]["annotations"].value("prometheus.operator.io/injection-status", ""), "injected")
+        << r.out << r.err;
+    return out;
+  }
+
+  // A pod that opted in but went around the webhook (none is registered here).
+  json AnnotatedPod(const std::string& ns, const std::string& name) {
+    return {
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata",
+         {{"name", name}, {"namespace", ns}, {"annotations", {{"prometheus.operator.io/scrape", "true"}}}}},
+        {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx"}}})}}}};
+  }
+
+  json Create(const json& object) {
+    auto r = Kubectl(*env_, {"create", "-o", "json", "-f", "-"}, object.dump());
+    EXPECT_TRUE(r.ok()) << r.err << "\n" << object.dump(2);
+    return r.ok() ? json::parse(r.out, nullptr, false) : json();
+  }
+
+  // Plays the kubelet's part: the agent container's status (no kubelet runs here).
+  void SetAgentStatus(const std::string& ns, const std::string& name, const char* list,
+                      const std::string& image, const std::string& image_id) {
+    const json running = {{"running", {{"startedAt", "2026-01-01T00:00:00Z"}}}};
+    json status = {{"status",
+                    {{"phase", "Running"},
+                     {list,
+                      {{{"name", "promsidecar-agent"},
+                        {"image", image},
+                        {"imageID", image_id},
+                        {"ready", true},
+                        {"started", true},
+                        {"restartCount", 0},
+                        {"state", running}}}}}}};
+    if (std::string(list) == "initContainerStatuses") {
+      status["status"]["containerStatuses"] = {{{"name", "app"},
+                                                {"image", "nginx"},
+                                                {"imageID", "docker.io/library/nginx@sha256:01"},
+                                                {"ready", true},
+                                                {"started", true},
+                                                {"restartCount", 0},
+                                                {"state", running}}};
+    }
+    auto r = Kubectl(
+        *env_, {"patch", "pod", name, "-n", ns, "--subresource=status", "--type=merge", "-p", status.dump()});
+    ASSERT_TRUE(r.ok()) << r.err;
+  }
+
+  // The operator's /metrics (started with --metrics-address=127.0.0.1:port).
+  static std::string Metrics(int port) {
+    return testing::RunCommand({"curl", "-sf", "http://127.0.0.1:" + std::to_string(port) + "/metrics"})
+        .output;
   }
 
   std::string Diagnostics() {
@@ -450,6 +559,251 @@ TEST_F(ControllerIntegrationTest, GracefulShutdownReleasesTheLease) {
       },
       std::chrono::seconds(20)))
       << Diagnostics();
+}
+
+// The repair list of every pod's metadata, told from the informers' lists by
+// its missing label selector.
+int RepairLists(const AuditLog& audit, AuditLog::Position since) {
+  int n = 0;
+  for (const auto& e : audit.EventsSince(since)) {
+    if (e.user == kUser && e.verb == "list" && e.resource == "pods" && e.stage == "ResponseComplete" &&
+        e.request_uri.find("labelSelector") == std::string::npos) {
+      EXPECT_NE(e.request_uri.find("resourceVersion=0"), std::string::npos) << e.request_uri;
+      ++n;
+    }
+  }
+  return n;
+}
+
+json OwnerRefs(const json& owner, const std::string& kind) {
+  return json::array({{{"apiVersion", "apps/v1"},
+                       {"kind", kind},
+                       {"name", owner["metadata"]["name"]},
+                       {"uid", owner["metadata"]["uid"]},
+                       {"controller", true}}});
+}
+
+// Pods created while no webhook is registered (as when the webhook is down
+// and failurePolicy Ignore lets them through) are in the repair report: an
+// Event per pod, the status count and the metric; with --repair.enabled the
+// Deployment owning one of them is restarted, once, and the bare pod is only
+// reported.
+TEST_F(ControllerIntegrationTest, RepairReportFindsPodsCreatedWithoutTheWebhook) {
+  AuditLog audit(env_->audit_log);
+  const std::string ns = Namespace("r", true);
+  const std::string other = Namespace("o", false);
+  const std::string agent = "repair-" + id_;
+  const std::string ref = std::string(kOperatorNs) + "/" + agent;
+  Agent(agent, "https://rw.example.com/api/v1/write");
+  // Deployment → ReplicaSet → Pod, linked by hand: no controller-manager runs here.
+  const json deployment = Create(
+      {{"apiVersion", "apps/v1"},
+       {"kind", "Deployment"},
+       {"metadata", {{"name", "web"}, {"namespace", ns}}},
+       {"spec",
+        {{"replicas", 1},
+         {"selector", {{"matchLabels", {{"app", "web"}}}}},
+         {"template",
+          {{"metadata",
+            {{"labels", {{"app", "web"}}}, {"annotations", {{"prometheus.operator.io/scrape", "true"}}}}},
+           {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx"}}})}}}}}}}});
+  ASSERT_TRUE(deployment.is_object());
+  const json rs = Create(
+      {{"apiVersion", "apps/v1"},
+       {"kind", "ReplicaSet"},
+       {"metadata",
+        {{"name", "web-5d9f"}, {"namespace", ns}, {"ownerReferences", OwnerRefs(deployment, "Deployment")}}},
+       {"spec",
+        {{"replicas", 1},
+         {"selector", {{"matchLabels", {{"app", "web"}}}}},
+         {"template", deployment["spec"]["template"]}}}});
+  ASSERT_TRUE(rs.is_object());
+  json owned = AnnotatedPod(ns, "web-5d9f-x1");
+  owned["metadata"]["labels"] = {{"app", "web"}};
+  owned["metadata"]["ownerReferences"] = OwnerRefs(rs, "ReplicaSet");
+  ASSERT_TRUE(Create(owned).is_object());
+  ASSERT_TRUE(Create(AnnotatedPod(ns, "bare")).is_object());
+  json plain = AnnotatedPod(ns, "plain");
+  plain["metadata"].erase("annotations");
+  ASSERT_TRUE(Create(plain).is_object());
+  ASSERT_TRUE(Create(AnnotatedPod(other, "elsewhere")).is_object());  // a namespace the agent does not admit
+
+  const int port = testing::FreePort();
+  const auto mark = audit.Mark();
+  StartOwnOperator(
+      {"--metrics-address=127.0.0.1:" + std::to_string(port), "--repair.interval=30s", "--repair.enabled"});
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return HasEvent(ns, "web-5d9f-x1", "NotInjected", ref) && HasEvent(ns, "bare", "NotInjected", ref);
+      },
+      std::chrono::seconds(120)))
+      << Diagnostics();
+  ASSERT_TRUE(Eventually([&] { return AgentObject(agent)["status"].value("uninjectedPods", -1) == 2; },
+                         std::chrono::seconds(120)))
+      << AgentObject(agent).dump(2) << Diagnostics();
+  const std::string series = "promsidecar_operator_uninjected_pods{agent=\"" + ref + "\"} 2";
+  EXPECT_TRUE(Eventually([&] { return Metrics(port).find(series) != std::string::npos; })) << Metrics(port);
+  EXPECT_FALSE(HasEvent(ns, "plain", "NotInjected", ""));
+  EXPECT_FALSE(HasEvent(other, "elsewhere", "NotInjected", ""));
+
+  // The Deployment is restarted as `kubectl rollout restart` does it.
+  const std::vector<std::string> restarted_at = {
+      "get",
+      "deployment",
+      "web",
+      "-n",
+      ns,
+      "-o",
+      "jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}"};
+  ASSERT_TRUE(Eventually([&] { return !Kubectl(*env_, restarted_at).out.empty(); })) << Diagnostics();
+  EXPECT_TRUE(Eventually([&] { return HasEvent(ns, "web", "RestartedForSidecar", "web-5d9f-x1"); }))
+      << Diagnostics();
+
+  // A later report: the same count, no second restart, no second Event.
+  ASSERT_TRUE(Eventually([&] { return RepairLists(audit, mark) >= 2; }, std::chrono::seconds(120)))
+      << Diagnostics();
+  EXPECT_EQ(AgentObject(agent)["status"].value("uninjectedPods", -1), 2);
+  EXPECT_EQ(WritesBy(audit, mark, "patch", "deployments", ns), 1);
+  auto events = json::parse(Kubectl(*env_, {"get", "events", "-n", ns, "--field-selector",
+                                            "reason=NotInjected,involvedObject.name=bare", "-o", "json"})
+                                .out,
+                            nullptr, false);
+  ASSERT_TRUE(events.is_object());
+  ASSERT_EQ(events["items"].size(), 1u);
+  EXPECT_EQ(events["items"][0].value("count", 0), 1);
+  // The report reads metadata; the pods themselves are never written.
+  for (const char* verb : {"create", "update", "patch", "delete"}) {
+    EXPECT_EQ(WritesBy(audit, mark, verb, "pods"), 0) << verb << " pods";
+  }
+}
+
+// updateStrategy InPlace: the agent's image changes in its spec; the running
+// pod gets exactly its agent container's image (and the two annotations that
+// say what it runs) patched, and the container status confirms the upgrade.
+TEST_F(ControllerIntegrationTest, InPlaceUpgradeChangesOnlyTheAgentImage) {
+  AuditLog audit(env_->audit_log);
+  const std::string ns = Namespace("u", true);
+  const std::string agent = "inplace-" + id_;
+  const std::string v1 = "example.com/promsidecar-agent:v1.0.0";
+  const std::string v2 = "example.com/promsidecar-agent:v2.0.0";
+  Agent(agent, "https://rw.example.com/api/v1/write", "",
+        "    updateStrategy: InPlace\n    image: " + v1 + "\n");
+  json app = AnnotatedPod(ns, "app");
+  app["metadata"]["annotations"]["prometheus.operator.io/agent-selector"] =
+      std::string(kOperatorNs) + "/" + agent;
+  app["spec"]["nodeName"] =
+      "psc-no-kubelet-" + id_;  // bound, but nothing runs it: the test plays the kubelet
+  // The cluster's copy of the agent, with the CRD's defaults, is what the operator sees.
+  ASSERT_TRUE(Create(InjectWithCli(ns, app, AgentObject(agent).dump())).is_object());
+  const json created = PodObject(ns, "app");
+  std::string list;
+  size_t index = 0;
+  for (const char* l : {"containers", "initContainers"}) {
+    const json& items = created["spec"].value(l, json::array());
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i]["name"] == "promsidecar-agent") list = l, index = i;
+    }
+  }
+  ASSERT_FALSE(list.empty()) << created.dump(2);
+  const char* status_list = list == "initContainers" ? "initContainerStatuses" : "containerStatuses";
+  SetAgentStatus(ns, "app", status_list, v1, "example.com/promsidecar-agent@sha256:1111");
+
+  StartOwnOperator();
+  ASSERT_TRUE(Eventually([&] {
+    const json s = AgentObject(agent)["status"];
+    return s.value("injectedPods", -1) == 1 && s.value("outdatedPods", -1) == 0;
+  })) << AgentObject(agent).dump(2)
+      << Diagnostics();
+  const json before = PodObject(ns, "app");
+  const auto mark = audit.Mark();
+
+  auto r = Kubectl(*env_, {"patch", "prometheusagent", agent, "-n", kOperatorNs, "--type=merge", "-p",
+                           json{{"spec", {{"sidecar", {{"image", v2}}}}}}.dump()});
+  ASSERT_TRUE(r.ok()) << r.err;
+  const std::string image_path = "/" + list + "/" + std::to_string(index) + "/image";
+  ASSERT_TRUE(Eventually([&] {
+    return PodObject(ns, "app")["spec"].value(json::json_pointer(image_path), std::string()) == v2;
+  })) << Diagnostics();
+  const json after = PodObject(ns, "app");
+  const json spec_diff = json::diff(before["spec"], after["spec"]);
+  ASSERT_EQ(spec_diff.size(), 1u) << spec_diff.dump(2);
+  EXPECT_EQ(spec_diff[0]["op"], "replace");
+  EXPECT_EQ(spec_diff[0]["path"], image_path);
+  std::set<std::string> changed;
+  for (const auto& op : json::diff(before["metadata"]["annotations"], after["metadata"]["annotations"])) {
+    changed.insert(op["path"].get<std::string>());
+  }
+  EXPECT_EQ(changed, (std::set<std::string>{"/prometheus.operator.io~1agent-version",
+                                            "/prometheus.operator.io~1injected-hash"}));
+  EXPECT_EQ(after["metadata"]["annotations"]["prometheus.operator.io/agent-version"], "v2.0.0");
+  EXPECT_EQ(before["metadata"]["labels"], after["metadata"]["labels"]);
+  EXPECT_EQ(before["metadata"]["uid"], after["metadata"]["uid"]);
+  // What it runs now is what the agent would inject now.
+  ASSERT_TRUE(Eventually([&] {
+    const json o = AgentObject(agent);
+    return o["status"].value("observedGeneration", 0) == o["metadata"].value("generation", -1) &&
+           o["status"].value("outdatedPods", -1) == 0;
+  })) << AgentObject(agent).dump(2)
+      << Diagnostics();
+  EXPECT_EQ(WritesBy(audit, mark, "patch", "pods", ns), 1);
+  for (const char* verb : {"create", "update", "delete"}) {
+    EXPECT_EQ(WritesBy(audit, mark, verb, "pods", ns), 0) << verb << " pods";
+  }
+  // Not confirmed while the container status still shows the old image.
+  EXPECT_FALSE(HasEvent(ns, "app", "AgentUpgraded", ""));
+  SetAgentStatus(ns, "app", status_list, v2, "example.com/promsidecar-agent@sha256:2222");
+  EXPECT_TRUE(Eventually([&] { return HasEvent(ns, "app", "AgentUpgraded", v2); })) << Diagnostics();
+}
+
+// Status counts with updateStrategy None: one current pod, one outdated, one
+// without sidecar; none is touched, and the repair count follows the pods.
+TEST_F(ControllerIntegrationTest, StatusCountsInjectedOutdatedAndUninjectedPods) {
+  AuditLog audit(env_->audit_log);
+  const std::string ns = Namespace("s", true);
+  const std::string agent = "counts-" + id_;
+  const std::string ref = std::string(kOperatorNs) + "/" + agent;
+  Agent(agent, "https://rw.example.com/api/v1/write");
+  const std::string selector = std::string(kOperatorNs) + "/" + agent;
+  json current = AnnotatedPod(ns, "current");
+  current["metadata"]["annotations"]["prometheus.operator.io/agent-selector"] = selector;
+  ASSERT_TRUE(Create(InjectWithCli(ns, current, AgentObject(agent).dump())).is_object());
+  InjectedPod(ns, "outdated", agent);  // an injected hash no Decide gives
+  json lost = AnnotatedPod(ns, "lost");
+  lost["metadata"]["annotations"]["prometheus.operator.io/agent-selector"] = selector;
+  ASSERT_TRUE(Create(lost).is_object());
+
+  const int port = testing::FreePort();
+  const auto mark = audit.Mark();
+  StartOwnOperator({"--metrics-address=127.0.0.1:" + std::to_string(port), "--repair.interval=30s"});
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const json s = AgentObject(agent)["status"];
+        return s.value("injectedPods", -1) == 2 && s.value("outdatedPods", -1) == 1 &&
+               s.value("uninjectedPods", -1) == 1;
+      },
+      std::chrono::seconds(120)))
+      << AgentObject(agent).dump(2) << Diagnostics();
+  EXPECT_TRUE(Eventually([&] {
+    return Metrics(port).find("promsidecar_operator_uninjected_pods{agent=\"" + ref + "\"} 1") !=
+           std::string::npos;
+  })) << Metrics(port);
+  const std::string table = Kubectl(*env_, {"get", "prometheusagent", agent, "-n", kOperatorNs}).out;
+  EXPECT_NE(table.find("UNINJECTED"), std::string::npos) << table;
+  EXPECT_TRUE(HasEvent(ns, "lost", "NotInjected", ref));
+
+  // The pod without sidecar goes: the next report says so.
+  ASSERT_TRUE(Kubectl(*env_, {"delete", "pod", "lost", "-n", ns, "--grace-period=0", "--force"}).ok());
+  ASSERT_TRUE(Eventually([&] { return AgentObject(agent)["status"].value("uninjectedPods", -1) == 0; },
+                         std::chrono::seconds(120)))
+      << AgentObject(agent).dump(2) << Diagnostics();
+  EXPECT_EQ(Metrics(port).find("promsidecar_operator_uninjected_pods{agent=\"" + ref + "\"}"),
+            std::string::npos)
+      << Metrics(port);
+  EXPECT_EQ(AgentObject(agent)["status"].value("outdatedPods", -1), 1);
+  // updateStrategy None (the default): reported, never acted on.
+  for (const char* verb : {"create", "update", "patch", "delete"}) {
+    EXPECT_EQ(WritesBy(audit, mark, verb, "pods"), 0) << verb << " pods";
+  }
 }
 
 }  // namespace

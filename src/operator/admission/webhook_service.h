@@ -1,0 +1,110 @@
+// The admission side of a running operator replica: the informer caches, both
+// webhooks behind one TLS server, the serving certificate and the webhook
+// configurations. Every replica serves; only the leader writes (rotates the
+// certificate, applies the configurations), because the configurations are
+// applied whole with server-side apply and a replica that does not know the
+// current caBundle would remove it.
+//
+// Certificates, one of two modes:
+//   - self-managed (cert_dir empty): a CA and serving certificate kept in the
+//     Secret <configuration name>-webhook-certs of the operator's namespace;
+//     the leader creates and renews them (CertManager), every replica copies
+//     the pair into generated_cert_dir and the server picks up new files on
+//     the next handshake;
+//   - external (cert_dir set, e.g. cert-manager's Secret mounted there):
+//     tls.crt/tls.key are read from cert_dir; the caBundle comes from
+//     ca_bundle_file or cert-manager's CA injector.
+// The server starts once a certificate exists, so a fresh install's second
+// replica waits for the leader's first Secret instead of failing.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/kube/client.h"
+#include "common/metrics/metrics.h"
+#include "common/util/result.h"
+#include "operator/admission/certs.h"
+#include "operator/admission/cluster_cache.h"
+#include "operator/admission/server.h"
+#include "operator/admission/webhook_config.h"
+#include "operator/admission/webhooks.h"
+#include "operator/inject/inject.h"
+
+namespace promsidecar::admission {
+
+struct WebhookServiceOptions {
+  std::string listen_address = ":8443";
+  // External certificates: tls.crt and tls.key in this directory. Empty:
+  // self-managed.
+  std::string cert_dir;
+  // External mode: PEM file whose content becomes the caBundle (optional).
+  std::string ca_bundle_file;
+  // Self-managed mode: where the pair from the Secret is written.
+  std::string generated_cert_dir = "/tmp/promsidecar-webhook";
+  // Whether this process writes the webhook configurations at all (off: an
+  // installation that manages them itself).
+  bool manage_configurations = true;
+  WebhookConfigOptions configuration;
+  inject::OperatorSettings settings;
+  std::vector<std::string> agent_namespaces;
+  std::string node_label_selector;
+  // How often the certificate is re-checked (leader) or re-read (others)
+  // once everything is in place; retries while not are every second.
+  std::chrono::seconds certificate_check_period{300};
+};
+
+class WebhookService {
+ public:
+  WebhookService(kube::Client& client, WebhookServiceOptions options, metrics::Registry& registry);
+  ~WebhookService();
+  WebhookService(const WebhookService&) = delete;
+  WebhookService& operator=(const WebhookService&) = delete;
+
+  // Validates the options (an error names the flag to fix), starts the caches
+  // and the certificate loop. The server starts when a certificate exists.
+  Status Start();
+  void Stop();
+  // From the leader elector (or true at once without leader election).
+  void SetLeading(bool leading);
+
+  // The caches are synced and the server is listening.
+  bool Ready() const;
+  int BoundPort() const;
+
+ private:
+  void CertificateLoop();
+  // One pass: certificates, configurations, server. True when all are in place.
+  bool Reconcile();
+  bool StartServerIfCertificateExists();
+  void OnAgentsChanged();
+
+  kube::Client& client_;
+  WebhookServiceOptions options_;
+  WebhookMetrics metrics_;
+  std::unique_ptr<ClusterCache> cache_;
+  std::unique_ptr<PodInjectionWebhook> pods_;
+  std::unique_ptr<AgentValidationWebhook> agents_;
+  std::unique_ptr<AdmissionServer> server_;
+  std::unique_ptr<WebhookConfigurator> configurator_;
+  std::unique_ptr<CertManager> certs_;
+  std::string tls_dir_;
+
+  std::thread loop_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool leading_ = false;
+  bool kicked_ = false;  // leadership changed: reconcile now
+  // Configurations applied since this replica became the leader.
+  bool applied_as_leader_ = false;
+  std::atomic<bool> serving_{false};
+};
+
+}  // namespace promsidecar::admission

@@ -1,0 +1,318 @@
+// Whole-chain tests: the real kube-apiserver, promsidecar-operator as a
+// process (webhooks registered by URL, controller), the pod runner playing the
+// kubelet, the injected promsidecar-agent scraping a sample app in its pod and
+// remote-writing to a real Prometheus. One chain for the whole suite (starting
+// it takes ~20 s); each test uses its own namespaces.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/http/client.h"
+#include "e2e/chain.h"
+#include "testing/receiver.h"
+
+namespace promsidecar::e2e {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kOptIn = "promsidecar.io/e2e";
+
+struct Suite {
+  std::unique_ptr<testing::TempDir> dir;
+  std::unique_ptr<Chain> chain;
+};
+Suite* S = nullptr;
+
+class ChainTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    S = new Suite;
+    auto env = testing::ClusterEnv::Load();
+    ASSERT_TRUE(env.ok()) << env.message();
+    S->dir = std::make_unique<testing::TempDir>();
+    S->chain = std::make_unique<Chain>(*env, ChainOptions{.work_dir = S->dir->path()});
+    try {
+      S->chain->Start();
+    } catch (const std::exception& e) {
+      FAIL() << e.what();
+    }
+  }
+  static void TearDownTestSuite() {
+    if (S->chain) S->chain->Stop();
+    delete S;
+    S = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(S, nullptr);
+    ASSERT_NE(S->chain, nullptr);
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cerr << "--- operator log (tail)\n" << Tail(S->chain->OperatorLog()) << "\n";
+      for (const auto& [ns, name] : pods_) {
+        json pod = S->chain->GetPod(ns, name);
+        if (!pod.is_object()) continue;
+        std::cerr << "--- " << ns << "/" << name << " agent log\n"
+                  << Tail(S->chain->ContainerLog(pod, "promsidecar-agent")) << "\n";
+      }
+    }
+    for (const auto& ns : namespaces_) (void)S->chain->Kubectl({"delete", "namespace", ns, "--wait=false"});
+    for (const auto& agent : agents_) {
+      (void)S->chain->Kubectl({"delete", "prometheusagents.promsidecar.io", "-n", "promsidecar-system", agent,
+                               "--ignore-not-found", "--wait=false"});
+    }
+  }
+
+  static std::string Tail(const std::string& s) { return s.size() < 4000 ? s : s.substr(s.size() - 4000); }
+
+  // A fresh namespace admitted by agents selecting `label`.
+  std::string Namespace(const std::string& base, const std::string& label = kOptIn) {
+    const std::string ns = base + "-" + std::to_string(::getpid() % 100000);
+    S->chain->CreateNamespace(ns, {{label, "true"}});
+    namespaces_.push_back(ns);
+    return ns;
+  }
+  json ApplyAgent(const std::string& name, const std::string& label = kOptIn,
+                  const std::function<void(json&)>& edit = nullptr) {
+    json agent = S->chain->Agent("promsidecar-system", name, label);
+    if (edit) edit(agent);
+    S->chain->ApplyAgent(agent);
+    agents_.push_back(name);
+    return agent;
+  }
+  // A sample-app pod naming this test's (last applied) agent.
+  json Pod(const std::string& ns, const std::string& name, int series) const {
+    json pod = SampleAppPod(ns, name, S->chain->node_name(), series);
+    pod["metadata"]["annotations"]["prometheus.operator.io/agent-selector"] =
+        "promsidecar-system/" + agents_.back();
+    return pod;
+  }
+  json RunPod(const json& pod) {
+    json created = S->chain->CreatePod(pod);
+    const std::string ns = pod["metadata"]["namespace"], name = pod["metadata"]["name"];
+    pods_.emplace_back(ns, name);
+    EXPECT_TRUE(S->chain->WaitPodRunning(ns, name)) << S->chain->GetPod(ns, name).dump(2);
+    return S->chain->GetPod(ns, name);
+  }
+  static bool Eventually(const std::function<bool()>& fn, std::chrono::milliseconds deadline = 90s) {
+    return testing::PollUntil(deadline, fn, 500ms);
+  }
+  static size_t Count(const std::string& promql) { return S->chain->QueryOrEmpty(promql).size(); }
+  static double Value(const std::string& promql) {
+    json r = S->chain->QueryOrEmpty(promql);
+    if (r.empty()) return NAN;
+    return std::stod(r[0]["value"][1].get<std::string>());
+  }
+  static int Post(const std::string& url, const std::string& body) {
+    http::Client client;
+    http::Request req;
+    req.method = "POST";
+    req.url = url;
+    req.body = body;
+    req.headers.Set("Content-Type", "application/x-www-form-urlencoded");
+    req.timeout = 5s;
+    auto resp = client.Do(req);
+    return resp.ok() ? resp->status : -1;
+  }
+
+  std::vector<std::string> namespaces_;
+  std::vector<std::string> agents_;
+  std::vector<std::pair<std::string, std::string>> pods_;
+};
+
+// Inject → run → data: the pod created through the API gets the sidecar, the
+// pod runner runs it, and its series arrive with the target labels and the
+// agent's external labels; the sidecar's own health series arrive too.
+TEST_F(ChainTest, InjectedPodsSeriesArriveWithTheirLabels) {
+  const std::string a = Namespace("chain-data-a"), b = Namespace("chain-data-b");
+  ApplyAgent("chain-data");
+  json pod_a = RunPod(Pod(a, "app-5d8c7b9f4-x7k2p", 5));
+  RunPod(Pod(b, "app-5d8c7b9f4-q9m4t", 5));
+
+  // The webhook injected our agent; the pod runner runs it next to the app.
+  bool has_agent = false;
+  for (const char* field : {"containers", "initContainers"})
+    for (const auto& c : pod_a["spec"].value(field, json::array()))
+      has_agent |= c.value("name", "") == "promsidecar-agent";
+  EXPECT_TRUE(has_agent) << pod_a["spec"].dump(2);
+  EXPECT_EQ(pod_a["metadata"]["labels"].value("prometheus.operator.io/agent", ""),
+            "promsidecar-system.chain-data");
+
+  const std::string sel_a =
+      "sampleapp_series{namespace=\"" + a +
+      "\",pod=\"app-5d8c7b9f4-x7k2p\",job=\"sampleapp\",instance=\"app-5d8c7b9f4-x7k2p:8080\","
+      "cluster=\"e2e\"}";
+  EXPECT_TRUE(Eventually([&] { return Count(sel_a) == 1; })) << sel_a;
+  EXPECT_TRUE(Eventually([&] { return Count("sampleapp_events_total{namespace=\"" + b + "\"}") == 5; }));
+  EXPECT_TRUE(Eventually([&] {
+    return Count("promsidecar_agent_samples_sent_total{job=\"promsidecar-agent\",namespace=\"" + a + "\"}") >=
+           1;
+  })) << "the sidecar's own health series";
+  // Status counts from the controller.
+  EXPECT_TRUE(Eventually([&] {
+    auto r = S->chain->Kubectl({"get", "prometheusagents.promsidecar.io", "-n", "promsidecar-system",
+                                "chain-data", "-o", "jsonpath={.status.injectedPods}"});
+    return r.ok() && r.out == "2";
+  }));
+}
+
+// Changing the port annotation of a running pod moves the scrape to the new
+// endpoint after the pod runner's volume update, without any restart.
+TEST_F(ChainTest, AnnotationChangeMovesTheScrapeWithoutRestart) {
+  const std::string ns = Namespace("chain-annot");
+  ApplyAgent("chain-annot");
+  json pod = Pod(ns, "two-ports", 3);
+  pod["spec"]["containers"].push_back(
+      {{"name", "second"}, {"image", kSampleAppImage}, {"args", {"--series", "7", "--listen", ":8081"}}});
+  json running = RunPod(pod);
+  auto agent_pid = [&](const json& p) {
+    for (const char* field : {"containerStatuses", "initContainerStatuses"})
+      for (const auto& s : p["status"].value(field, json::array()))
+        if (s.value("name", "") == "promsidecar-agent") return s.value("containerID", "");
+    return std::string();
+  };
+  const std::string before = agent_pid(running);
+  ASSERT_FALSE(before.empty());
+  EXPECT_TRUE(Eventually([&] { return Value("sampleapp_series{namespace=\"" + ns + "\"}") == 3; }));
+
+  S->chain->MustKubectl(
+      {"annotate", "pod", "-n", ns, "two-ports", "--overwrite", "prometheus.operator.io/port=8081"});
+  EXPECT_TRUE(Eventually([&] {
+    return Value("sampleapp_series{namespace=\"" + ns + "\",instance=\"two-ports:8081\"}") == 7;
+  })) << "the new port is scraped";
+  EXPECT_TRUE(Eventually([&] {
+    return Count("sampleapp_series{namespace=\"" + ns + "\",instance=\"two-ports:8080\"}") == 0;
+  })) << "the old target went stale";
+  EXPECT_EQ(agent_pid(S->chain->GetPod(ns, "two-ports")), before) << "the agent was not restarted";
+}
+
+// A remoteWrite change re-renders the per-namespace Secrets; every running
+// sidecar sends to the new URL without any pod being restarted.
+TEST_F(ChainTest, RemoteWriteChangeReachesRunningSidecars) {
+  const std::string a = Namespace("chain-rw-a"), b = Namespace("chain-rw-b");
+  json agent = ApplyAgent("chain-rw");
+  json pa = RunPod(Pod(a, "app", 4));
+  json pb = RunPod(Pod(b, "app", 4));
+  EXPECT_TRUE(Eventually([&] { return Count("sampleapp_series{namespace=~\"" + a + "|" + b + "\"}") == 2; }));
+
+  testing::CountingReceiver second;
+  const std::string second_url = "http://" + S->chain->ForwardFromPods(second.port()) + "/api/v1/write";
+  agent["spec"]["remoteWrite"][0]["url"] = second_url;
+  S->chain->ApplyAgent(agent);
+  EXPECT_TRUE(Eventually([&] {
+    std::set<std::string> seen;
+    for (const auto& [labels, samples] : second.Series()) {
+      if (labels.find("sampleapp_series") == std::string::npos) continue;
+      if (labels.find("namespace=\"" + a + "\"") != std::string::npos) seen.insert(a);
+      if (labels.find("namespace=\"" + b + "\"") != std::string::npos) seen.insert(b);
+    }
+    return seen.size() == 2;
+  })) << "both namespaces' sidecars send to the new URL";
+  EXPECT_TRUE(second.ProtocolErrors().empty());
+  for (const auto& [before, ns] : {std::pair{pa, a}, std::pair{pb, b}}) {
+    json now = S->chain->GetPod(ns, "app");
+    EXPECT_EQ(now["metadata"]["uid"], before["metadata"]["uid"]);
+    for (const auto& s : now["status"].value("initContainerStatuses", json::array()))
+      EXPECT_EQ(s.value("restartCount", 0), 0) << s.dump();
+    for (const auto& s : now["status"].value("containerStatuses", json::array()))
+      EXPECT_EQ(s.value("restartCount", 0), 0) << s.dump();
+  }
+}
+
+// One pod's app jumps above the agent's sampleLimit: only that pod's scrape
+// fails (up 0, its series go stale); the other pod keeps flowing.
+TEST_F(ChainTest, CardinalitySpikeHurtsOnlyItsOwnPod) {
+  const std::string ns = Namespace("chain-spike");
+  ApplyAgent("chain-spike", kOptIn, [](json& a) { a["spec"]["sampleLimit"] = 50; });
+  json spiky = RunPod(Pod(ns, "spiky", 10));
+  RunPod(Pod(ns, "calm", 10));
+  const std::string up_spiky = "up{namespace=\"" + ns + "\",pod=\"spiky\",job=\"sampleapp\"}";
+  const std::string up_calm = "up{namespace=\"" + ns + "\",pod=\"calm\",job=\"sampleapp\"}";
+  EXPECT_TRUE(Eventually([&] { return Value(up_spiky) == 1 && Value(up_calm) == 1; }));
+
+  const std::string ip = spiky["status"].value("podIP", "");
+  ASSERT_FALSE(ip.empty());
+  ASSERT_EQ(Post("http://" + ip + ":8080/control", "series=500"), 200);
+  EXPECT_TRUE(Eventually([&] { return Value(up_spiky) == 0; })) << "the spiking pod's scrape fails";
+  EXPECT_TRUE(Eventually([&] {
+    return Count("sampleapp_events_total{namespace=\"" + ns + "\",pod=\"spiky\"}") == 0;
+  })) << "its series went stale";
+  // The calm pod keeps delivering: its counter still grows.
+  const double first = Value("max(timestamp(sampleapp_series{namespace=\"" + ns + "\",pod=\"calm\"}))");
+  EXPECT_TRUE(Eventually([&] {
+    return Value("max(timestamp(sampleapp_series{namespace=\"" + ns + "\",pod=\"calm\"}))") > first + 3;
+  }));
+  EXPECT_EQ(Value(up_calm), 1);
+}
+
+// Deleting a pod: the sidecar gets SIGTERM after the app, writes staleness
+// markers for its targets and flushes them, so the pod's series end at once
+// instead of lingering for Prometheus's 5-minute lookback.
+TEST_F(ChainTest, DeletedPodFlushesStalenessMarkers) {
+  const std::string ns = Namespace("chain-delete");
+  ApplyAgent("chain-delete");
+  RunPod(Pod(ns, "doomed", 3));
+  const std::string sel = "sampleapp_series{namespace=\"" + ns + "\",pod=\"doomed\"}";
+  ASSERT_TRUE(Eventually([&] { return Count(sel) == 1; }));
+  S->chain->MustKubectl({"delete", "pod", "-n", ns, "doomed", "--wait=true", "--timeout=90s"});
+  // Well within the 5-minute lookback: only a flushed staleness marker ends it.
+  EXPECT_TRUE(Eventually([&] { return Count(sel) == 0; }, 30s)) << "no staleness marker arrived";
+}
+
+// Receiver down for 20 s then back: every scrape of the outage arrives (the
+// WAL holds it), so the pod's series has no gap.
+TEST_F(ChainTest, ReceiverOutageLeavesNoGap) {
+  const std::string ns = Namespace("chain-outage");
+  ApplyAgent("chain-outage");
+  RunPod(Pod(ns, "steady", 2));
+  const std::string sel = "sampleapp_series{namespace=\"" + ns + "\",pod=\"steady\"}";
+  ASSERT_TRUE(Eventually([&] { return Count(sel) == 1; }));
+  std::this_thread::sleep_for(5s);
+  const double start =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  S->chain->prometheus().Stop();
+  std::this_thread::sleep_for(20s);
+  S->chain->prometheus().Restart();
+  // Wait for the backlog, then look at every stored sample around the outage.
+  std::this_thread::sleep_for(15s);
+  double end = 0;
+  json raw;
+  ASSERT_TRUE(Eventually([&] {
+    end = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    raw = S->chain->prometheus().RawSamples(sel, end - start + 5, end);
+    return !raw.empty();
+  }));
+  ASSERT_EQ(raw.size(), 1u) << raw.dump();
+  const auto& values = raw[0]["values"];
+  ASSERT_GT(values.size(), 15u) << "scrapes every 2 s over ~40 s";
+  double worst = 0;
+  for (size_t i = 1; i < values.size(); ++i)
+    worst = std::max(worst, values[i][0].get<double>() - values[i - 1][0].get<double>());
+  EXPECT_LE(worst, 4.5) << "largest gap between stored samples (s), interval 2 s: " << values.dump();
+}
+
+// A Job-like pod (restartPolicy Never) with the agent as a native sidecar
+// completes when its app container exits.
+TEST_F(ChainTest, JobLikePodWithNativeSidecarCompletes) {
+  const std::string ns = Namespace("chain-job");
+  ApplyAgent("chain-job");
+  json pod = Pod(ns, "batch", 2);
+  pod["spec"]["restartPolicy"] = "Never";
+  pod["spec"]["containers"][0]["command"] = {"/bin/sh", "-c", "sleep 8"};
+  pod["spec"]["containers"][0].erase("args");
+  json created = S->chain->CreatePod(pod);
+  pods_.emplace_back(ns, "batch");
+  bool native = false;
+  for (const auto& c : created["spec"].value("initContainers", json::array()))
+    native |= c.value("name", "") == "promsidecar-agent" && c.value("restartPolicy", "") == "Always";
+  ASSERT_TRUE(native) << "the pod runner's kubelet is 1.34: a native sidecar\n" << created["spec"].dump(2);
+  EXPECT_TRUE(Eventually(
+      [&] { return S->chain->GetPod(ns, "batch")["status"].value("phase", "") == "Succeeded"; }, 120s))
+      << S->chain->GetPod(ns, "batch")["status"].dump(2);
+}
+
+}  // namespace
+}  // namespace promsidecar::e2e
