@@ -148,8 +148,8 @@ TEST_F(ChainTest, InjectedPodsSeriesArriveWithTheirLabels) {
   EXPECT_TRUE(Eventually([&] { return Count(sel_a) == 1; })) << sel_a;
   EXPECT_TRUE(Eventually([&] { return Count("sampleapp_events_total{namespace=\"" + b + "\"}") == 5; }));
   EXPECT_TRUE(Eventually([&] {
-    return Count("promsidecar_agent_samples_sent_total{job=\"promsidecar-agent\",namespace=\"" + a + "\"}") >=
-           1;
+    return Count("promsidecar_agent_remote_samples_sent_total{job=\"promsidecar-agent\",namespace=\"" + a +
+                 "\"}") >= 1;
   })) << "the sidecar's own health series";
   // Status counts from the controller.
   EXPECT_TRUE(Eventually([&] {

@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
         << "  PromQL:  sampleapp_series            every pod's series, with namespace, pod, job, instance, "
            "cluster labels\n"
         << "           up{job=\"sampleapp\"}         one scrape target per pod, scraped by its own sidecar\n"
-        << "           promsidecar_agent_samples_sent_total   each sidecar's own health series "
+        << "           promsidecar_agent_remote_samples_sent_total   each sidecar's own health series "
            "(job=\"promsidecar-agent\")\n\n"
         << "kubectl:   export KUBECONFIG=" << env->kubeconfig << "\n"
         << "           " << env->kubectl << " get promagent -A\n\n"

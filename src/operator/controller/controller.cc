@@ -5,6 +5,7 @@
 
 #include "common/log/log.h"
 #include "operator/api/well_known.h"
+#include "operator/controller/json_access.h"
 #include "operator/render/render.h"
 
 namespace promsidecar::controller {
@@ -28,17 +29,8 @@ std::string Now() {
   return buf;
 }
 
-const json& At(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string Str(const json& j, const char* key) {
-  const json& v = At(j, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
+using detail::At;
+using detail::Str;
 
 api::Labels LabelsOf(const json& obj) {
   api::Labels out;
@@ -94,67 +86,8 @@ bool NamespaceAdmitted(const api::Agent& agent, const std::string& ns, const api
   return api::Matches(*agent.sidecar.namespace_selector, labels);
 }
 
-json StripInjection(const json& pod) {
-  json out = pod;
-  auto ours_container = [](const json& c) {
-    const std::string n = Str(c, "name");
-    return n == api::kAgentContainerName || n == api::kPrometheusContainerName;
-  };
-  const std::set<std::string> our_volumes = {api::kPodInfoVolumeName, api::kSharedConfigVolumeName,
-                                             api::kWalVolumeName, api::kNoTokenVolumeName,
-                                             api::kRenderedVolumeName};
-  if (out.contains("spec") && out["spec"].is_object()) {
-    json& spec = out["spec"];
-    for (const char* list : {"containers", "initContainers"}) {
-      if (!spec.contains(list) || !spec[list].is_array()) continue;
-      json kept = json::array();
-      for (const auto& c : spec[list]) {
-        if (!ours_container(c)) kept.push_back(c);
-      }
-      if (kept.empty() && std::string(list) == "initContainers") {
-        spec.erase(list);
-      } else {
-        spec[list] = kept;
-      }
-    }
-    if (spec.contains("volumes") && spec["volumes"].is_array()) {
-      json kept = json::array();
-      for (const auto& v : spec["volumes"]) {
-        if (!our_volumes.count(Str(v, "name"))) kept.push_back(v);
-      }
-      if (kept.empty()) {
-        spec.erase("volumes");
-      } else {
-        spec["volumes"] = kept;
-      }
-    }
-  }
-  if (out.contains("metadata") && out["metadata"].is_object()) {
-    json& md = out["metadata"];
-    if (md.contains("annotations") && md["annotations"].is_object()) {
-      json& a = md["annotations"];
-      for (const char* k :
-           {api::kStatusAnnotation, api::kAgentVersionAnnotation, api::kInjectedHashAnnotation,
-            api::kPrometheusVersionAnnotation, api::kSkipReasonAnnotation}) {
-        a.erase(k);
-      }
-      if (Str(a, api::kDefaultContainerAnnotation) == api::kAgentContainerName) {
-        a.erase(api::kDefaultContainerAnnotation);
-      }
-    }
-    if (md.contains("labels") && md["labels"].is_object()) {
-      md["labels"].erase(api::kInjectionLabel);
-      md["labels"].erase(api::kAgentLabel);
-    }
-  }
-  return out;
-}
-
 bool PodOutdated(const json& pod, const inject::ClusterFacts& facts) {
-  const std::string ns = Str(At(pod, "metadata"), "namespace");
-  const auto result = inject::Decide(StripInjection(pod), ns, facts);
-  if (result.outcome != inject::Outcome::kInjected) return true;
-  return result.fragment_hash != Str(At(At(pod, "metadata"), "annotations"), api::kInjectedHashAnnotation);
+  return CheckInjectedPod(pod, facts).drift != PodDrift::kCurrent;
 }
 
 json StatusJson(const AgentStatus& status, const json& old_status, const std::string& now) {
@@ -180,6 +113,7 @@ json StatusJson(const AgentStatus& status, const json& old_status, const std::st
   return {{"observedGeneration", status.observed_generation},
           {"injectedPods", status.injected_pods},
           {"outdatedPods", status.outdated_pods},
+          {"uninjectedPods", status.uninjected_pods},
           {"namespaces", status.namespaces},
           {"renderedNamespaces", status.rendered_namespaces},
           {"conditions", conditions}};
@@ -197,15 +131,13 @@ bool StatusEquivalent(const json& a, const json& b) {
   return strip(a) == strip(b);
 }
 
-struct Controller::Metrics {
-  metrics::Counter* reconciles = nullptr;
-  metrics::Counter* errors = nullptr;
-  metrics::Family<metrics::Counter>* api_calls = nullptr;
-  metrics::Counter* secret_writes = nullptr;
-};
-
 Controller::Controller(kube::Client& client, Options options, metrics::Registry* registry)
-    : client_(client), options_(std::move(options)), metrics_(std::make_unique<Metrics>()) {
+    : client_(client),
+      options_(std::move(options)),
+      metrics_(std::make_unique<Metrics>()),
+      restart_limiter_(options_.max_restarts_per_minute),
+      restarted_owners_(options_.min_restart_interval),
+      in_place_limiter_(options_.max_in_place_per_minute) {
   agents_resource_ = {options_.api_group.group, api::kAgentVersion, api::kAgentPlural, true};
   static metrics::Registry unused;
   metrics::Registry& r = registry != nullptr ? *registry : unused;
@@ -217,6 +149,28 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
   metrics_->api_calls = &r.AddCounterFamily("promsidecar_operator_api_calls_total",
                                             "Kubernetes API calls by verb, resource and outcome.",
                                             {"verb", "resource", "outcome"});
+  metrics_->uninjected = &r.AddGaugeFamily(
+      "promsidecar_operator_uninjected_pods",
+      "Pods the agent should serve that have no sidecar (created while the webhook was unreachable), "
+      "as of the last repair report.",
+      {"agent"});
+  metrics_->repair_runs = &r.AddCounterFamily("promsidecar_operator_repair_runs_total",
+                                              "Repair reports run, by outcome (ok, error).", {"outcome"});
+  metrics_->owner_restarts = &r.AddCounterFamily(
+      "promsidecar_operator_owner_restarts_total",
+      "Workloads restarted (restartedAt) so that their pods get the current sidecar, by reason (repair, "
+      "rollout) and outcome (restarted, forbidden, error).",
+      {"reason", "outcome"});
+  metrics_->in_place = &r.AddCounterFamily(
+      "promsidecar_operator_in_place_upgrades_total",
+      "Agent containers upgraded in place (updateStrategy InPlace), by outcome: patched, confirmed (the "
+      "container status shows the new image), failed, forbidden, unconfirmed (no confirmation in time).",
+      {"outcome"});
+  r.AddCallbackGauge("promsidecar_operator_in_place_upgrades_pending",
+                     "In-place upgrades patched and not yet confirmed by the container status.", [this] {
+                       std::lock_guard<std::mutex> lock(mu_);
+                       return static_cast<double>(pending_upgrades_.size());
+                     });
   r.AddCallbackGauge("promsidecar_operator_queue_depth", "Agent keys waiting to be reconciled.",
                      [this] { return static_cast<double>(queue_.Len()); });
   r.AddCallbackGauge("promsidecar_operator_leading", "1 while this replica is the leader.",
@@ -282,6 +236,7 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
                                  },
                              .on_update =
                                  [this](const json& old_p, const json& p) {
+                                   CheckPendingUpgrade(p);
                                    if (LabelsOf(old_p) != LabelsOf(p) || PodActive(old_p) != PodActive(p) ||
                                        At(At(old_p, "metadata"), "annotations") !=
                                            At(At(p, "metadata"), "annotations")) {
@@ -289,7 +244,14 @@ Controller::Controller(kube::Client& client, Options options, metrics::Registry*
                                      EnqueueForPod(p);
                                    }
                                  },
-                             .on_delete = [this](const json& p) { EnqueueForPod(p); }});
+                             .on_delete =
+                                 [this](const json& p) {
+                                   {
+                                     std::lock_guard<std::mutex> lock(mu_);
+                                     pending_upgrades_.erase(Str(At(p, "metadata"), "uid"));
+                                   }
+                                   EnqueueForPod(p);
+                                 }});
   namespaces_ = std::make_unique<kube::Informer>(
       client_, kube::InformerOptions{.resource = kube::resources::Namespaces()},
       kube::InformerHandlers{.on_update = [this](const json& old_n, const json& n) {
@@ -333,6 +295,7 @@ void Controller::Start() {
   limit_ranges_->Start();
   last_resync_ = std::chrono::steady_clock::now();
   worker_ = std::thread([this] { Worker(); });
+  repair_thread_ = std::thread([this] { RepairLoop(); });
 }
 
 bool Controller::Synced() const {
@@ -366,6 +329,7 @@ void Controller::SetLeading(bool leading) {
       known_.clear();  // another replica may have written meanwhile
     }
     EnqueueAll();
+    repair_due_ = true;  // a new leader reports at once, not one interval later
     // Pods injected or skipped while no replica led: their events (names are
     // deterministic, so a repeat is an AlreadyExists, never a duplicate).
     for (const auto& pod : pods_->List()) MaybePodEvent(pod);
@@ -376,6 +340,7 @@ void Controller::Stop() {
   if (stop_.exchange(true)) return;
   queue_.ShutDown();
   if (worker_.joinable()) worker_.join();
+  if (repair_thread_.joinable()) repair_thread_.join();
   for (auto& i : agent_informers_) i->Stop();
   for (auto& [ns, i] : secret_informers_) i->Stop();
   for (auto& [ns, i] : config_map_informers_) i->Stop();
@@ -483,6 +448,12 @@ kube::Informer* Controller::ConfigMapsIn(const std::string& ns) {
 }
 
 inject::ClusterFacts Controller::FactsFor(const std::string& ns) const {
+  inject::ClusterFacts facts = BaseFacts();
+  AddNamespaceFacts(ns, &facts);
+  return facts;
+}
+
+inject::ClusterFacts Controller::BaseFacts() const {
   inject::ClusterFacts facts;
   facts.settings = options_.settings;
   facts.apiserver_version = apiserver_version_;
@@ -491,14 +462,19 @@ inject::ClusterFacts Controller::FactsFor(const std::string& ns) const {
       if (auto a = api::ParseAgent(o); a.ok()) facts.agents.push_back(std::move(*a));
     }
   }
-  if (auto n = namespaces_->Get("", ns)) facts.namespace_labels = LabelsOf(*n);
   for (const auto& n : nodes_->List()) {
     facts.node_kubelet_versions.push_back(Str(At(At(n, "status"), "nodeInfo"), "kubeletVersion"));
   }
-  for (const auto& lr : limit_ranges_->List()) {
-    if (kube::Namespace(lr) == ns) facts.limit_ranges.push_back(lr);
-  }
   return facts;
+}
+
+void Controller::AddNamespaceFacts(const std::string& ns, inject::ClusterFacts* facts) const {
+  facts->namespace_labels.clear();
+  facts->limit_ranges.clear();
+  if (auto n = namespaces_->Get("", ns)) facts->namespace_labels = LabelsOf(*n);
+  for (const auto& lr : limit_ranges_->List()) {
+    if (kube::Namespace(lr) == ns) facts->limit_ranges.push_back(lr);
+  }
 }
 
 void Controller::Worker() {
@@ -675,10 +651,22 @@ Status Controller::Reconcile(const std::string& key) {
   }
   AgentStatus status;
   status.observed_generation = agent.generation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto u = uninjected_.find(key);
+    status.uninjected_pods = u == uninjected_.end() ? 0 : u->second;
+  }
+  std::vector<OutdatedPod> outdated;
   std::set<std::string> desired;
   for (const auto& [ns, pods] : pods_by_ns) {
     api::Labels ns_labels;
-    if (auto n = namespaces_->Get("", ns)) ns_labels = LabelsOf(*n);
+    bool terminating = false;
+    if (auto n = namespaces_->Get("", ns)) {
+      ns_labels = LabelsOf(*n);
+      terminating = !At(At(*n, "metadata"), "deletionTimestamp").is_null();
+    }
+    // A namespace being deleted refuses new objects; its pods are going away.
+    if (terminating) continue;
     if (!NamespaceAdmitted(agent, ns, ns_labels)) {
       log::Debug("pods carry the agent's label in a namespace it does not admit; no Secret rendered",
                  {{"agent", agent.Ref()}, {"namespace", ns}});
@@ -688,7 +676,10 @@ Status Controller::Reconcile(const std::string& key) {
     const auto facts = FactsFor(ns);
     for (const auto& pod : pods) {
       ++status.injected_pods;
-      if (PodOutdated(pod, facts)) ++status.outdated_pods;
+      PodCheck check = CheckInjectedPod(pod, facts);
+      if (check.drift == PodDrift::kCurrent) continue;
+      ++status.outdated_pods;
+      outdated.push_back({pod, std::move(check)});
     }
   }
 
@@ -714,13 +705,21 @@ Status Controller::Reconcile(const std::string& key) {
   auto rendered = render::RenderSharedConfig(agent, refs, "");
   std::set<std::string> rendered_into;
   std::vector<std::string> written;
+  // One namespace that refuses the write must not keep the others stale:
+  // the first failure is returned (and retried) after every namespace had its turn.
+  Status write_failure;
   if (rendered.ok()) {
     for (const auto& ns : desired) {
       render::RenderedSecret r = *rendered;
       r.namespace_ = ns;
       bool wrote = false;
-      if (Status s = EnsureSecret(key, agent, render::SecretObject(agent, r), r.data_hash, &wrote); !s)
-        return s;
+      if (Status s = EnsureSecret(key, agent, render::SecretObject(agent, r), r.data_hash, &wrote); !s) {
+        log::Warn("cannot write the rendered Secret; other namespaces go on",
+                  {{"agent", agent.Ref()}, {"namespace", ns}, {"error", s.message()}});
+        if (write_failure.ok()) write_failure = s;
+        if (previous.count(ns)) rendered_into.insert(ns);
+        continue;
+      }
       rendered_into.insert(ns);
       if (wrote) written.push_back(ns);
     }
@@ -782,7 +781,8 @@ Status Controller::Reconcile(const std::string& key) {
     CountCall("update", agents_resource_.plural + "/status", r.ok());
     if (!r.ok()) return MakeError("writing the status of " + agent.Ref() + ": " + r.message());
   }
-  return {};
+  if (!outdated.empty() && !agent.paused) ApplyUpdateStrategy(key, agent, involved, outdated);
+  return write_failure;
 }
 
 }  // namespace promsidecar::controller

@@ -164,9 +164,18 @@ Status EmitRemoteWrite(YAML::Emitter& out, Renderer& r, const api::RemoteWrite& 
     out << YAML::EndMap;
   }
   if (rw.authorization) {
+    if (rw.authorization->SourceCount() > 1) {
+      return r.Fail(path +
+                    ".authorization: set only one of credentials, credentialsFile and "
+                    "projectedServiceAccountToken (remove the others)");
+    }
     out << YAML::Key << "authorization" << YAML::Value << YAML::BeginMap;
     if (!rw.authorization->type.empty()) EmitString(out, "type", rw.authorization->type);
-    if (rw.authorization->credentials) {
+    if (rw.authorization->projected_token) {
+      // The kubelet writes and rotates it inside the pod: nothing to copy.
+      EmitString(out, "credentials_file",
+                 api::ProjectedTokenVolumeFor(rw.authorization->projected_token->audience).File());
+    } else if (rw.authorization->credentials) {
       auto v = r.FromSecret(*rw.authorization->credentials, path + ".authorization.credentials");
       if (!v) return v.error();
       EmitString(out, "credentials_file", r.File(prefix + "token", *v));
@@ -306,6 +315,11 @@ Result<RenderedSecret> RenderSharedConfig(const api::Agent& agent, const Referen
     if (Status s = EmitRemoteWrite(out, r, agent.remote_write[i], i); !s) return s.error();
   }
   out << YAML::EndSeq;
+  // What the agent applies to the pod's annotations (spec.sidecar).
+  out << YAML::Key << "sidecar" << YAML::Value << YAML::BeginMap;
+  EmitString(out, "min_scrape_interval", units::FormatDuration(agent.sidecar.min_scrape_interval));
+  out << YAML::Key << "legacy_annotations" << YAML::Value << agent.sidecar.legacy_annotations;
+  out << YAML::EndMap;
   out << YAML::EndMap;
   if (!out.good()) return r.Fail("rendering config.yaml: " + out.GetLastError());
 
