@@ -72,7 +72,9 @@ std::string Chain::WriteImageMap() {
   // A copy of the agent binary plays the next release: another file, so
   // another imageID, as a new image would have.
   const std::string agent = options_.build_dir + "/src/agent/promsidecar-agent";
-  const std::string agent_next = options_.work_dir + "/promsidecar-agent-next";
+  // Same base name: the injected container's command is `promsidecar-agent`.
+  std::filesystem::create_directories(options_.work_dir + "/agent-next");
+  const std::string agent_next = options_.work_dir + "/agent-next/promsidecar-agent";
   std::filesystem::copy_file(agent, agent_next, std::filesystem::copy_options::overwrite_existing);
   // A byte appended: a different sha256 (ELF ignores trailing bytes).
   testing::WriteFile(agent_next, testing::ReadFile(agent_next) + std::string(1, '\0'));

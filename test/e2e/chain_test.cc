@@ -314,5 +314,96 @@ TEST_F(ChainTest, JobLikePodWithNativeSidecarCompletes) {
       << S->chain->GetPod(ns, "batch")["status"].dump(2);
 }
 
+// The same chain with `engine: prometheus`: Debian's prometheus (2.42) in
+// agent mode is the sidecar, our agent renders its config from the pod's
+// annotations and the shared Secret and reloads it over HTTP.
+TEST_F(ChainTest, UpstreamPrometheusEngineDeliversTheSameSeries) {
+  const std::string ns = Namespace("chain-engine");
+  ApplyAgent("chain-engine", kOptIn, [](json& a) {
+    a["spec"]["version"] = "v2.42.0";
+    a["spec"]["sidecar"]["engine"] = "prometheus";
+  });
+  json pod = RunPod(Pod(ns, "upstream", 6));
+  bool has_prometheus = false;
+  for (const char* field : {"containers", "initContainers"})
+    for (const auto& c : pod["spec"].value(field, json::array()))
+      has_prometheus |= c.value("name", "") == "promsidecar-prometheus";
+  ASSERT_TRUE(has_prometheus) << pod["spec"].dump(2);
+  const std::string sel = "sampleapp_series{namespace=\"" + ns +
+                          "\",pod=\"upstream\",job=\"sampleapp\",instance=\"upstream:8080\",cluster=\"e2e\"}";
+  EXPECT_TRUE(Eventually([&] { return Value(sel) == 6; }, 120s))
+      << sel << "\n--- prometheus container log\n"
+      << Tail(S->chain->ContainerLog(S->chain->GetPod(ns, "upstream"), "promsidecar-prometheus"));
+}
+
+// updateStrategy InPlace: a new agent image reaches the running pod by a
+// patch of that container's image only; the pod runner restarts just that
+// container (as kubelets 1.32+ do for native sidecars); the app keeps running
+// (same process) and the WAL in the emptyDir bridges the restart: no gap.
+TEST_F(ChainTest, InPlaceAgentUpgradeKeepsTheAppAndTheSeries) {
+  const std::string ns = Namespace("chain-inplace");
+  json agent = ApplyAgent("chain-inplace", kOptIn, [](json& a) {
+    a["spec"]["sidecar"]["updateStrategy"] = "InPlace";
+    a["spec"]["sidecar"]["image"] = kAgentImage;
+  });
+  json before = RunPod(Pod(ns, "upgraded", 3));
+  auto status_of = [](const json& pod, const std::string& name) {
+    for (const char* field : {"containerStatuses", "initContainerStatuses"})
+      for (const auto& s : pod["status"].value(field, json::array()))
+        if (s.value("name", "") == name) return s;
+    return json();
+  };
+  const std::string app_id = status_of(before, "app").value("containerID", "");
+  const std::string agent_image_id = status_of(before, "promsidecar-agent").value("imageID", "");
+  ASSERT_FALSE(app_id.empty());
+  const std::string sel = "sampleapp_series{namespace=\"" + ns + "\",pod=\"upgraded\"}";
+  ASSERT_TRUE(Eventually([&] { return Count(sel) == 1; }));
+  std::this_thread::sleep_for(6s);
+  const double start =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+
+  agent["spec"]["sidecar"]["image"] = kAgentImageNext;
+  S->chain->ApplyAgent(agent);
+  json after;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        after = S->chain->GetPod(ns, "upgraded");
+        json st = status_of(after, "promsidecar-agent");
+        return st.value("image", "") == kAgentImageNext && st.value("imageID", "") != agent_image_id &&
+               st.contains("state") && st["state"].contains("running");
+      },
+      120s))
+      << after["status"].dump(2);
+  EXPECT_EQ(status_of(after, "app").value("containerID", ""), app_id) << "the app process was not restarted";
+  EXPECT_EQ(after["metadata"]["uid"], before["metadata"]["uid"]);
+
+  // Samples keep coming at the scrape interval across the agent's restart:
+  // wait until samples from well after the restart are stored, then look at
+  // every stored sample since before the patch.
+  const double restarted =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  json raw;
+  double end = 0;
+  EXPECT_TRUE(Eventually([&] {
+    end = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    raw = S->chain->prometheus().RawSamples(sel, end - start, end);
+    return raw.size() == 1 && raw[0]["values"].back()[0].get<double>() > restarted + 10;
+  })) << raw.dump()
+      << " start=" << start << " restarted=" << restarted;
+  ASSERT_EQ(raw.size(), 1u) << raw.dump();
+  const auto& values = raw[0]["values"];
+  double worst = 0;
+  for (size_t i = 1; i < values.size(); ++i)
+    worst = std::max(worst, values[i][0].get<double>() - values[i - 1][0].get<double>());
+  EXPECT_LE(worst, 5.0) << "largest gap between stored samples (s), interval 2 s: " << values.dump()
+                        << " start=" << start;
+  EXPECT_LE(values[0][0].get<double>(), start + 2.5) << "samples from before the patch are there";
+  EXPECT_TRUE(Eventually([&] {
+    auto r = S->chain->Kubectl({"get", "prometheusagents.promsidecar.io", "-n", "promsidecar-system",
+                                "chain-inplace", "-o", "jsonpath={.status.outdatedPods}"});
+    return r.ok() && r.out == "0";
+  })) << "the upgraded pod no longer counts as outdated";
+}
+
 }  // namespace
 }  // namespace promsidecar::e2e
