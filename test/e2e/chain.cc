@@ -1,5 +1,6 @@
 #include "e2e/chain.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -189,6 +190,14 @@ void Chain::StartOperator() {
 
 void Chain::StopOperator() {
   if (operator_) operator_->Stop(15s);
+  operator_.reset();
+}
+
+void Chain::KillOperator() {
+  if (operator_) {
+    operator_->Signal(SIGKILL);
+    operator_->Wait(10s);
+  }
   operator_.reset();
 }
 

@@ -75,6 +75,8 @@ class Chain {
   // The operator alone (webhook outage, operator restart tests).
   void StopOperator();
   void StartOperator();
+  // SIGKILL: no graceful shutdown, whatever it was doing is cut off.
+  void KillOperator();
   // What uninstalling does first: pod creation never waits for a dead webhook.
   void DeleteWebhookConfigurations();
 

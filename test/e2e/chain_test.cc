@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "common/http/client.h"
+#include "common/util/base64.h"
 #include "e2e/chain.h"
 #include "testing/receiver.h"
 
@@ -403,6 +404,141 @@ TEST_F(ChainTest, InPlaceAgentUpgradeKeepsTheAppAndTheSeries) {
                                 "chain-inplace", "-o", "jsonpath={.status.outdatedPods}"});
     return r.ok() && r.out == "0";
   })) << "the upgraded pod no longer counts as outdated";
+}
+
+// Credentials isolation and no secret in any output. The agent's remote write
+// uses basic auth from a Secret holding a known password. A pod in a namespace
+// the agent does not admit gets neither the sidecar (even naming the agent)
+// nor the rendered Secret (even with a forged agent label); the password
+// appears in no log, Event, status or metric.
+TEST_F(ChainTest, CredentialsStayInAdmittedNamespacesAndOutOfEveryOutput) {
+  const std::string password = "pw-" + std::to_string(::getpid()) + "-Zq9XkLm2Vt";
+  const std::string admitted = Namespace("chain-sec-ok");
+  const std::string other = Namespace("chain-sec-other", "promsidecar.io/not-this-one");
+  json creds = {{"apiVersion", "v1"},
+                {"kind", "Secret"},
+                {"metadata", {{"name", "chain-sec-rw"}, {"namespace", "promsidecar-system"}}},
+                {"stringData", {{"user", "sidecar"}, {"pass", password}}}};
+  S->chain->MustKubectl({"apply", "-f", "-"}, creds.dump());
+  ApplyAgent("chain-sec", kOptIn, [](json& a) {
+    a["spec"]["remoteWrite"][0]["basicAuth"] = {{"username", {{"name", "chain-sec-rw"}, {"key", "user"}}},
+                                                {"password", {{"name", "chain-sec-rw"}, {"key", "pass"}}}};
+  });
+  json pod = RunPod(Pod(admitted, "app", 3));
+  EXPECT_TRUE(Eventually([&] { return Count("sampleapp_series{namespace=\"" + admitted + "\"}") == 1; }));
+
+  // Naming the agent from a namespace it does not admit: admitted, not injected.
+  json named = S->chain->CreatePod(Pod(other, "names-the-agent", 3));
+  EXPECT_EQ(named["metadata"]["labels"].value("prometheus.operator.io/injection", ""), "skipped")
+      << named.dump(2);
+  for (const auto& c : named["spec"].value("initContainers", json::array()))
+    EXPECT_NE(c.value("name", ""), "promsidecar-agent");
+  // A forged agent label on a pod that never went through injection.
+  json forged = SampleAppPod(other, "forged-label", S->chain->node_name(), 1);
+  forged["metadata"]["annotations"] = json::object();
+  forged["metadata"]["labels"]["prometheus.operator.io/agent"] = "promsidecar-system.chain-sec";
+  forged["metadata"]["labels"]["prometheus.operator.io/injection"] = "injected";
+  S->chain->CreatePod(forged);
+  pods_.emplace_back(other, "forged-label");
+
+  const std::string secret_name = "promsidecar-promsidecar-system.chain-sec";
+  ASSERT_TRUE(Eventually([&] {
+    return S->chain->Kubectl({"get", "secret", "-n", admitted, secret_name}).ok();
+  }));
+  // The grep below can find the password: the admitted namespace's Secret has it.
+  EXPECT_NE(S->chain->MustKubectl({"get", "secret", "-n", admitted, secret_name, "-o", "json"})
+                .find(EncodeBase64(password)),
+            std::string::npos);
+  // Several reconciles later (resync 30 s), still nothing in the other namespace.
+  std::this_thread::sleep_for(35s);
+  auto leaked = S->chain->Kubectl({"get", "secrets", "-n", other, "-o", "json"});
+  ASSERT_TRUE(leaked.ok()) << leaked.err;
+  EXPECT_EQ(leaked.out.find(secret_name), std::string::npos) << leaked.out;
+  EXPECT_EQ(leaked.out.find(EncodeBase64(password)), std::string::npos);
+
+  std::map<std::string, std::string> outputs = {
+      {"operator log", S->chain->OperatorLog()},
+      {"pod runner log", S->chain->PodRunnerLog()},
+      {"agent container log", S->chain->ContainerLog(S->chain->GetPod(admitted, "app"), "promsidecar-agent")},
+      {"Events", S->chain->MustKubectl({"get", "events", "-A", "-o", "json"})},
+      {"agent status",
+       S->chain->MustKubectl({"get", "prometheusagents.promsidecar.io", "-n", "promsidecar-system",
+                              "chain-sec", "-o", "jsonpath={.status}"})},
+  };
+  http::Client client;
+  for (const auto& [name, url] : std::map<std::string, std::string>{
+           {"operator /metrics", S->chain->operator_metrics_url() + "/metrics"},
+           {"agent /metrics", "http://" + pod["status"].value("podIP", "") + ":58391/metrics"}}) {
+    http::Request req;
+    req.url = url;
+    auto resp = client.Do(req);
+    ASSERT_TRUE(resp.ok() && resp->status == 200) << name << " " << url;
+    outputs[name] = resp->body;
+  }
+  for (const auto& [name, text] : outputs) {
+    EXPECT_FALSE(text.empty()) << name;
+    EXPECT_EQ(text.find(password), std::string::npos) << "the password appears in the " << name;
+    EXPECT_EQ(text.find(EncodeBase64(password)), std::string::npos)
+        << "the password (base64) appears in the " << name;
+  }
+}
+
+// The operator killed (SIGKILL) right after an agent change and while a
+// referenced credential changes: restarted, it converges; no Secret is left
+// stale. Pods created while it was down (failurePolicy Ignore) are admitted
+// uninjected and show up in its repair report.
+TEST_F(ChainTest, KilledOperatorConvergesAndReportsPodsCreatedWhileDown) {
+  const std::string a = Namespace("chain-kill-a"), b = Namespace("chain-kill-b");
+  json creds = {{"apiVersion", "v1"},
+                {"kind", "Secret"},
+                {"metadata", {{"name", "chain-kill-token"}, {"namespace", "promsidecar-system"}}},
+                {"stringData", {{"token", "first-token"}}}};
+  S->chain->MustKubectl({"apply", "-f", "-"}, creds.dump());
+  json agent = ApplyAgent("chain-kill", kOptIn, [](json& x) {
+    x["spec"]["remoteWrite"][0]["authorization"] = {
+        {"credentials", {{"name", "chain-kill-token"}, {"key", "token"}}}};
+  });
+  RunPod(Pod(a, "app", 2));
+  RunPod(Pod(b, "app", 2));
+  const std::string secret_name = "promsidecar-promsidecar-system.chain-kill";
+  auto secret_has = [&](const std::string& ns, const std::string& text) {
+    auto r = S->chain->Kubectl({"get", "secret", "-n", ns, secret_name, "-o", "json"});
+    if (!r.ok()) return false;
+    json data = json::parse(r.out)["data"];
+    for (const auto& [k, v] : data.items()) {
+      auto decoded = DecodeBase64(v.get<std::string>());
+      if (decoded.ok() && decoded->find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(Eventually([&] { return secret_has(a, "first-token") && secret_has(b, "first-token"); }));
+
+  // A new URL, the operator killed before it can be sure to have written it.
+  agent["spec"]["remoteWrite"][0]["url"] = S->chain->RemoteWriteUrl() + "?after=kill";
+  S->chain->ApplyAgent(agent);
+  S->chain->KillOperator();
+  // While it is down: the credential rotates, and a pod is created.
+  creds["stringData"]["token"] = "second-token";
+  S->chain->MustKubectl({"apply", "-f", "-"}, creds.dump());
+  json missed = S->chain->CreatePod(Pod(a, "created-while-down", 2));
+  pods_.emplace_back(a, "created-while-down");
+  EXPECT_FALSE(
+      missed["metadata"].value("labels", json::object()).contains("prometheus.operator.io/injection"))
+      << "failurePolicy Ignore: admitted untouched";
+
+  S->chain->StartOperator();
+  EXPECT_TRUE(Eventually([&] {
+    return secret_has(a, "after=kill") && secret_has(b, "after=kill") && secret_has(a, "second-token") &&
+           secret_has(b, "second-token");
+  })) << S->chain->OperatorLog();
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto r = S->chain->Kubectl({"get", "prometheusagents.promsidecar.io", "-n", "promsidecar-system",
+                                    "chain-kill", "-o", "jsonpath={.status.uninjectedPods}"});
+        return r.ok() && r.out == "1";
+      },
+      120s))
+      << "the pod created while the webhook was down is in the repair report";
 }
 
 }  // namespace
