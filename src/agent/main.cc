@@ -1,20 +1,24 @@
 // promsidecar-agent: flags, signals and subcommands only; the work is in
-// runtime/agent.h.
+// runtime/agent.h (scraping) and runtime/renderer.h (upstream engine).
 //
 //   promsidecar-agent --config.file=agent.yml [--web.listen-address=:9099] ...
+//   promsidecar-agent --render-prometheus-config=OUT [--reload-url=URL] --config.file=... ...
 //   promsidecar-agent check config FILE
 //   promsidecar-agent check metrics [--format=text|openmetrics] < page.txt
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <string>
 #include <thread>
 
 #include "agent/config/config.h"
+#include "agent/render/prometheus_config.h"
 #include "agent/runtime/agent.h"
+#include "agent/runtime/renderer.h"
 #include "agent/textparse/check.h"
 #include "common/log/log.h"
 #include "common/util/units.h"
@@ -61,6 +65,28 @@ void BlockSignals(sigset_t* set) {
   signal(SIGPIPE, SIG_IGN);
 }
 
+// Runs `process` until SIGTERM/SIGINT; SIGHUP calls `on_hup`.
+template <typename Process>
+int RunUntilSignal(Process& process, sigset_t* signals, const std::function<void()>& on_hup) {
+  std::thread signal_thread([&] {
+    while (true) {
+      int sig = 0;
+      if (sigwait(signals, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        on_hup();
+        continue;
+      }
+      ps::log::Info("signal received, shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      process.RequestShutdown();
+      return;
+    }
+  });
+  process.WaitForShutdownRequest();
+  process.Shutdown();
+  signal_thread.join();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,7 +94,9 @@ int main(int argc, char** argv) {
       "promsidecar-agent: scrapes Prometheus targets, keeps a small write-ahead log, and remote-writes "
       "(Prometheus "
       "remote write 1.0). Runs standalone from a Prometheus-style config file or as the sidecar that "
-      "promsidecar-operator injects.",
+      "promsidecar-operator injects; with --render-prometheus-config, as the config renderer and reloader of "
+      "an "
+      "upstream Prometheus in agent mode.",
       "promsidecar-agent"};
   app.set_version_flag("--version", std::string("promsidecar-agent ") + PROMSIDECAR_VERSION);
 
@@ -106,6 +134,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--shutdown.grace", grace,
                  "On SIGTERM, how long to keep sending what is pending before exiting.")
+      ->capture_default_str();
+  std::string render_output, reload_url, prometheus_version = "2.42";
+  app.add_option(
+      "--render-prometheus-config", render_output,
+      "Upstream-engine mode: instead of scraping, render a complete prometheus.yml for an upstream "
+      "Prometheus "
+      "in agent mode to this file (scrape job from the pod's annotations, remote_write from --config.file), "
+      "again whenever an input changes. No WAL; --wal.* and --web.enable-lifecycle do not apply.");
+  app.add_option("--reload-url", reload_url,
+                 "With --render-prometheus-config: POST here after each change of the file, e.g. "
+                 "http://127.0.0.1:9090/-/reload (Prometheus needs --web.enable-lifecycle); retried with "
+                 "backoff while Prometheus is not up. Without it only the file is written.");
+  app.add_option(
+         "--prometheus.version", prometheus_version,
+         "With --render-prometheus-config: the version of the Prometheus that reads the file (2.32 or "
+         "newer); the file uses only fields that version accepts.")
       ->capture_default_str();
   app.add_option("--log.level", log_level, "debug, info, warn or error.")->capture_default_str();
   app.add_option("--log.format", log_format, "logfmt or json.")->capture_default_str();
@@ -145,6 +189,25 @@ int main(int argc, char** argv) {
     std::cerr << flag << ": " << why << "\n";
     return 2;
   };
+  const bool render_mode = !render_output.empty();
+  for (const char* flag : {"--reload-url", "--prometheus.version"}) {
+    if (!render_mode && app.count(flag) > 0)
+      return bad_flag(flag, "only applies with --render-prometheus-config");
+  }
+  if (render_mode) {
+    for (const char* flag :
+         {"--wal.dir", "--wal.max-size", "--wal.segment-size", "--wal.fsync", "--web.enable-lifecycle"}) {
+      if (app.count(flag) > 0)
+        ps::log::Warn("flag ignored with --render-prometheus-config", {{"flag", flag}});
+    }
+  }
+  auto prom_version = ps::render::ParsePrometheusVersion(prometheus_version);
+  if (!prom_version.ok()) return bad_flag("--prometheus.version", prom_version.message());
+  if (!reload_url.empty() && reload_url.rfind("http://", 0) != 0 && reload_url.rfind("https://", 0) != 0) {
+    return bad_flag("--reload-url",
+                    "\"" + ps::http::RedactUrl(reload_url) +
+                        "\" is not an http:// or https:// URL (e.g. http://127.0.0.1:9090/-/reload)");
+  }
   auto max_size = ps::units::ParseBytes(wal_max_size);
   if (!max_size.ok()) return bad_flag("--wal.max-size", max_size.message());
   auto segment = ps::units::ParseBytes(wal_segment_size);
@@ -174,27 +237,32 @@ int main(int argc, char** argv) {
 
   sigset_t signals;
   BlockSignals(&signals);
+  if (render_mode) {
+    ps::agent::RendererOptions ro;
+    ro.output_file = render_output;
+    ro.reload_url = reload_url;
+    ro.prometheus_version = *prom_version;
+    ro.config_file = opts.config_file;
+    ro.sidecar = opts.sidecar;
+    ro.listen_address = opts.listen_address;
+    ro.version = opts.version;
+    ps::agent::Renderer renderer(ro);
+    if (ps::Status s = renderer.Start(); !s.ok()) {
+      ps::log::Error("cannot start", {{"err", s.message()}});
+      return 1;
+    }
+    return RunUntilSignal(renderer, &signals, [&] {
+      ps::log::Info("SIGHUP: rendering again");
+      renderer.Trigger();
+    });
+  }
   ps::agent::Agent agent(opts);
   if (ps::Status s = agent.Start(); !s.ok()) {
     ps::log::Error("cannot start", {{"err", s.message()}});
     return 1;
   }
-  std::thread signal_thread([&] {
-    while (true) {
-      int sig = 0;
-      if (sigwait(&signals, &sig) != 0) continue;
-      if (sig == SIGHUP) {
-        ps::log::Info("SIGHUP: reloading configuration");
-        (void)agent.Reload();
-        continue;
-      }
-      ps::log::Info("signal received, shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-      agent.RequestShutdown();
-      return;
-    }
+  return RunUntilSignal(agent, &signals, [&] {
+    ps::log::Info("SIGHUP: reloading configuration");
+    (void)agent.Reload();
   });
-  agent.WaitForShutdownRequest();
-  agent.Shutdown();
-  signal_thread.join();
-  return 0;
 }

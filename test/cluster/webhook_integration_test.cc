@@ -4,7 +4,6 @@
 // clientConfig.url + caBundle, selector narrowed to the test's namespace,
 // configuration deleted whatever happens.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,8 +13,9 @@
 #include <string>
 
 #include "cluster/cluster_env.h"
-#include "cluster/test_pki.h"
 #include "common/http/server.h"
+#include "common/util/base64.h"
+#include "testing/test_pki.h"
 
 namespace promsidecar {
 namespace {
@@ -23,14 +23,6 @@ namespace {
 using nlohmann::json;
 using testing::ClusterEnv;
 using testing::Kubectl;
-
-std::string Base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 std::string UniqueName(const std::string& prefix) {
   std::random_device rd;
@@ -50,7 +42,7 @@ json Mutate(const json& review, std::atomic<int>& seen) {
     }
     patch.push_back({{"op", "add"}, {"path", "/metadata/labels/webhook-test"}, {"value", "seen"}});
     response["patchType"] = "JSONPatch";
-    response["patch"] = Base64(patch.dump());
+    response["patch"] = EncodeBase64(patch.dump());
   }
   return {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"}, {"response", response}};
 }
@@ -121,7 +113,7 @@ TEST_F(WebhookTest, ApiServerCallsOurTlsWebhookAndAppliesItsPatch) {
                   {{{"name", "configmaps.webhook-test.promsidecar.io"},
                     {"clientConfig",
                      {{"url", "https://127.0.0.1:" + std::to_string(server.BoundPort()) + "/mutate"},
-                      {"caBundle", Base64(ca.cert_pem())}}},
+                      {"caBundle", EncodeBase64(ca.cert_pem())}}},
                     {"rules",
                      {{{"apiGroups", {""}},
                        {"apiVersions", {"v1"}},
@@ -206,7 +198,7 @@ TEST_F(WebhookTest, FailurePolicyFailRejectsWhenTheWebhookIsDown) {
                   {{{"name", "down.webhook-test.promsidecar.io"},
                     {"clientConfig",
                      {{"url", "https://127.0.0.1:" + std::to_string(port) + "/mutate"},
-                      {"caBundle", Base64(ca.cert_pem())}}},
+                      {"caBundle", EncodeBase64(ca.cert_pem())}}},
                     {"rules",
                      {{{"apiGroups", {""}},
                        {"apiVersions", {"v1"}},

@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "remote.pb.h"
@@ -25,6 +26,21 @@ std::string LabelKey(const prompb::TimeSeries& ts, std::string* name, std::strin
     key += l.name() + "=\"" + l.value() + "\"";
   }
   return key + "}";
+}
+
+// Serves a bound `server` on `thread` and returns once it is listening:
+// httplib's stop() is a no-op until then, so stopping a server right after
+// starting it would otherwise leave join() waiting forever.
+std::thread ServeInBackground(httplib::Server& server) {
+  std::thread thread([&server] { server.listen_after_bind(); });
+  if (!PollUntil(
+          std::chrono::seconds(30), [&server] { return server.is_running(); },
+          std::chrono::milliseconds(1))) {
+    server.stop();
+    thread.join();
+    throw std::runtime_error("test server: not listening after 30 s");
+  }
+  return thread;
 }
 
 }  // namespace
@@ -76,7 +92,7 @@ void CountingReceiver::Listen() {
     res.set_content(status == 200 ? "" : "test receiver answers " + std::to_string(status), "text/plain");
   });
   if (!server_->bind_to_port("127.0.0.1", port_)) throw std::runtime_error("receiver: cannot bind");
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = ServeInBackground(*server_);
 }
 
 void CountingReceiver::Down() {
@@ -105,6 +121,14 @@ std::vector<ReceivedSample> CountingReceiver::SamplesOf(const std::string& metri
   return out;
 }
 
+std::vector<double> CountingReceiver::ValuesOf(const std::string& metric_name) const {
+  std::vector<double> out;
+  for (const auto& s : SamplesOf(metric_name)) {
+    if (!std::isnan(s.value)) out.push_back(s.value);
+  }
+  return out;
+}
+
 std::vector<std::string> CountingReceiver::ProtocolErrors() const {
   std::lock_guard<std::mutex> lock(mu_);
   return errors_;
@@ -115,22 +139,23 @@ std::map<std::string, std::string> CountingReceiver::LastHeaders() const {
   return last_headers_;
 }
 
-MetricsTarget::MetricsTarget() {
-  page_ = [](uint64_t n) {
-    return "# TYPE test_scrapes_total counter\ntest_scrapes_total " + std::to_string(n) + "\n";
-  };
+MetricsTarget::MetricsTarget(std::vector<std::string> paths) {
+  page_ = [](uint64_t n) { return CounterPage(n); };
   server_ = std::make_unique<httplib::Server>();
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    uint64_t n = ++scrapes_;
-    std::function<std::string(uint64_t)> page;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      page = page_;
-    }
-    res.set_content(page(n), "text/plain; version=0.0.4");
-  });
+  for (const std::string& path : paths) {
+    server_->Get(path, [this, path](const httplib::Request&, httplib::Response& res) {
+      uint64_t n = ++scrapes_;
+      std::function<std::string(uint64_t)> page;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = path_pages_.find(path);
+        page = it != path_pages_.end() ? it->second : page_;
+      }
+      res.set_content(page(n), "text/plain; version=0.0.4");
+    });
+  }
   port_ = server_->bind_to_any_port("127.0.0.1");
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = ServeInBackground(*server_);
 }
 
 MetricsTarget::~MetricsTarget() {
@@ -138,9 +163,22 @@ MetricsTarget::~MetricsTarget() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::string MetricsTarget::CounterPage(uint64_t n, int extra_series, const std::string& extra_name) {
+  std::string page = "# TYPE test_scrapes_total counter\ntest_scrapes_total " + std::to_string(n) + "\n";
+  for (int i = 0; i < extra_series; ++i) {
+    page += extra_name + "{i=\"" + std::to_string(i) + "\"} " + std::to_string(n) + "\n";
+  }
+  return page;
+}
+
 void MetricsTarget::SetPage(std::function<std::string(uint64_t)> page) {
   std::lock_guard<std::mutex> lock(mu_);
   page_ = std::move(page);
+}
+
+void MetricsTarget::SetPage(const std::string& path, std::function<std::string(uint64_t)> page) {
+  std::lock_guard<std::mutex> lock(mu_);
+  path_pages_[path] = std::move(page);
 }
 
 }  // namespace promsidecar::testing

@@ -5,7 +5,8 @@
 //    its answer (200, 400, 500, 429 or "down") is switchable at run time.
 //  - MetricsTarget: a scrape target whose page the test controls; by default
 //    it serves `test_scrapes_total N`, N counting the scrapes, so every scrape
-//    yields a distinct value and gaps are visible.
+//    yields a distinct value and gaps are visible. It can serve several paths,
+//    each with its own page, so a test can move a scrape to another path.
 #pragma once
 
 #include <atomic>
@@ -43,6 +44,8 @@ class CountingReceiver {
   // Samples per series, keyed by the canonical label string `{a="b", ...}`.
   std::map<std::string, std::vector<ReceivedSample>> Series() const;
   std::vector<ReceivedSample> SamplesOf(const std::string& metric_name) const;
+  // The values of SamplesOf without NaNs (staleness markers), in arrival order.
+  std::vector<double> ValuesOf(const std::string& metric_name) const;
   size_t requests() const { return requests_; }
   // Everything wrong with the requests so far (missing headers, unsorted labels...).
   std::vector<std::string> ProtocolErrors() const;
@@ -63,14 +66,21 @@ class CountingReceiver {
 
 class MetricsTarget {
  public:
-  MetricsTarget();
+  explicit MetricsTarget(std::vector<std::string> paths = {"/metrics"});
   ~MetricsTarget();
   int port() const { return port_; }
   std::string Address() const { return "127.0.0.1:" + std::to_string(port_); }
 
   // Replaces the page; `scrape` is the 1-based number of this scrape.
   void SetPage(std::function<std::string(uint64_t scrape)> page);
-  uint64_t scrapes() const { return scrapes_; }
+  // The page of one of the constructor's paths (others keep the common page).
+  void SetPage(const std::string& path, std::function<std::string(uint64_t scrape)> page);
+  uint64_t scrapes() const { return scrapes_; }  // of all paths
+
+  // The default page for scrape `n` (`test_scrapes_total n`), plus
+  // `extra_series` series `<extra_name>{i="0".."k"} n` to make each scrape
+  // bigger.
+  static std::string CounterPage(uint64_t n, int extra_series = 0, const std::string& extra_name = "padding");
 
  private:
   int port_ = 0;
@@ -79,6 +89,7 @@ class MetricsTarget {
   std::thread thread_;
   mutable std::mutex mu_;
   std::function<std::string(uint64_t)> page_;
+  std::map<std::string, std::function<std::string(uint64_t)>> path_pages_;
 };
 
 }  // namespace promsidecar::testing

@@ -66,6 +66,4 @@ std::string FormUrlEncode(std::string_view s);
 // The token request body: grant_type=client_credentials, scope, endpoint params.
 std::string TokenRequestBody(const OAuth2Config& config);
 
-std::string Base64Encode(std::string_view s);
-
 }  // namespace promsidecar::remote_write

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "agent/remote_write/auth.h"
+#include "common/util/base64.h"
 
 namespace promsidecar::remote_write {
 
@@ -181,7 +182,7 @@ struct CurlTransport::Impl {
     Append(headers, "Accept: application/json");
     // RFC 6749 2.3.1: client id and secret, form-encoded, as HTTP basic auth.
     Append(headers,
-           "Authorization: Basic " + Base64Encode(FormUrlEncode(o.client_id) + ":" + FormUrlEncode(*secret)));
+           "Authorization: Basic " + EncodeBase64(FormUrlEncode(o.client_id) + ":" + FormUrlEncode(*secret)));
     Append(headers, "User-Agent: " + config.user_agent);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
     ResponseCapture resp;
@@ -216,7 +217,7 @@ struct CurlTransport::Impl {
     if (config.basic_auth) {
       auto pw = basic_password->Get();
       if (!pw) return pw.error();
-      return "Authorization: Basic " + Base64Encode(config.basic_auth->username + ":" + *pw);
+      return "Authorization: Basic " + EncodeBase64(config.basic_auth->username + ":" + *pw);
     }
     if (config.authorization) {
       auto cred = credentials->Get();

@@ -32,20 +32,6 @@ bool IsReservedHeader(std::string_view name) {
   return StartsWithIgnoreCase(name, "X-Prometheus-Remote-");
 }
 
-std::string RedactUrl(std::string_view url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  auto host_start = scheme + 3;
-  auto path = url.find_first_of("/?#", host_start);
-  auto authority = url.substr(host_start, path == std::string_view::npos ? url.npos : path - host_start);
-  auto at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  std::string out(url.substr(0, host_start));
-  out += "<redacted>@";
-  out += url.substr(host_start + at + 1);
-  return out;
-}
-
 Status ValidateTransportConfig(const TransportConfig& c) {
   if (!StartsWithIgnoreCase(c.url, "http://") && !StartsWithIgnoreCase(c.url, "https://")) {
     return MakeError("remote_write url \"" + RedactUrl(c.url) +

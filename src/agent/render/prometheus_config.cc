@@ -219,7 +219,8 @@ std::optional<int> ParseInt(std::string_view s) {
 
 Result<PrometheusVersion> ParsePrometheusVersion(std::string_view text) {
   std::string_view s = text;
-  if (!s.empty() && s.front() == 'v') s.remove_prefix(1);
+  // The injector passes image tags, where both spellings occur.
+  if (!s.empty() && (s.front() == 'v' || s.front() == 'V')) s.remove_prefix(1);
   auto dot = s.find('.');
   if (dot == std::string_view::npos) {
     return MakeError("Prometheus version \"" + std::string(text) +

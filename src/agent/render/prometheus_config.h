@@ -44,7 +44,7 @@ struct PrometheusVersion {
   friend auto operator<=>(const PrometheusVersion&, const PrometheusVersion&) = default;
 };
 
-// "2.42.0", "v3.5.1", "2.42.0+ds" -> {2, 42}. Error for anything before 2.32
+// "2.42.0", "v3.5.1", "V3.5", "2.42.0+ds" -> {2, 42}. Error for anything before 2.32
 // (no agent mode) or unparseable.
 Result<PrometheusVersion> ParsePrometheusVersion(std::string_view text);
 

@@ -492,24 +492,9 @@ void Agent::ApplyScrapeLoops(const config::AgentConfig& cfg) {
 }
 
 void Agent::StartWeb() {
-  http::ServerOptions so;
-  so.listen_address = options_.listen_address;
-  so.name = "web";
-  so.worker_threads = 2;
-  web_ = std::make_unique<http::Server>(so);
-  web_->Handle("GET", "/metrics", [this](const http::ServerRequest&) {
-    http::ServerResponse r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = registry_.Render();
-    return r;
-  });
-  web_->Handle("GET", "/-/healthy", [](const http::ServerRequest&) {
-    return http::ServerResponse::Text(200, "promsidecar-agent is Healthy.\n");
-  });
-  web_->Handle("GET", "/-/ready", [this](const http::ServerRequest&) {
-    return ready_ ? http::ServerResponse::Text(200, "promsidecar-agent is Ready.\n")
-                  : http::ServerResponse::Text(503, "Service Unavailable\n");
-  });
+  web_ = std::make_unique<Web>(
+      WebOptions{.listen_address = options_.listen_address, .bind_retry = options_.bind_retry}, registry_,
+      [this] { return ready_.load(); }, m_->bind_failures);
   auto reload = [this](const http::ServerRequest&) {
     if (!options_.enable_lifecycle) return http::ServerResponse::Text(403, "Lifecycle API is not enabled.\n");
     Status s = Reload();
@@ -517,33 +502,11 @@ void Agent::StartWeb() {
   };
   web_->Handle("POST", "/-/reload", reload);
   web_->Handle("PUT", "/-/reload", reload);
-  if (Status s = web_->Start(); s.ok()) {
-    log::Info("web server listening", {{"address", options_.listen_address}, {"port", web_->BoundPort()}});
-    return;
-  } else {
-    m_->bind_failures.Inc();
-    log::Error("cannot listen; scraping and sending go on, retrying the bind",
-               {{"address", options_.listen_address}, {"err", s.message()}});
-  }
-  // The agent's job is scraping and sending; a port clash must not stop it.
-  web_thread_ = std::thread([this] {
-    while (true) {
-      {
-        std::unique_lock<std::mutex> lock(shutdown_mu_);
-        if (shutdown_cv_.wait_for(lock, options_.bind_retry, [this] { return shutdown_requested_; })) return;
-      }
-      if (web_->Start().ok()) {
-        log::Info("web server listening",
-                  {{"address", options_.listen_address}, {"port", web_->BoundPort()}});
-        return;
-      }
-      m_->bind_failures.Inc();
-    }
-  });
+  web_->Start();
 }
 
 int Agent::web_port() const {
-  return web_ && web_->Running() ? web_->BoundPort() : 0;
+  return web_ ? web_->port() : 0;
 }
 
 void Agent::Collect() {
@@ -599,7 +562,6 @@ void Agent::Shutdown() {
   // The watcher's callback reloads under mu_: stop it before taking mu_.
   if (watcher_) watcher_->Stop();
   // The web server first: a /-/reload in flight needs mu_.
-  if (web_thread_.joinable()) web_thread_.join();
   if (web_) web_->Stop();
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_ || !wal_) {

@@ -23,6 +23,7 @@
 #include "agent/remote_write/sender.h"
 #include "agent/remote_write/wal_source.h"
 #include "agent/runtime/sidecar_inputs.h"
+#include "agent/runtime/web.h"
 #include "agent/scrape/scrape_loop.h"
 #include "agent/storage/wal_appender.h"
 #include "agent/wal/wal.h"
@@ -107,8 +108,7 @@ class Agent {
   struct Metrics;
   std::unique_ptr<Metrics> m_;
 
-  std::unique_ptr<http::Server> web_;
-  std::thread web_thread_;
+  std::unique_ptr<Web> web_;
   std::atomic<bool> ready_{false};
 
   std::mutex shutdown_mu_;

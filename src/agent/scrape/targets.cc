@@ -1,10 +1,9 @@
 #include "agent/scrape/targets.h"
 
-#include <openssl/evp.h>
-
 #include <cstdio>
 
 #include "agent/scrape/offset.h"
+#include "common/util/base64.h"
 
 namespace promsidecar::scrape {
 namespace {
@@ -27,14 +26,6 @@ std::string QueryEscape(const std::string& s) {
 
 constexpr std::string_view kParamPrefix = "__param_";
 
-std::string Base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  return out;
-}
-
 }  // namespace
 
 std::function<std::string()> AuthorizationHeader(const config::ScrapeConfig& job) {
@@ -46,7 +37,7 @@ std::function<std::string()> AuthorizationHeader(const config::ScrapeConfig& job
         auto secret = config::ReadSecret(auth.password);
         if (secret.ok()) password = secret->Reveal();
       }
-      return "Basic " + Base64(auth.username + ":" + password);
+      return "Basic " + EncodeBase64(auth.username + ":" + password);
     };
   }
   if (job.authorization) {

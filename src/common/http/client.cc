@@ -148,16 +148,6 @@ std::vector<std::string> Headers::GetAll(std::string_view name) const {
   return out;
 }
 
-std::string RedactUrl(std::string_view url) {
-  auto scheme = url.find("://");
-  size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
-  size_t end = url.find_first_of("/?#", start);
-  if (end == std::string_view::npos) end = url.size();
-  auto at = url.substr(start, end - start).rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  return std::string(url.substr(0, start)) + std::string(url.substr(start + at + 1));
-}
-
 Client::Client(ClientOptions options) : options_(std::move(options)) {
   GlobalInitOnce();
   curl_ = curl_easy_init();

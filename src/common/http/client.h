@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/http/url.h"  // RedactUrl, which the client's users log URLs with
 #include "common/util/result.h"
 
 namespace promsidecar::http {
@@ -128,8 +129,5 @@ class Client {
   ClientOptions options_;
   void* curl_;  // CURL*, kept out of this header
 };
-
-// The URL with any "user:password@" removed: safe for logs and errors.
-std::string RedactUrl(std::string_view url);
 
 }  // namespace promsidecar::http

@@ -76,6 +76,7 @@ struct Client::Call {
   std::string path;  // with query string
   std::string body;
   std::string content_type;
+  std::string accept;  // empty: application/json
   bool idempotent = true;
   std::chrono::milliseconds timeout{0};  // 0: options_.request_timeout
   int max_attempts = 0;                  // 0: options_.retry.max_attempts
@@ -113,7 +114,7 @@ ApiResult<http::Response> Client::Execute(const Call& call) {
   req.decode_gzip = true;
   req.on_chunk = call.on_chunk;
   req.should_abort = call.should_abort;
-  req.headers.Add("Accept", "application/json");
+  req.headers.Add("Accept", call.accept.empty() ? std::string("application/json") : call.accept);
   if (!call.content_type.empty()) req.headers.Add("Content-Type", call.content_type);
 
   int max_attempts = call.max_attempts > 0 ? call.max_attempts : std::max(1, options_.retry.max_attempts);
@@ -188,6 +189,7 @@ ApiResult<json> Client::List(const Resource& r, std::string_view ns, const ListO
                                               {"continue", o.continue_token},
                                               {"resourceVersion", o.resource_version},
                                               {"resourceVersionMatch", o.resource_version_match}});
+  c.accept = o.accept;
   auto list = ExecuteJson(c);
   if (list.ok()) FillItemKinds(*list, r);
   return list;

@@ -45,7 +45,13 @@ struct ListOptions {
   std::string continue_token;  // from the previous page's metadata.continue
   std::string resource_version;
   std::string resource_version_match;  // "NotOlderThan", "Exact"
+  // Accept header; empty: application/json. kMetadataOnlyList asks for
+  // metadata only (a PartialObjectMetadataList).
+  std::string accept;
 };
+
+inline constexpr const char* kMetadataOnlyList =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
 
 struct WatchOptions {
   std::string resource_version;  // empty: start with synthetic ADDED events for existing objects

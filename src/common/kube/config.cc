@@ -88,38 +88,6 @@ http::ClientOptions Config::ToClientOptions() const {
   return o;
 }
 
-Result<std::string> DecodeBase64(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t padding = 0;
-  for (char c : in) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    if (c == '=') {
-      ++padding;
-      continue;
-    }
-    int v = value(c);
-    if (v < 0 || padding > 0) return MakeError("invalid base64 (unexpected character); re-encode the value");
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  if (bits >= 6 || padding > 2) return MakeError("invalid base64 (truncated); re-encode the value");
-  return out;
-}
-
 Result<Config> ParseKubeconfig(std::string_view yaml, const fs::path& base_dir, std::string_view context,
                                std::string_view source_name) {
   std::string src(source_name);

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "common/http/client.h"
+#include "common/util/base64.h"
 #include "common/util/result.h"
 
 namespace promsidecar::kube {
@@ -53,8 +54,9 @@ Result<Config> LoadInClusterConfig(const InClusterOptions& options = {});
 // in-cluster, else ~/.kube/config.
 Result<Config> LoadDefaultConfig(const std::string& kubeconfig_path = {}, std::string_view context = {});
 
-// Standard base64 (padding optional, whitespace ignored), as in *-data fields.
-Result<std::string> DecodeBase64(std::string_view in);
+// *-data fields and Secret data are standard base64 (common/util/base64.h);
+// kube::DecodeBase64 stays the name callers outside promsidecar:: use.
+using ::promsidecar::DecodeBase64;
 
 // The bearer token to send. Thread-safe. With a token file it re-reads the
 // file when its mtime changed, checking at most once per `check_interval`,

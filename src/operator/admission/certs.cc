@@ -19,6 +19,7 @@
 #include "common/kube/config.h"
 #include "common/kube/errors.h"
 #include "common/log/log.h"
+#include "common/util/base64.h"
 #include "operator/admission/review.h"
 
 namespace promsidecar::admission {
@@ -280,10 +281,10 @@ Result<bool> CertManager::RotateIfNeeded(std::chrono::system_clock::time_point n
                      {"namespace", options_.secret_namespace},
                      {"labels", {{"app.kubernetes.io/managed-by", kFieldManager}}}}},
                    {"data",
-                    {{kCaCertKey, Base64Encode(ca.cert_pem)},
-                     {kCaKeyKey, Base64Encode(ca.key_pem)},
-                     {kTlsCertKey, Base64Encode(serving.cert_pem)},
-                     {kTlsKeyKey, Base64Encode(serving.key_pem)}}}};
+                    {{kCaCertKey, EncodeBase64(ca.cert_pem)},
+                     {kCaKeyKey, EncodeBase64(ca.key_pem)},
+                     {kTlsCertKey, EncodeBase64(serving.cert_pem)},
+                     {kTlsKeyKey, EncodeBase64(serving.key_pem)}}}};
     // Create, or update against the version read: a concurrent writer makes
     // this fail with Conflict instead of both winning.
     if (existing.ok()) {

@@ -1,9 +1,9 @@
 #include "operator/admission/review.h"
 
-#include <openssl/evp.h>
-
 #include <tuple>
 #include <utility>
+
+#include "common/util/base64.h"
 
 namespace promsidecar::admission {
 
@@ -155,7 +155,7 @@ std::string EncodeAdmissionReview(const std::string& uid, const AdmissionRespons
   json r = {{"uid", uid}, {"allowed", response.allowed}};
   if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
     r["patchType"] = "JSONPatch";
-    r["patch"] = Base64Encode(response.patch.dump());
+    r["patch"] = EncodeBase64(response.patch.dump());
   }
   if (!response.warnings.empty()) {
     json warnings = json::array();
@@ -172,14 +172,6 @@ std::string EncodeAdmissionReview(const std::string& uid, const AdmissionRespons
   json review = {{"apiVersion", kAdmissionApiVersion}, {"kind", kAdmissionReviewKind}, {"response", r}};
   // Replace invalid UTF-8 rather than throw: messages may quote user input.
   return review.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string Base64Encode(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
 }
 
 }  // namespace promsidecar::admission

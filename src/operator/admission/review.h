@@ -77,7 +77,4 @@ Result<AdmissionRequest> DecodeAdmissionReview(std::string_view body);
 // base64 patch when it is non-empty; warnings; status for denials.
 std::string EncodeAdmissionReview(const std::string& uid, const AdmissionResponse& response);
 
-// Standard base64 with padding.
-std::string Base64Encode(std::string_view data);
-
 }  // namespace promsidecar::admission

@@ -1,5 +1,7 @@
 #include "operator/api/agent.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "common/util/units.h"
@@ -233,6 +235,35 @@ std::optional<TlsConfig> ReadTls(Reader& r, const json& obj, const std::string& 
   return t;
 }
 
+std::optional<ProjectedServiceAccountToken> ReadProjectedToken(Reader& r, const json& authorization,
+                                                               const std::string& path) {
+  const json* v = Reader::Find(authorization, "projectedServiceAccountToken");
+  if (!v) return std::nullopt;
+  ProjectedServiceAccountToken t;
+  if (!v->is_object()) {
+    r.Fail(path, *v, "must be an object with audience (and optionally expirationSeconds)");
+    return t;
+  }
+  t.audience = r.String(*v, "audience", path + ".audience").value_or("");
+  if (t.audience.empty()) {
+    // Kubernetes would default it to the API server's audience: the backend
+    // would receive a token that works against the API.
+    r.Fail(path + ".audience", json(),
+           "required: the audience the remote-write backend accepts (the token's aud claim), e.g. its URL");
+  }
+  if (const json* e = Reader::Find(*v, "expirationSeconds")) {
+    if (!e->is_number_integer() || e->get<int64_t>() < kMinTokenExpirationSeconds ||
+        e->get<int64_t>() > kMaxTokenExpirationSeconds) {
+      r.Fail(path + ".expirationSeconds", *e,
+             "must be an integer from 600 (10 minutes, Kubernetes' minimum for a projected token) to "
+             "4294967296; omit it for 3600");
+    } else {
+      t.expiration_seconds = e->get<int64_t>();
+    }
+  }
+  return t;
+}
+
 RelabelConfig ReadRelabel(Reader& r, const json& obj, const std::string& path) {
   RelabelConfig rc;
   rc.source_labels = r.StringList(obj, "sourceLabels", path + ".sourceLabels");
@@ -287,6 +318,7 @@ RemoteWrite ReadRemoteWrite(Reader& r, const json& obj, const std::string& path)
     a.credentials = r.KeySelector(*az, "credentials", path + ".authorization.credentials");
     a.credentials_file =
         r.String(*az, "credentialsFile", path + ".authorization.credentialsFile").value_or("");
+    a.projected_token = ReadProjectedToken(r, *az, path + ".authorization.projectedServiceAccountToken");
     rw.authorization = a;
   }
   if (const json* o = Reader::Find(obj, "oauth2")) {
@@ -487,21 +519,71 @@ Result<Agent> ParseAgent(const json& object) {
 
 namespace {
 
-// Shortens `text` to `max` characters as "<prefix>-<hash of text>".
-std::string Shorten(const std::string& text, size_t max) {
-  if (text.size() <= max) return text;
+std::string Fnv1a64Hex(const std::string& text) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// Shortens `text` to `max` characters as "<prefix>-<hash of text>".
+std::string Shorten(const std::string& text, size_t max) {
+  if (text.size() <= max) return text;
+  const std::string hash = Fnv1a64Hex(text);
   std::string prefix = text.substr(0, max - 17);
   // Label values and names must not end in '-' or '.' before our '-'.
   while (!prefix.empty() && (prefix.back() == '-' || prefix.back() == '.' || prefix.back() == '_'))
     prefix.pop_back();
-  return prefix + "-" + buf;
+  return prefix + "-" + hash;
+}
+
+// [a-z0-9-] only, runs of anything else as one '-', no '-' at either end.
+std::string DnsLabelPart(const std::string& text, size_t max) {
+  std::string out;
+  for (char c : text) {
+    char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    bool ok = (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9');
+    if (ok) {
+      out += l;
+    } else if (!out.empty() && out.back() != '-') {
+      out += '-';
+    }
+    if (out.size() >= max) break;
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out;
 }
 
 }  // namespace
+
+ProjectedTokenVolume ProjectedTokenVolumeFor(const std::string& audience) {
+  // Readable part for people reading the pod, hash for uniqueness.
+  // 16 + 30 + 1 + 16 characters: within the 63 of a DNS-1123 label.
+  std::string readable = DnsLabelPart(audience, 30);
+  std::string id = (readable.empty() ? "" : readable + "-") + Fnv1a64Hex(audience);
+  ProjectedTokenVolume v;
+  v.audience = audience;
+  v.volume_name = kProjectedTokenVolumePrefix + id;
+  v.dir = std::string(kProjectedTokenRoot) + "/" + id;
+  return v;
+}
+
+std::vector<ProjectedTokenVolume> ProjectedTokenVolumes(const Agent& agent) {
+  std::vector<ProjectedTokenVolume> out;
+  for (const RemoteWrite& rw : agent.remote_write) {
+    if (!rw.authorization || !rw.authorization->projected_token) continue;
+    const ProjectedServiceAccountToken& t = *rw.authorization->projected_token;
+    auto same = std::find_if(out.begin(), out.end(), [&](const auto& v) { return v.audience == t.audience; });
+    if (same != out.end()) {
+      same->expiration_seconds = std::min(same->expiration_seconds, t.expiration_seconds);
+      continue;
+    }
+    out.push_back(ProjectedTokenVolumeFor(t.audience));
+    out.back().expiration_seconds = t.expiration_seconds;
+  }
+  return out;
+}
 
 std::string Agent::LabelValue() const {
   return Shorten(namespace_ + "." + name, 63);

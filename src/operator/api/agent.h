@@ -20,6 +20,7 @@
 #include "common/util/result.h"
 #include "operator/api/field_error.h"
 #include "operator/api/label_selector.h"
+#include "operator/api/well_known.h"
 
 namespace promsidecar::api {
 
@@ -36,6 +37,12 @@ struct AgentApiGroup {
   static AgentApiGroup Own() { return {kOwnGroup}; }
   static AgentApiGroup Seed() { return {kSeedGroup}; }
 };
+
+// Kubernetes' bounds for a projected token's expirationSeconds (pod
+// validation) and the default it applies.
+inline constexpr int64_t kMinTokenExpirationSeconds = 600;
+inline constexpr int64_t kMaxTokenExpirationSeconds = int64_t{1} << 32;
+inline constexpr int64_t kDefaultTokenExpirationSeconds = 3600;
 
 // Credentials are references, spelled as upstream prometheus-operator does.
 struct SecretKeySelector {
@@ -55,10 +62,24 @@ struct BasicAuth {
   std::optional<SecretKeySelector> password;
 };
 
+// A token of the pod's own ServiceAccount that the kubelet projects into the
+// sending container and rotates (corev1 ServiceAccountTokenProjection): the
+// credentials then never exist outside the pod, and nothing is copied into the
+// rendered Secret. The field names and bounds are Kubernetes' own.
+struct ProjectedServiceAccountToken {
+  std::string audience;  // required: an empty one would mint an API-server token
+  int64_t expiration_seconds = kDefaultTokenExpirationSeconds;
+};
+
 struct Authorization {
   std::string type = "Bearer";
+  // At most one of these three (the validator and the CRDs' CEL say so).
   std::optional<SecretKeySelector> credentials;
   std::string credentials_file;
+  std::optional<ProjectedServiceAccountToken> projected_token;
+  int SourceCount() const {
+    return (credentials ? 1 : 0) + (credentials_file.empty() ? 0 : 1) + (projected_token ? 1 : 0);
+  }
 };
 
 struct OAuth2 {
@@ -190,5 +211,22 @@ Agent ParseAgentCollecting(const nlohmann::json& object, std::vector<FieldError>
 // both serve one namespace.
 std::string SharedConfigSecretName(const Agent& agent);
 inline constexpr const char* kSharedConfigKey = "config.yaml";
+
+// One projected token volume per distinct audience among the agent's
+// remoteWrite entries (the shortest expirationSeconds asked for wins), in
+// order of first appearance. The webhook mounts it at `dir` and the shared
+// config names `dir`/kProjectedTokenFile, so both derive it here. The id
+// depends on the audience alone: adding, removing or reordering other
+// entries never moves a token that running pods already mount.
+struct ProjectedTokenVolume {
+  std::string audience;
+  int64_t expiration_seconds = kDefaultTokenExpirationSeconds;
+  std::string volume_name;  // kProjectedTokenVolumePrefix + id, a DNS-1123 label
+  std::string dir;          // kProjectedTokenRoot + "/" + id
+  std::string File() const { return dir + "/" + kProjectedTokenFile; }
+};
+std::vector<ProjectedTokenVolume> ProjectedTokenVolumes(const Agent& agent);
+// The same derivation for one audience (render uses it per entry).
+ProjectedTokenVolume ProjectedTokenVolumeFor(const std::string& audience);
 
 }  // namespace promsidecar::api

@@ -3,6 +3,8 @@
 // annotation parser must agree on these, so they live in one place.
 #pragma once
 
+#include <string_view>
+
 namespace promsidecar::api {
 
 // Set by users on pods.
@@ -30,6 +32,8 @@ inline constexpr const char* kSharedConfigVolumeName = "promsidecar-config";
 inline constexpr const char* kWalVolumeName = "promsidecar-wal";
 inline constexpr const char* kNoTokenVolumeName = "promsidecar-no-token";
 inline constexpr const char* kRenderedVolumeName = "promsidecar-rendered";
+// Projected service-account token volumes: this prefix plus an id per audience.
+inline constexpr const char* kProjectedTokenVolumePrefix = "promsidecar-rwt-";
 
 // Where it mounts them.
 inline constexpr const char* kPodInfoDir = "/etc/promsidecar/pod";
@@ -37,5 +41,20 @@ inline constexpr const char* kSharedConfigDir = "/etc/promsidecar/shared";
 inline constexpr const char* kWalDir = "/var/lib/promsidecar/wal";
 inline constexpr const char* kRenderedDir = "/etc/prometheus-rendered";
 inline constexpr const char* kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
+// Projected remote-write tokens live under here, one directory per audience;
+// never at kServiceAccountDir, which stays an empty, token-less mount.
+inline constexpr const char* kProjectedTokenRoot = "/var/run/secrets/promsidecar/remote-write";
+inline constexpr const char* kProjectedTokenFile = "token";
+
+// Whether a pod volume of this name is one the webhook injects (the fixed
+// ones and the projected token volumes): the webhook's name-collision check,
+// StripInjection and the controller must agree on it.
+inline bool IsInjectedVolumeName(std::string_view name) {
+  for (const char* ours : {kPodInfoVolumeName, kSharedConfigVolumeName, kWalVolumeName, kNoTokenVolumeName,
+                           kRenderedVolumeName}) {
+    if (name == ours) return true;
+  }
+  return name.starts_with(kProjectedTokenVolumePrefix);
+}
 
 }  // namespace promsidecar::api

@@ -10,8 +10,15 @@
 // Rendered Secrets outside the agent namespaces are read with GET and written
 // with create/update/delete; they are never listed or watched.
 //
-// Informers run on every replica (readiness); reconciles run only while
-// SetLeading(true) (leader election).
+// Besides, a metadata-only list of every pod (the repair report, every
+// Options::repair_interval) finds annotated pods without a sidecar; with
+// repair enabled, and for agents with updateStrategy Rollout, their owners
+// (Deployment, StatefulSet, DaemonSet) are restarted, which needs the
+// optional RBAC in deploy/optional/restart-workloads-rbac.yaml (also `patch`
+// on pods, for updateStrategy InPlace). See docs/operator.md.
+//
+// Informers run on every replica (readiness); reconciles, the repair report
+// and upgrades run only while SetLeading(true) (leader election).
 #pragma once
 
 #include <atomic>
@@ -30,6 +37,9 @@
 #include "common/kube/informer.h"
 #include "common/metrics/metrics.h"
 #include "operator/api/agent.h"
+#include "operator/controller/rate_limiter.h"
+#include "operator/controller/repair.h"
+#include "operator/controller/upgrade.h"
 #include "operator/controller/workqueue.h"
 #include "operator/inject/inject.h"
 
@@ -48,6 +58,24 @@ struct Options {
   // Pod events (Injected/InjectionSkipped) only for pods younger than this, so
   // a restarted or new leader does not repeat them for old pods.
   std::chrono::seconds pod_event_max_age{600};
+
+  // The repair report: a metadata-only list of every pod (served from the API
+  // server's watch cache, which ignores `limit` there: keep this long).
+  std::chrono::seconds repair_interval{600};
+  // Restart the owners of pods the report finds (otherwise only reported).
+  bool repair_enabled = false;
+  // Act on spec.sidecar.updateStrategy: Rollout (restarting workloads is an
+  // install-time permission, so agents cannot turn it on by themselves).
+  bool rollout_enabled = false;
+  // Owner restarts (repair and updateStrategy Rollout together) per minute,
+  // and the least time between two restarts of one workload.
+  int max_restarts_per_minute = 5;
+  std::chrono::seconds min_restart_interval{3600};
+  // In-place agent image patches (updateStrategy InPlace) per minute.
+  int max_in_place_per_minute = 30;
+  // An in-place upgrade whose container status has not confirmed it by then
+  // is given up on (counted, logged).
+  std::chrono::seconds in_place_confirm_timeout{3600};
 };
 
 // Pure pieces, exposed for tests.
@@ -56,12 +84,9 @@ struct Options {
 // its namespaceSelector, or only its own namespace when it has none.
 bool NamespaceAdmitted(const api::Agent& agent, const std::string& ns, const api::Labels& labels);
 
-// The pod as it was before injection: our containers, volumes, labels and
-// annotations removed, so Decide can say what it would inject now.
-nlohmann::json StripInjection(const nlohmann::json& pod);
-
-// True when the pod's injected-hash annotation differs from what Decide
-// would inject now (or Decide would not inject it at all).
+// True when the pod's injected-hash or agent-version annotation differs from
+// what Decide would inject now, or Decide would not inject it at all
+// (CheckInjectedPod in upgrade.h says how it differs).
 bool PodOutdated(const nlohmann::json& pod, const inject::ClusterFacts& facts);
 
 struct Condition {
@@ -72,6 +97,7 @@ struct AgentStatus {
   int64_t observed_generation = 0;
   int injected_pods = 0;
   int outdated_pods = 0;
+  int uninjected_pods = 0;                       // from the last repair report
   int namespaces = 0;                            // admitted namespaces holding injected pods
   std::vector<std::string> rendered_namespaces;  // sorted: where a rendered Secret is (for cleanup)
   std::vector<Condition> conditions;             // Reconciled, Available
@@ -101,9 +127,48 @@ class Controller {
 
   // One reconcile of "ns/name" (tests call it directly).
   Status Reconcile(const std::string& key);
+  // One repair report (the leader runs it every Options::repair_interval).
+  Status RunRepair();
 
  private:
   struct Metrics;
+  struct OutdatedPod {
+    nlohmann::json pod;
+    PodCheck check;
+  };
+  struct PendingUpgrade {
+    std::string ns, name, agent, image;
+    AgentContainerStatus before;
+    std::chrono::steady_clock::time_point since;
+  };
+  enum class RestartOutcome {
+    kRestarted,
+    kNotRestartable,
+    kRecentlyRestarted,
+    kRateLimited,
+    kForbidden,
+    kFailed
+  };
+  void RepairLoop();
+  void ApplyUpdateStrategy(const std::string& key, const api::Agent& agent, const nlohmann::json& involved,
+                           const std::vector<OutdatedPod>& outdated);
+  void UpgradeInPlace(const std::string& key, const api::Agent& agent, const nlohmann::json& involved,
+                      const std::vector<OutdatedPod>& outdated);
+  RestartOutcome RestartOwnerOf(const nlohmann::json& pod, const std::string& reason, const std::string& why);
+  void CheckPendingUpgrade(const nlohmann::json& pod);
+  void ExpirePendingUpgrades();
+  // An Event with a deterministic name, sent once per process (a new leader
+  // gets AlreadyExists): for conditions re-found on every reconcile.
+  // An updateStrategy the operator's RBAC does not allow, once per agent and strategy.
+  void EmitUpgradeForbidden(const nlohmann::json& involved, const api::Agent& agent,
+                            const std::string& strategy, const std::string& action);
+  void EmitEventOnce(const nlohmann::json& involved, const std::string& type, const std::string& reason,
+                     const std::string& message, const std::string& name);
+  // Logs a 403 once per verb and resource, with what needs it and the fix.
+  void ReportForbidden(const std::string& verb, const std::string& resource, const std::string& needed_by,
+                       const std::string& fix);
+  inject::ClusterFacts BaseFacts() const;
+  void AddNamespaceFacts(const std::string& ns, inject::ClusterFacts* facts) const;
   void EnqueueAgentsInNamespace(const std::string& ns);
   void EnqueueAll();
   void EnqueueForPod(const nlohmann::json& pod);
@@ -138,6 +203,34 @@ class Controller {
   std::map<std::string, std::map<std::string, std::string>> known_;
   std::set<std::string> kubelet_versions_;
   std::chrono::steady_clock::time_point last_resync_;
+
+  std::thread repair_thread_;
+  std::atomic<bool> repair_due_{true};
+  SlidingWindowLimiter restart_limiter_;
+  OncePerKey restarted_owners_;
+  SlidingWindowLimiter in_place_limiter_;
+  // Guarded by mu_: the last repair report (agent key → pods without a
+  // sidecar), pods already reported by an Event (UIDs; pruned to the last
+  // list), in-place upgrades waiting for the kubelet (pod UID → upgrade),
+  // permission errors already logged, one-time Events sent.
+  std::map<std::string, int> uninjected_;
+  std::set<std::string> reported_uninjected_;
+  std::map<std::string, PendingUpgrade> pending_upgrades_;
+  std::set<std::string> forbidden_logged_;
+  std::set<std::string> once_events_;
+  bool repair_left_over_ = false;  // the last report left owners to the restart rate limit
+};
+
+// Shared by controller.cc and pod_actions.cc; owned by the Registry.
+struct Controller::Metrics {
+  metrics::Counter* reconciles = nullptr;
+  metrics::Counter* errors = nullptr;
+  metrics::Family<metrics::Counter>* api_calls = nullptr;
+  metrics::Counter* secret_writes = nullptr;
+  metrics::Family<metrics::Gauge>* uninjected = nullptr;
+  metrics::Family<metrics::Counter>* repair_runs = nullptr;
+  metrics::Family<metrics::Counter>* owner_restarts = nullptr;
+  metrics::Family<metrics::Counter>* in_place = nullptr;
 };
 
 }  // namespace promsidecar::controller

@@ -28,6 +28,17 @@ void WorkQueue::AddRateLimited(const std::string& key) {
   cv_.notify_one();
 }
 
+void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutdown_) return;
+  const auto due = Clock::now() + delay;
+  for (const auto& [when, k] : delayed_) {
+    if (k == key && when <= due) return;
+  }
+  delayed_.emplace(due, key);
+  cv_.notify_one();
+}
+
 void WorkQueue::Forget(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   failures_.erase(key);

@@ -24,6 +24,9 @@ class WorkQueue {
   void Add(const std::string& key);
   // Queues `key` after its next backoff delay (doubling per consecutive failure).
   void AddRateLimited(const std::string& key);
+  // Queues `key` once `delay` has passed (work deferred by a rate limit, not a
+  // failure: the backoff is untouched). A key already due earlier is not added twice.
+  void AddAfter(const std::string& key, std::chrono::milliseconds delay);
   // Clears the failure count of `key` (call after a successful reconcile).
   void Forget(const std::string& key);
   // Blocks until a key is ready or `timeout` passes or ShutDown().

@@ -700,11 +700,8 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
   if (const json& vols = Get(spec, "volumes"); vols.is_array()) {
     for (const json& v : vols) {
       std::string name = GetString(v, "name");
-      for (const char* ours : {api::kPodInfoVolumeName, api::kSharedConfigVolumeName, api::kWalVolumeName,
-                               api::kNoTokenVolumeName, api::kRenderedVolumeName}) {
-        if (name == ours) {
-          return Skip(pod, "NameCollision", "the pod already has a volume named " + name, agent.Ref());
-        }
+      if (api::IsInjectedVolumeName(name)) {
+        return Skip(pod, "NameCollision", "the pod already has a volume named " + name, agent.Ref());
       }
     }
   }
@@ -783,6 +780,18 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
     volumes.push_back(
         {{"name", api::kRenderedVolumeName}, {"emptyDir", {{"medium", "Memory"}, {"sizeLimit", "4Mi"}}}});
   }
+  // Remote-write tokens of the pod's own ServiceAccount: the kubelet requests
+  // them for the audience and rewrites the file before they expire.
+  const std::vector<api::ProjectedTokenVolume> tokens = api::ProjectedTokenVolumes(agent);
+  for (const api::ProjectedTokenVolume& t : tokens) {
+    volumes.push_back({{"name", t.volume_name},
+                       {"projected",
+                        {{"sources",
+                          {{{"serviceAccountToken",
+                             {{"audience", t.audience},
+                              {"expirationSeconds", t.expiration_seconds},
+                              {"path", api::kProjectedTokenFile}}}}}}}}});
+  }
 
   // Containers.
   const std::string agent_image = !agent.sidecar.image.empty() ? agent.sidecar.image : settings.agent_image;
@@ -840,6 +849,9 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
                          "\"; assuming " + settings.prometheus_default_version +
                          " for its flags (set spec.version)");
     }
+    // The renderer writes only fields this version accepts.
+    agent_container["args"].push_back("--prometheus.version=" +
+                                      (known ? prometheus_version : settings.prometheus_default_version));
     json prom = {
         {"name", api::kPrometheusContainerName},
         {"image", prom_image},
@@ -860,6 +872,16 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
     // The renderer first: Prometheus needs the file it writes.
     containers.push_back(agent_container);
     containers.push_back(prom);
+  }
+  // Only the container that sends gets the tokens: the agent, or Prometheus
+  // for engine: prometheus (where the agent only renders the config and never
+  // opens them). The app containers never see them.
+  const std::string sender = prometheus_engine ? api::kPrometheusContainerName : api::kAgentContainerName;
+  for (json& c : containers) {
+    if (c["name"] != sender) continue;
+    for (const api::ProjectedTokenVolume& t : tokens) {
+      c["volumeMounts"].push_back(Mount(t.volume_name.c_str(), t.dir.c_str(), true));
+    }
   }
   if (native.native) {
     for (json& c : containers) c["restartPolicy"] = "Always";
@@ -968,8 +990,13 @@ json StripInjection(const json& pod) {
   const std::set<std::string> containers{api::kAgentContainerName, api::kPrometheusContainerName};
   remove_named("containers", containers);
   remove_named("initContainers", containers);
-  remove_named("volumes", {api::kPodInfoVolumeName, api::kSharedConfigVolumeName, api::kWalVolumeName,
-                           api::kNoTokenVolumeName, api::kRenderedVolumeName});
+  if (spec.contains("volumes") && spec["volumes"].is_array()) {
+    json kept = json::array();
+    for (const json& v : spec["volumes"]) {
+      if (!api::IsInjectedVolumeName(GetString(v, "name"))) kept.push_back(v);
+    }
+    spec["volumes"] = std::move(kept);
+  }
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/kube/config.h"
+#include "common/util/base64.h"
 #include "common/util/units.h"
 #include "operator/api/well_known.h"
 
@@ -333,33 +334,6 @@ Result<RenderedSecret> RenderSharedConfig(const api::Agent& agent, const Referen
                                          agent.Ref() + "; do not edit.\n" + out.c_str() + "\n";
   rendered.data_hash = DataHash(rendered.data);
   return rendered;
-}
-
-std::string EncodeBase64(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t n = uint32_t(uint8_t(in[i])) << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
 }
 
 nlohmann::json SecretObject(const api::Agent& agent, const RenderedSecret& rendered) {

@@ -12,6 +12,9 @@
 //                 wherever the volume is mounted.
 //   rw<i>-<what>  one key per credential file: password, token, client-secret,
 //                 ca.crt, tls.crt, tls.key (and oauth2-ca.crt/... for OAuth2's TLS).
+//                 authorization.projectedServiceAccountToken adds no key: its
+//                 credentials_file is the absolute path of the projected token
+//                 the webhook mounts (api::ProjectedTokenVolumeFor).
 //
 // Compatibility rule (schema marker `# promsidecar-config-schema: 1`, the
 // first line of config.yaml): the agent's loader rejects unknown keys, so an
@@ -83,7 +86,5 @@ nlohmann::json SecretObject(const api::Agent& agent, const RenderedSecret& rende
 std::map<std::string, std::string> SecretData(const nlohmann::json& secret);
 // Data of a ConfigMap object (data + base64-decoded binaryData).
 std::map<std::string, std::string> ConfigMapData(const nlohmann::json& config_map);
-
-std::string EncodeBase64(const std::string& in);
 
 }  // namespace promsidecar::render

@@ -9,6 +9,10 @@
 #include "operator/api/quantity.h"
 
 namespace promsidecar::validate {
+
+// Each endpoint costs every sidecar a sender: a bound keeps an agent's cost
+// per pod predictable (Prometheus itself has none).
+constexpr size_t kMaxRemoteWrites = 32;
 namespace {
 
 using api::FieldError;
@@ -118,9 +122,15 @@ void CheckRemoteWrite(const api::RemoteWrite& rw, const std::string& path, std::
     CollectSelector(rw.basic_auth->password, path + ".basicAuth.password", false, refs);
   }
   if (rw.authorization) {
-    if (!rw.authorization->credentials && rw.authorization->credentials_file.empty()) {
+    const api::Authorization& az = *rw.authorization;
+    const int sources = az.SourceCount();
+    if (sources == 0) {
       AddError(out, path + ".authorization.credentials", "",
-               "required: a Secret key reference holding the token");
+               "required: a Secret key reference holding the token (or projectedServiceAccountToken)");
+    } else if (sources > 1) {
+      AddError(out, path + ".authorization", "",
+               "set only one of credentials, credentialsFile and projectedServiceAccountToken; remove the "
+               "others");
     }
     if (rw.authorization->type == "Basic" || rw.authorization->type == "basic") {
       AddError(out, path + ".authorization.type", rw.authorization->type,
@@ -271,6 +281,11 @@ std::vector<FieldError> Validate(const json& object, const ValidationContext& ct
       AddError(&out, path + ".name", name,
                "must be unique; spec.remoteWrite[" + std::to_string(it->second) + "] has the same name");
     }
+  }
+  if (agent.remote_write.size() > kMaxRemoteWrites) {
+    AddError(&out, "spec.remoteWrite", std::to_string(agent.remote_write.size()) + " endpoints",
+             "at most " + std::to_string(kMaxRemoteWrites) +
+                 " are supported: each one is a sender with its own queue in every injected pod");
   }
   if (agent.remote_write.empty()) {
     AddWarning(&out, "spec.remoteWrite", "",

@@ -5,13 +5,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <map>
 
 #include "agent_process.h"
+#include "pod_files.h"
 #include "testing/receiver.h"
 #include "testing/subprocess.h"
 
@@ -19,40 +18,6 @@ namespace promsidecar::testing {
 namespace {
 
 using std::chrono::seconds;
-namespace fs = std::filesystem;
-
-// Go's strconv.Quote for the ASCII values these tests use.
-std::string Quote(const std::string& v) {
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-// The kubelet's AtomicWriter sequence, reproduced for tests.
-void KubeletWrite(const std::string& dir, const std::map<std::string, std::string>& files) {
-  static std::atomic<int> n{0};
-  fs::create_directories(dir);
-  std::string ts = "..2026_11_25_00_00_00." + std::to_string(++n);
-  fs::create_directories(dir + "/" + ts);
-  for (const auto& [name, content] : files) WriteFile(dir + "/" + ts + "/" + name, content);
-  std::string old;
-  if (fs::is_symlink(dir + "/..data")) old = fs::read_symlink(dir + "/..data").string();
-  fs::create_symlink(ts, dir + "/..data_tmp");
-  fs::rename(dir + "/..data_tmp", dir + "/..data");
-  for (const auto& [name, content] : files) {
-    if (!fs::is_symlink(dir + "/" + name)) fs::create_symlink("..data/" + name, dir + "/" + name);
-  }
-  if (!old.empty()) fs::remove_all(dir + "/" + old);
-}
-
-std::string DownwardApi(const std::map<std::string, std::string>& kv) {
-  std::string out;
-  for (const auto& [k, v] : kv) out += (out.empty() ? "" : "\n") + k + "=" + Quote(v);
-  return out;
-}
 
 std::vector<double> Values(const std::vector<ReceivedSample>& samples) {
   std::vector<double> v;
@@ -65,22 +30,16 @@ std::vector<double> Values(const std::vector<ReceivedSample>& samples) {
 class SidecarE2E : public ::testing::Test {
  protected:
   void WritePod(const std::map<std::string, std::string>& annotations) {
-    KubeletWrite(dir_.Join("pod"), {{"annotations", DownwardApi(annotations)},
-                                    {"labels", DownwardApi({{"app.kubernetes.io/name", "shop"}})}});
+    files_.WritePod(annotations, {{"app.kubernetes.io/name", "shop"}});
   }
-  void WriteShared(const std::string& yaml) { KubeletWrite(dir_.Join("shared"), {{"config.yaml", yaml}}); }
-  std::map<std::string, std::string> Annotations(int port, const std::string& path = "/metrics") {
-    return {{"prometheus.operator.io/scrape", "true"},
-            {"prometheus.operator.io/port", std::to_string(port)},
-            {"prometheus.operator.io/path", path},
-            {"prometheus.operator.io/scrape-interval", "1s"}};
-  }
+  void WriteShared(const std::string& yaml) { files_.WriteShared(yaml); }
+  std::map<std::string, std::string> Annotations(int port) { return ScrapeAnnotations(port); }
   std::unique_ptr<Subprocess> StartAgent() {
     ProcessOptions p;
     p.argv = {AgentBinary(),
-              "--config.file=" + dir_.Join("shared/config.yaml"),
-              "--pod.annotations-file=" + dir_.Join("pod/annotations"),
-              "--pod.labels-file=" + dir_.Join("pod/labels"),
+              "--config.file=" + files_.shared_file(),
+              "--pod.annotations-file=" + files_.annotations_file(),
+              "--pod.labels-file=" + files_.labels_file(),
               "--wal.dir=" + dir_.Join("wal"),
               "--web.listen-address=127.0.0.1:0",
               "--log.level=debug"};
@@ -100,6 +59,7 @@ class SidecarE2E : public ::testing::Test {
   std::string Log() { return ReadFile(dir_.Join("agent.log")); }
 
   TempDir dir_;
+  PodFiles files_{dir_.path()};
   MetricsTarget target_;
   CountingReceiver receiver_;
 };

@@ -10,9 +10,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include "agent/podinfo/downward.h"
+#include "common/util/base64.h"
 
 namespace promsidecar::podinfo {
 namespace {
@@ -28,39 +30,18 @@ std::string Slurp(const fs::path& path) {
   return out.str();
 }
 
-// RFC 4648 base64 with padding (the Go generator's StdEncoding).
-std::string DecodeBase64(const std::string& text) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    if (c == '=') break;
-    int v = value(c);
-    if (v < 0) throw std::runtime_error("bad base64 in fixture input");
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  return out;
-}
-
 std::map<std::string, std::string> LoadInput(const fs::path& path) {
   auto doc = nlohmann::json::parse(Slurp(path));
   std::map<std::string, std::string> m;
   for (const auto& [k, v] : doc.at("values").items()) m[k] = v.get<std::string>();
   if (doc.contains("base64_values")) {
-    for (const auto& [k, v] : doc["base64_values"].items()) m[k] = DecodeBase64(v.get<std::string>());
+    for (const auto& [k, v] : doc["base64_values"].items()) {
+      // The Go generator writes StdEncoding; a bad fixture fails the test loudly.
+      auto decoded = DecodeBase64(v.get<std::string>());
+      if (!decoded.ok())
+        throw std::runtime_error("fixture " + path.string() + ": " + k + ": " + decoded.message());
+      m[k] = *decoded;
+    }
   }
   return m;
 }

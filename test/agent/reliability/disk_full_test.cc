@@ -17,14 +17,12 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 
 #include "../e2e/agent_process.h"
-#include "common/http/client.h"
 #include "testing/receiver.h"
 #include "testing/subprocess.h"
 
@@ -32,15 +30,6 @@ namespace promsidecar::testing {
 namespace {
 
 using std::chrono::seconds;
-
-std::string Get(const std::string& url) {
-  http::Client c;
-  http::Request r;
-  r.url = url;
-  r.timeout = seconds(5);
-  auto resp = c.Do(r);
-  return resp.ok() ? resp->body : "error: " + resp.message();
-}
 
 // The value of an unlabelled metric line `name value` in a /metrics page, or -1.
 double MetricValue(const std::string& page, const std::string& name) {
@@ -102,24 +91,14 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   std::printf("disk full: WAL on a real 4 MiB tmpfs at %s\n", dir.Join("wal").c_str());
 
   CountingReceiver receiver;
-  // 503 rather than Down(): a CountingReceiver stopped before its server
-  // thread has started listening hangs (httplib); 503 is retried the same way.
+  // "Down" as a 503, which the agent retries like a refused connection.
   receiver.SetStatus(503);
   MetricsTarget target;
   // 200 padding series make each scrape a few KB of WAL.
-  target.SetPage([](uint64_t n) {
-    std::string page = "# TYPE test_scrapes_total counter\ntest_scrapes_total " + std::to_string(n) + "\n";
-    for (int i = 0; i < 200; ++i)
-      page += "padding{i=\"" + std::to_string(i) + "\"} " + std::to_string(n) + "\n";
-    return page;
-  });
-  const std::string config =
-      "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
-      "  - job_name: app\n    static_configs:\n      - targets: [\"" +
-      target.Address() + "\"]\nremote_write:\n  - url: " + receiver.Url() +
-      "\n    queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 1s}\n";
-  AgentProcess agent(dir.path(), config, {"--wal.segment-size=64KiB", "--wal.max-size=0"});
-  const std::string metrics_url = "http://127.0.0.1:" + std::to_string(agent.port()) + "/metrics";
+  target.SetPage([](uint64_t n) { return MetricsTarget::CounterPage(n, 200, "padding"); });
+  AgentProcess agent(dir.path(), OneJobConfig(target.Address(), receiver.Url()),
+                     {"--wal.segment-size=64KiB", "--wal.max-size=0"});
+  const std::string metrics_url = agent.MetricsUrl();
   ASSERT_TRUE(PollUntil(seconds(60), [&] { return target.scrapes() >= 3; })) << agent.Log();
 
   // Fill the volume while the agent runs.
@@ -129,7 +108,7 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   std::string page;
   ASSERT_TRUE(PollUntil(seconds(60),
                         [&] {
-                          page = Get(metrics_url);
+                          page = HttpGetBody(metrics_url);
                           return MetricValue(page, "promsidecar_agent_wal_write_errors_total") > 0 &&
                                  MetricValue(page, "promsidecar_agent_wal_pending_bytes") > 0;
                         }))
@@ -137,7 +116,7 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   // Still scraping while the disk is full.
   uint64_t during = target.scrapes();
   ASSERT_TRUE(PollUntil(seconds(60), [&] { return target.scrapes() >= during + 5; })) << agent.Log();
-  page = Get(metrics_url);
+  page = HttpGetBody(metrics_url);
   double pending = MetricValue(page, "promsidecar_agent_wal_pending_bytes");
   std::printf("disk full: filler %llu KiB; pending %.0f bytes, write errors %.0f\n",
               static_cast<unsigned long long>(filled >> 10), pending,
@@ -147,7 +126,7 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   // Space returns, then the receiver.
   std::filesystem::remove(filler);
   ASSERT_TRUE(PollUntil(seconds(60), [&] {
-    return MetricValue(Get(metrics_url), "promsidecar_agent_wal_pending_bytes") == 0;
+    return MetricValue(HttpGetBody(metrics_url), "promsidecar_agent_wal_pending_bytes") == 0;
   })) << agent.Log();
   receiver.SetStatus(200);
   uint64_t last = target.scrapes();
@@ -156,7 +135,7 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
     return !s.empty() && s.back().value >= static_cast<double>(last);
   })) << agent.Log();
 
-  page = Get(metrics_url);
+  page = HttpGetBody(metrics_url);
   std::regex dropped_re("promsidecar_agent_wal_samples_dropped_total\\{[^}]*\\} ([0-9.e+]+)");
   double dropped = 0;
   for (std::sregex_iterator it(page.begin(), page.end(), dropped_re), end; it != end; ++it) {
@@ -165,10 +144,7 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   // Nothing was dropped in this short outage (the pending bound is 16 MiB),
   // so the values are exactly 1..last, once each, in order.
   EXPECT_EQ(dropped, 0) << page;
-  std::vector<double> v;
-  for (const auto& s : receiver.SamplesOf("test_scrapes_total")) {
-    if (!std::isnan(s.value)) v.push_back(s.value);
-  }
+  const std::vector<double> v = receiver.ValuesOf("test_scrapes_total");
   ASSERT_FALSE(v.empty());
   for (size_t i = 1; i < v.size(); ++i) ASSERT_EQ(v[i], v[i - 1] + 1) << "index " << i;
   EXPECT_EQ(v.front(), 1);
@@ -176,13 +152,9 @@ TEST(DiskFull, AgentKeepsScrapingIntoMemoryRecoversAndNeverCorruptsTheWal) {
   // A restart replays the WAL written across the fault without corruption.
   ASSERT_EQ(agent.process().Stop(seconds(20)), 0) << agent.Log();
   agent.Start();
-  std::regex replay("WAL replayed[^\\n]*corrupt_records=(\\d+)");
   std::vector<std::string> counts;
   ASSERT_TRUE(PollUntil(seconds(60), [&] {
-    std::string log = agent.Log();
-    counts.clear();
-    for (std::sregex_iterator it(log.begin(), log.end(), replay), end; it != end; ++it)
-      counts.push_back((*it)[1]);
+    counts = agent.WalReplays();
     return counts.size() == 2;
   })) << agent.Log();
   EXPECT_EQ(counts[0], "0");

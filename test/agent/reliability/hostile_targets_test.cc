@@ -15,7 +15,6 @@
 #include <string>
 
 #include "../e2e/agent_process.h"
-#include "common/http/client.h"
 #include "hostile_target.h"
 #include "testing/receiver.h"
 #include "testing/subprocess.h"
@@ -37,15 +36,6 @@ uint64_t PeakRss(pid_t pid) {
   return 0;
 }
 
-std::string Get(const std::string& url) {
-  http::Client c;
-  http::Request r;
-  r.url = url;
-  r.timeout = seconds(5);
-  auto resp = c.Do(r);
-  return resp.ok() ? resp->body : "error: " + resp.message();
-}
-
 struct Case {
   Hostility how;
   bool explicit_limit;
@@ -63,19 +53,16 @@ TEST_P(HostileTargets, ScrapeFailsWithReasonMemoryStaysBoundedAndScrapingContinu
   TempDir dir;
   CountingReceiver receiver;
   HostileTarget target(c.how);
-  std::string config =
-      R"(global:
-  scrape_interval: 3s
-  scrape_timeout: 2s
-scrape_configs:
-  - job_name: hostile
-)" + std::string(c.explicit_limit ? "    body_size_limit: 1MB\n" : "") +
-      "    static_configs:\n      - targets: [\"" + target.Address() +
-      "\"]\nremote_write:\n  - url: " + receiver.Url() +
-      "\n    queue_config: {batch_send_deadline: 500ms, min_backoff: 100ms, max_backoff: 1s}\n";
-  AgentProcess agent(dir.path(), config);
+  AgentProcess agent(
+      dir.path(),
+      OneJobConfig(target.Address(), receiver.Url(),
+                   {.scrape_interval = "3s",
+                    .scrape_timeout = "2s",
+                    .job_name = "hostile",
+                    .job_extra = c.explicit_limit ? "    body_size_limit: 1MB\n" : "",
+                    .queue_config = "{batch_send_deadline: 500ms, min_backoff: 100ms, max_backoff: 1s}"}));
   const pid_t pid = agent.process().pid();
-  const std::string metrics_url = "http://127.0.0.1:" + std::to_string(agent.port()) + "/metrics";
+  const std::string metrics_url = agent.MetricsUrl();
 
   // Four scrape attempts: the first can be slow to start; the following
   // ones show the loop is not stuck behind a hostile answer.
@@ -90,7 +77,7 @@ scrape_configs:
   EXPECT_TRUE(std::regex_search(agent.Log(), failed)) << agent.Log();
   std::string metrics;
   EXPECT_TRUE(PollUntil(seconds(30), [&] {
-    metrics = Get(metrics_url);
+    metrics = HttpGetBody(metrics_url);
     return metrics.find("promsidecar_agent_target_up{job=\"hostile\",instance=\"" + target.Address() +
                         "\"} 0") != std::string::npos;
   })) << metrics;

@@ -6,12 +6,10 @@
 // returns delivery resumes: the newest values arrive in order.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <filesystem>
 #include <regex>
 
 #include "../e2e/agent_process.h"
-#include "common/http/client.h"
 #include "testing/receiver.h"
 #include "testing/subprocess.h"
 
@@ -19,15 +17,6 @@ namespace promsidecar::testing {
 namespace {
 
 using std::chrono::seconds;
-
-std::string Get(const std::string& url) {
-  http::Client c;
-  http::Request r;
-  r.url = url;
-  r.timeout = seconds(5);
-  auto resp = c.Do(r);
-  return resp.ok() ? resp->body : "error: " + resp.message();
-}
 
 uint64_t DirBytes(const std::string& dir) {
   uint64_t n = 0;
@@ -48,24 +37,14 @@ double SizeBoundDropped(const std::string& page) {
 TEST(WalBound, OutageLongerThanTheBoundDropsTheOldestCountsItAndDeliveryResumes) {
   TempDir dir;
   CountingReceiver receiver;
-  // 503 rather than Down(): a CountingReceiver stopped before its server
-  // thread has started listening hangs (httplib); 503 is retried the same way.
+  // "Down" as a 503, which the agent retries like a refused connection.
   receiver.SetStatus(503);
   MetricsTarget target;
-  target.SetPage([](uint64_t n) {
-    std::string page = "# TYPE test_scrapes_total counter\ntest_scrapes_total " + std::to_string(n) + "\n";
-    for (int i = 0; i < 2000; ++i)
-      page += "many{i=\"" + std::to_string(i) + "\"} " + std::to_string(n) + "\n";
-    return page;
-  });
+  target.SetPage([](uint64_t n) { return MetricsTarget::CounterPage(n, 2000, "many"); });
   const uint64_t kMaxSize = 256 << 10;
-  const std::string config =
-      "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
-      "  - job_name: app\n    static_configs:\n      - targets: [\"" +
-      target.Address() + "\"]\nremote_write:\n  - url: " + receiver.Url() +
-      "\n    queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 1s}\n";
-  AgentProcess agent(dir.path(), config, {"--wal.segment-size=64KiB", "--wal.max-size=256KiB"});
-  const std::string metrics_url = "http://127.0.0.1:" + std::to_string(agent.port()) + "/metrics";
+  AgentProcess agent(dir.path(), OneJobConfig(target.Address(), receiver.Url()),
+                     {"--wal.segment-size=64KiB", "--wal.max-size=256KiB"});
+  const std::string metrics_url = agent.MetricsUrl();
 
   // Wait until the bound has dropped something, watching the directory size.
   uint64_t max_dir = 0;
@@ -73,7 +52,7 @@ TEST(WalBound, OutageLongerThanTheBoundDropsTheOldestCountsItAndDeliveryResumes)
   ASSERT_TRUE(PollUntil(seconds(120),
                         [&] {
                           max_dir = std::max(max_dir, DirBytes(dir.Join("wal")));
-                          page = Get(metrics_url);
+                          page = HttpGetBody(metrics_url);
                           return SizeBoundDropped(page) > 0;
                         }))
       << page << agent.Log();
@@ -83,7 +62,7 @@ TEST(WalBound, OutageLongerThanTheBoundDropsTheOldestCountsItAndDeliveryResumes)
     max_dir = std::max(max_dir, DirBytes(dir.Join("wal")));
     return target.scrapes() >= at + 5;
   }));
-  double dropped = SizeBoundDropped(Get(metrics_url));
+  double dropped = SizeBoundDropped(HttpGetBody(metrics_url));
   // The bound covers segments + snapshot; position files and the directory
   // itself are small. One segment of slack for the head being written.
   EXPECT_LE(max_dir, kMaxSize + (64 << 10) + (16 << 10)) << "WAL dir grew to " << max_dir;
@@ -98,10 +77,7 @@ TEST(WalBound, OutageLongerThanTheBoundDropsTheOldestCountsItAndDeliveryResumes)
     auto s = receiver.SamplesOf("test_scrapes_total");
     return !s.empty() && s.back().value >= static_cast<double>(last);
   })) << agent.Log();
-  std::vector<double> v;
-  for (const auto& s : receiver.SamplesOf("test_scrapes_total")) {
-    if (!std::isnan(s.value)) v.push_back(s.value);
-  }
+  const std::vector<double> v = receiver.ValuesOf("test_scrapes_total");
   // The oldest were dropped: there is a gap (the batch the sender was
   // already retrying from memory may still arrive before it); values arrive
   // in increasing order, once each, up to the newest.

@@ -14,13 +14,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <thread>
 
+#include "../reload/kubelet_volume.h"
 #include "agent/remote_write/auth.h"
 #include "agent/remote_write/encoder.h"
 #include "agent/remote_write/roundtrip.h"
-#include "test_pki.h"
+#include "common/util/base64.h"
+#include "testing/test_pki.h"
 
 namespace promsidecar::remote_write {
 namespace {
@@ -231,8 +234,8 @@ TEST(CurlTransport, BasicAuthPasswordFileIsReReadWhenItChanges) {
   ASSERT_TRUE(PostBody(*t).ok());
   auto reqs = rx.requests();
   ASSERT_EQ(reqs.size(), 2u);
-  EXPECT_EQ(reqs[0].Header("Authorization"), "Basic " + Base64Encode("agent:first"));
-  EXPECT_EQ(reqs[1].Header("Authorization"), "Basic " + Base64Encode("agent:second"));
+  EXPECT_EQ(reqs[0].Header("Authorization"), "Basic " + EncodeBase64("agent:first"));
+  EXPECT_EQ(reqs[1].Header("Authorization"), "Basic " + EncodeBase64("agent:second"));
 }
 
 TEST(CurlTransport, AuthorizationCredentialsInlineAndFromFile) {
@@ -253,6 +256,54 @@ TEST(CurlTransport, AuthorizationCredentialsInlineAndFromFile) {
   EXPECT_EQ(reqs[0].Header("Authorization"), "Bearer tok-1");
   EXPECT_EQ(reqs[1].Header("Authorization"), "Bearer tok-2");
   EXPECT_EQ(reqs[2].Header("Authorization"), "Token inline");
+}
+
+// A projected service-account token (and the shared config's Secret volume)
+// is rotated by the kubelet's atomic swap: a new `..<timestamp>` directory,
+// `..data` renamed over, the old directory removed; the file the config
+// names is the symlink `token -> ..data/token`. Tokens of the same length, so
+// only the file's identity or mtime can tell the reader that it changed.
+TEST(CurlTransport, CredentialFilesRotatedByTheKubeletAreSentOnTheNextRequest) {
+  struct Method {
+    const char* name;
+    std::function<void(TransportConfig&, const std::string&)> configure;
+    std::function<std::string(const std::string&)> header;
+  } methods[] = {
+      {"authorization credentials_file",
+       [](TransportConfig& c, const std::string& f) {
+         c.authorization = AuthorizationConfig{"Bearer", {"", f}};
+       },
+       [](const std::string& v) { return "Bearer " + v; }},
+      {"basic_auth password_file",
+       [](TransportConfig& c, const std::string& f) {
+         c.basic_auth = BasicAuthConfig{"agent", {"", f}};
+       },
+       [](const std::string& v) { return "Basic " + EncodeBase64("agent:" + v); }},
+  };
+  for (const Method& m : methods) {
+    SCOPED_TRACE(m.name);
+    Receiver rx;
+    TempDir dir;
+    reload::testing::KubeletVolume volume(dir.path());
+    volume.Publish({{"token", "eyJ-token-1\n"}});
+    TransportConfig c;
+    c.url = rx.Url();
+    m.configure(c, volume.Path("token"));
+    auto t = MustCreate(c);
+    ASSERT_TRUE(t);
+    ASSERT_TRUE(PostBody(*t).ok());
+    ASSERT_TRUE(PostBody(*t).ok());  // unchanged: the cached value
+    for (const char* next : {"eyJ-token-2", "eyJ-token-3"}) {
+      volume.Publish({{"token", next}});
+      ASSERT_TRUE(PostBody(*t).ok());
+    }
+    auto reqs = rx.requests();
+    ASSERT_EQ(reqs.size(), 4u);
+    EXPECT_EQ(reqs[0].Header("Authorization"), m.header("eyJ-token-1"));
+    EXPECT_EQ(reqs[1].Header("Authorization"), m.header("eyJ-token-1"));
+    EXPECT_EQ(reqs[2].Header("Authorization"), m.header("eyJ-token-2"));
+    EXPECT_EQ(reqs[3].Header("Authorization"), m.header("eyJ-token-3"));
+  }
 }
 
 TEST(CurlTransport, MissingCredentialsFileIsAnErrorNotARequest) {
@@ -289,7 +340,7 @@ TEST(CurlTransport, OAuth2ClientCredentialsTokenIsCachedAndRefreshedAfter401) {
   rx.Respond([&](const Captured& q, httplib::Response& res) {
     std::lock_guard lock(mu);
     if (q.path == "/token") {
-      if (q.Header("Authorization") != "Basic " + Base64Encode("my-client:s3cr%2Bet") ||
+      if (q.Header("Authorization") != "Basic " + EncodeBase64("my-client:s3cr%2Bet") ||
           q.Header("Content-Type") != "application/x-www-form-urlencoded" ||
           q.body != "grant_type=client_credentials&scope=write+read&audience=metrics") {
         res.status = 401;
@@ -402,7 +453,7 @@ TEST(CurlTransport, IgnoresProxyEnvironmentWithoutProxyUrl) {
 
 class CurlTransportTls : public ::testing::Test {
  protected:
-  void SetUp() override { pki_ = testing::MakeTestPki(dir_.path()); }
+  void SetUp() override { pki_ = promsidecar::testing::WritePkiFiles(dir_.path()); }
   std::unique_ptr<Receiver> Start(bool require_client_cert = false) {
     auto server = std::make_unique<httplib::SSLServer>(pki_.server_cert.c_str(), pki_.server_key.c_str(),
                                                        require_client_cert ? pki_.ca_cert.c_str() : nullptr);
@@ -410,7 +461,7 @@ class CurlTransportTls : public ::testing::Test {
     return std::make_unique<Receiver>(std::move(server));
   }
   TempDir dir_;
-  testing::TestPki pki_;
+  promsidecar::testing::PkiFiles pki_;
 };
 
 TEST_F(CurlTransportTls, VerifiesTheServerAgainstTheConfiguredCa) {
@@ -516,12 +567,7 @@ TEST(Auth, ParseTokenResponse) {
   EXPECT_EQ(bad.message().find("secret-looking"), std::string::npos);
 }
 
-TEST(Auth, Encodings) {
-  EXPECT_EQ(Base64Encode(""), "");
-  EXPECT_EQ(Base64Encode("f"), "Zg==");
-  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
-  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+TEST(Auth, FormUrlEncoding) {
   EXPECT_EQ(FormUrlEncode("a b+c/é~"), "a+b%2Bc%2F%C3%A9~");
 }
 

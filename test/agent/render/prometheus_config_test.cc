@@ -159,6 +159,7 @@ TEST(ParsePrometheusVersion, Table) {
   EXPECT_EQ(*ok("2.42.0"), (PrometheusVersion{2, 42}));
   EXPECT_EQ(*ok("2.42.0+ds"), (PrometheusVersion{2, 42}));
   EXPECT_EQ(*ok("v3.5.1"), (PrometheusVersion{3, 5}));
+  EXPECT_EQ(*ok("V3.5"), (PrometheusVersion{3, 5}));
   EXPECT_EQ(*ok("3.0"), (PrometheusVersion{3, 0}));
   EXPECT_EQ(*ok("2.32.0-rc.0"), (PrometheusVersion{2, 32}));
   for (const char* bad : {"", "3", "x.y", "2.31.1", "1.8.2", "v", "3.x"}) EXPECT_FALSE(ok(bad).ok()) << bad;

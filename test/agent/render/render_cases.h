@@ -1,5 +1,7 @@
 // The render golden cases: test/testdata/render/cases/NAME/{shared.yml,
-// annotations} -> test/testdata/render/NAME.prometheus-{2.42,3}.yml.
+// annotations} -> test/testdata/render/NAME.prometheus-{2.42,3}.yml. A case
+// without shared.yml is a pod whose shared config does not exist yet: the
+// renderer then uses the defaults (SidecarInputs), and so does LoadCase.
 // Shared by the golden unit test and the promtool/Prometheus integration tests.
 #pragma once
 
@@ -56,7 +58,9 @@ struct Inputs {
 // Throws std::runtime_error when the case's inputs are broken (a test bug).
 inline Inputs LoadCase(const std::string& name) {
   auto dir = kRenderData / "cases" / name;
-  auto shared = config::LoadConfigFile((dir / "shared.yml").string());
+  Result<config::AgentConfig> shared = config::AgentConfig{};
+  if (std::filesystem::exists(dir / "shared.yml"))
+    shared = config::LoadConfigFile((dir / "shared.yml").string());
   if (!shared.ok()) throw std::runtime_error(name + ": " + shared.message());
   auto annotations = podinfo::ParseDownwardApiFile(Slurp(dir / "annotations"));
   if (!annotations.ok()) throw std::runtime_error(name + ": " + annotations.message());

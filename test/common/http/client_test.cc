@@ -4,7 +4,7 @@
 #include <httplib.h>
 #include <zlib.h>
 
-#include "cluster/test_pki.h"
+#include "testing/test_pki.h"
 
 #include <atomic>
 #include <chrono>
@@ -81,10 +81,22 @@ TEST(Headers, CaseInsensitiveLookup) {
   EXPECT_EQ(h.GetAll("x-A"), (std::vector<std::string>{"3"}));
 }
 
-TEST(RedactUrl, RemovesUserInfoOnly) {
-  EXPECT_EQ(RedactUrl("https://user:secret@host:8443/p?q=1"), "https://host:8443/p?q=1");
-  EXPECT_EQ(RedactUrl("https://host/p@x"), "https://host/p@x");
-  EXPECT_EQ(RedactUrl("http://127.0.0.1:80"), "http://127.0.0.1:80");
+TEST(RedactUrl, ReplacesUserInfoOnly) {
+  struct Case {
+    std::string url, replacement, want;
+  };
+  for (const Case& c : {
+           Case{"https://user:secret@host:8443/p?q=1", "", "https://host:8443/p?q=1"},
+           Case{"https://user:secret@host:8443/p?q=1", "<redacted>@", "https://<redacted>@host:8443/p?q=1"},
+           Case{"https://u:p@ss@host/w", "", "https://host/w"},  // '@' inside the password
+           Case{"https://host/p@x", "", "https://host/p@x"},
+           Case{"https://host?u=a@b", "", "https://host?u=a@b"},
+           Case{"http://127.0.0.1:80", "<redacted>@", "http://127.0.0.1:80"},
+           Case{"user:secret@host/p", "", "host/p"},  // no scheme: still redacted
+           Case{"", "", ""},
+       }) {
+    EXPECT_EQ(RedactUrl(c.url, c.replacement), c.want) << c.url;
+  }
 }
 
 TEST(Client, GetReturnsStatusBodyAndHeaders) {

@@ -361,6 +361,26 @@ TEST(Client, ListAllFollowsContinueTokens) {
             "GET https://api.test/api/v1/namespaces/ns/configmaps?labelSelector=app%3Dx&limit=2&continue=p2");
 }
 
+TEST(Client, MetadataOnlyListSendsItsAcceptHeader) {
+  std::vector<std::string> accepts;
+  auto transport = std::make_shared<FakeTransport>([&](const http::Request& req, http::FailureKind*) {
+    accepts.push_back(req.headers.Get("Accept").value_or(""));
+    return Result<http::Response>(Resp(200, R"({"kind":"PartialObjectMetadataList",
+      "apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"7"},
+      "items":[{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"p"}}]})"));
+  });
+  Client client(TestConfig(), transport);
+  ListOptions lo;
+  lo.resource_version = "0";
+  lo.accept = kMetadataOnlyList;
+  auto list = client.List(resources::Pods(), "", lo);
+  ASSERT_TRUE(list.ok()) << list.message();
+  EXPECT_EQ((*list)["items"][0]["kind"], "PartialObjectMetadata");
+  ASSERT_TRUE(client.List(resources::Pods(), "", {}).ok());
+  EXPECT_EQ(accepts, (std::vector<std::string>{kMetadataOnlyList, "application/json"}));
+  EXPECT_EQ(transport->requests[0], "GET https://api.test/api/v1/pods?resourceVersion=0");
+}
+
 TEST(Client, PatchSendsTheRightContentTypeAndApplyParameters) {
   std::string content_type, url;
   auto transport = std::make_shared<FakeTransport>([&](const http::Request& req, http::FailureKind*) {

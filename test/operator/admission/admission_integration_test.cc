@@ -17,7 +17,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/cluster_env.h"
-#include "cluster/test_pki.h"
 #include "common/kube/client.h"
 #include "common/kube/config.h"
 #include "common/metrics/metrics.h"
@@ -27,6 +26,7 @@
 #include "operator/admission/webhook_config.h"
 #include "operator/admission/webhooks.h"
 #include "operator/api/well_known.h"
+#include "testing/test_pki.h"
 
 namespace promsidecar::admission {
 namespace {

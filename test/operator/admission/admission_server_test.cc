@@ -1,18 +1,24 @@
 // The AdmissionServer over real TLS sockets on 127.0.0.1:0: UID echo under
 // many concurrent requests, the body limit, malformed requests, and that the
-// server keeps serving after hostile input.
+// server keeps serving after hostile input; its TLS policy (1.2+ only, strong
+// ciphers, certificate rotation without restart), that it serves only its
+// paths, and that a client that stops sending is cut by the read timeout.
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>  // TLS1_VERSION, TLS1_1_VERSION
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "cluster/test_pki.h"
 #include "common/http/client.h"
 #include "operator/admission/server.h"
+#include "testing/test_pki.h"
+#include "testing/tls_client.h"
 
 namespace promsidecar::admission {
 namespace {
@@ -31,6 +37,8 @@ std::string Review(const std::string& uid) {
       .dump();
 }
 
+constexpr std::chrono::milliseconds kReadTimeout{3000};
+
 class AdmissionServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -43,16 +51,19 @@ class AdmissionServerTest : public ::testing::Test {
     options.http.tls = http::ServerTlsOptions{dir_ + "/tls.crt", dir_ + "/tls.key"};
     options.http.max_body_bytes = 64 * 1024;
     options.http.worker_threads = 4;
+    options.http.read_timeout = kReadTimeout;
     metrics_ = WebhookMetrics::Register(registry_);
     options.metrics = metrics_;
     server_ = std::make_unique<AdmissionServer>(options);
     // Echoes the object's name as a warning: proves each answer belongs to its request.
-    server_->Register(kMutatePodPath, [this](const AdmissionRequest& r) {
-      ++calls_;
-      AdmissionResponse resp;
-      resp.warnings.push_back(r.object["metadata"].value("name", ""));
-      return resp;
-    });
+    for (const char* path : {kMutatePodPath, kValidateAgentPath}) {
+      server_->Register(path, [this](const AdmissionRequest& r) {
+        ++calls_;
+        AdmissionResponse resp;
+        resp.warnings.push_back(r.object["metadata"].value("name", ""));
+        return resp;
+      });
+    }
     auto started = server_->Start();
     ASSERT_TRUE(started.ok()) << started.message();
     url_ = "https://127.0.0.1:" + std::to_string(server_->BoundPort()) + kMutatePodPath;
@@ -71,6 +82,14 @@ class AdmissionServerTest : public ::testing::Test {
     req.body = body;
     req.timeout = std::chrono::seconds(30);
     return client.Do(req);
+  }
+  std::string Url(const std::string& path) const {
+    return "https://127.0.0.1:" + std::to_string(server_->BoundPort()) + path;
+  }
+  void RotateCertificate(const std::string& common_name) {
+    auto pair = ca_.Issue({.common_name = common_name, .ip_sans = {"127.0.0.1"}});
+    testing::WriteFileAtomically(dir_ + "/tls.key", pair.key_pem);
+    testing::WriteFileAtomically(dir_ + "/tls.crt", pair.cert_pem);
   }
   http::ClientOptions ClientOptions() {
     http::ClientOptions o;
@@ -157,6 +176,89 @@ TEST_F(AdmissionServerTest, HostileRequestsGetErrorsAndTheServerKeepsServing) {
   ASSERT_TRUE(fine.ok()) << fine.message();
   EXPECT_EQ(fine->status, 200);
   EXPECT_EQ(json::parse(fine->body)["response"]["uid"], "after");
+}
+
+TEST_F(AdmissionServerTest, RefusesTls10And11AndWeakCiphersAndRotatesItsCertificateWithoutRestart) {
+  const int port = server_->BoundPort();
+  for (int version : {TLS1_VERSION, TLS1_1_VERSION}) {
+    auto old = testing::TlsConnect(port, ca_.cert_pem(), {.max_version = version});
+    EXPECT_FALSE(old.handshake_ok) << "TLS version " << version << " accepted: " << old.protocol;
+  }
+  auto weak = testing::TlsConnect(port, ca_.cert_pem(), {.tls12_ciphers = "AES128-SHA:@SECLEVEL=0"});
+  EXPECT_FALSE(weak.handshake_ok) << "non-forward-secret cipher accepted";
+  auto tls12 = testing::TlsConnect(port, ca_.cert_pem(), {.max_version = TLS1_2_VERSION});
+  ASSERT_TRUE(tls12.handshake_ok) << tls12.error;
+  EXPECT_EQ(tls12.protocol, "TLSv1.2");
+  auto current = testing::TlsConnect(port, ca_.cert_pem());
+  ASSERT_TRUE(current.handshake_ok) << current.error;
+  EXPECT_EQ(current.protocol, "TLSv1.3");
+  EXPECT_EQ(current.peer_common_name, "webhook");
+
+  // cert-manager or the operator's own rotation rewrites the files: the next
+  // connection sees the new certificate, and the server still answers.
+  RotateCertificate("webhook-rotated");
+  auto rotated = testing::TlsConnect(port, ca_.cert_pem());
+  ASSERT_TRUE(rotated.handshake_ok) << rotated.error;
+  EXPECT_EQ(rotated.peer_common_name, "webhook-rotated");
+  http::Client client(ClientOptions());
+  auto after = Post(client, Review("after-rotation"));
+  ASSERT_TRUE(after.ok()) << after.message();
+  EXPECT_EQ(after->status, 200);
+}
+
+TEST_F(AdmissionServerTest, ServesOnlyItsPathsAndMethods) {
+  http::Client client(ClientOptions());
+  struct Case {
+    std::string method, path;
+    int want;
+  };
+  for (const Case& c :
+       {Case{"POST", "/", 404}, Case{"POST", "/mutate-pods", 404}, Case{"POST", "/mutate-pod/x", 404},
+        Case{"POST", "/metrics", 404}, Case{"GET", "/healthz", 404}, Case{"GET", kMutatePodPath, 405},
+        Case{"PUT", kMutatePodPath, 405}, Case{"DELETE", kValidateAgentPath, 405},
+        Case{"GET", kValidateAgentPath, 405}, Case{"POST", kValidateAgentPath, 200}}) {
+    http::Request req;
+    req.method = c.method;
+    req.url = Url(c.path);
+    req.headers.Set("Content-Type", "application/json");
+    if (c.method != "GET") req.body = Review("path-" + c.path);
+    req.timeout = std::chrono::seconds(30);
+    auto resp = client.Do(req);
+    ASSERT_TRUE(resp.ok()) << c.method << " " << c.path << ": " << resp.message();
+    EXPECT_EQ(resp->status, c.want) << c.method << " " << c.path << ": " << resp->body;
+  }
+}
+
+TEST_F(AdmissionServerTest, ClientThatStopsSendingIsCutByTheReadTimeoutWhileOthersAreServed) {
+  // Headers promising a body, then silence: the worker waits kReadTimeout, no longer.
+  const auto started = std::chrono::steady_clock::now();
+  auto slow = std::async(std::launch::async, [this] {
+    auto outcome = testing::TlsConnect(server_->BoundPort(), ca_.cert_pem(),
+                                       {.request = "POST /mutate-pod HTTP/1.1\r\nHost: webhook\r\n"
+                                                   "Content-Type: application/json\r\n"
+                                                   "Content-Length: 1000\r\n\r\n{\"apiVersion\"",
+                                        .io_timeout = std::chrono::seconds(120)});
+    return std::make_pair(outcome, std::chrono::steady_clock::now());
+  });
+  http::Client client(ClientOptions());
+  for (int i = 0; i < 5; ++i) {
+    auto fine = Post(client, Review("meanwhile-" + std::to_string(i)));
+    ASSERT_TRUE(fine.ok()) << fine.message();
+    EXPECT_EQ(fine->status, 200);
+  }
+  // Generous: the server must cut the connection itself, long before the client gives up.
+  ASSERT_EQ(slow.wait_for(std::chrono::seconds(90)), std::future_status::ready) << "slow client never cut";
+  auto [outcome, ended] = slow.get();
+  ASSERT_TRUE(outcome.handshake_ok) << outcome.error;
+  // Nothing, or a 4xx for the incomplete request; never a webhook answer.
+  EXPECT_TRUE(outcome.response.empty() || outcome.response.rfind("HTTP/1.1 4", 0) == 0) << outcome.response;
+  EXPECT_GE(ended - started, kReadTimeout - std::chrono::milliseconds(500)) << "cut before the read timeout?";
+  EXPECT_EQ(calls_.load(), 5) << "the partial request reached a webhook";
+  std::printf(
+      "slow client cut after %lld ms; server sent: %s\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(ended - started).count()),
+      outcome.response.empty() ? "(nothing)"
+                               : outcome.response.substr(0, outcome.response.find('\r')).c_str());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "operator/api/agent.h"
 #include "operator/api/label_selector.h"
 #include "operator/api/quantity.h"
+#include "operator/api/well_known.h"
 
 namespace promsidecar::api {
 namespace {
@@ -231,6 +232,120 @@ TEST(ParseAgent, LongNamesStayValidLabelValues) {
                            {"spec", {{"mode", "Sidecar"}}}});
   ASSERT_TRUE(b.ok());
   EXPECT_NE(a->LabelValue(), b->LabelValue()) << "shortened values must still differ";
+}
+
+// One remoteWrite entry whose authorization is `authorization` (JSON text).
+json AgentWithAuthorization(const std::string& authorization) {
+  return json::parse(R"({"metadata": {"name": "a", "namespace": "n"}, "spec": {"mode": "Sidecar",
+      "remoteWrite": [{"url": "https://metrics.example.com/api/v1/write", "authorization": )" +
+                     authorization + "}]}}");
+}
+
+TEST(ParseAgent, ProjectedServiceAccountToken) {
+  const std::string p = "spec.remoteWrite[0].authorization.projectedServiceAccountToken";
+  struct Case {
+    const char* name;
+    const char* authorization;
+    bool valid;
+    const char* error_path;  // when invalid: the one error's field, relative to p
+    const char* audience;
+    int64_t expiration;
+  } cases[] = {
+      {"valid", R"({"type": "Bearer", "projectedServiceAccountToken": {"audience": "https://m.example.com",
+                    "expirationSeconds": 7200}})",
+       true, "", "https://m.example.com", 7200},
+      {"expiration defaults to 3600", R"({"projectedServiceAccountToken": {"audience": "metrics"}})", true,
+       "", "metrics", 3600},
+      {"Kubernetes' minimum",
+       R"({"projectedServiceAccountToken": {"audience": "m", "expirationSeconds": 600}})", true, "", "m",
+       600},
+      {"Kubernetes' maximum",
+       R"({"projectedServiceAccountToken": {"audience": "m", "expirationSeconds": 4294967296}})", true, "",
+       "m", 4294967296},
+      {"missing audience", R"({"projectedServiceAccountToken": {"expirationSeconds": 3600}})", false,
+       ".audience", "", 0},
+      {"empty audience", R"({"projectedServiceAccountToken": {"audience": ""}})", false, ".audience", "", 0},
+      {"too-short expiration",
+       R"({"projectedServiceAccountToken": {"audience": "m", "expirationSeconds": 599}})", false,
+       ".expirationSeconds", "", 0},
+      {"too-long expiration",
+       R"({"projectedServiceAccountToken": {"audience": "m", "expirationSeconds": 4294967297}})", false,
+       ".expirationSeconds", "", 0},
+      {"expiration as a string",
+       R"({"projectedServiceAccountToken": {"audience": "m", "expirationSeconds": "1h"}})", false,
+       ".expirationSeconds", "", 0},
+      {"not an object", R"({"projectedServiceAccountToken": "metrics"})", false, "", "", 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<FieldError> errors;
+    Agent a = ParseAgentCollecting(AgentWithAuthorization(c.authorization), &errors);
+    ASSERT_EQ(a.remote_write.size(), 1u);
+    ASSERT_TRUE(a.remote_write[0].authorization.has_value());
+    const Authorization& az = *a.remote_write[0].authorization;
+    ASSERT_TRUE(az.projected_token.has_value());
+    if (c.valid) {
+      EXPECT_TRUE(errors.empty()) << JoinErrors(errors);
+      EXPECT_EQ(az.projected_token->audience, c.audience);
+      EXPECT_EQ(az.projected_token->expiration_seconds, c.expiration);
+      EXPECT_EQ(az.type, "Bearer");
+      EXPECT_EQ(az.SourceCount(), 1);
+      continue;
+    }
+    ASSERT_EQ(errors.size(), 1u) << JoinErrors(errors);
+    EXPECT_EQ(errors[0].path, p + c.error_path);
+    EXPECT_FALSE(ParseAgent(AgentWithAuthorization(c.authorization)).ok());
+  }
+  // The messages say what to do.
+  std::vector<FieldError> errors;
+  ParseAgentCollecting(
+      AgentWithAuthorization(R"({"projectedServiceAccountToken": {"expirationSeconds": 60}})"), &errors);
+  ASSERT_EQ(errors.size(), 2u) << JoinErrors(errors);
+  EXPECT_NE(errors[0].message.find("audience the remote-write backend accepts"), std::string::npos);
+  EXPECT_NE(errors[1].message.find("600"), std::string::npos);
+  EXPECT_EQ(errors[1].value, "60");
+}
+
+TEST(ProjectedTokenVolumes, OnePerAudienceWithStableNames) {
+  auto a = ParseAgent(json::parse(R"({"metadata": {"name": "a", "namespace": "n"}, "spec": {"mode": "Sidecar",
+      "remoteWrite": [
+        {"url": "https://a.example.com/w", "authorization": {"projectedServiceAccountToken":
+            {"audience": "https://Metrics.example.com/", "expirationSeconds": 7200}}},
+        {"url": "https://b.example.com/w", "authorization": {"credentials": {"name": "s", "key": "k"}}},
+        {"url": "https://c.example.com/w", "authorization": {"projectedServiceAccountToken": {"audience": "tenant-b"}}},
+        {"url": "https://d.example.com/w", "authorization": {"projectedServiceAccountToken":
+            {"audience": "https://Metrics.example.com/", "expirationSeconds": 1800}}}]}})"));
+  ASSERT_TRUE(a.ok()) << a.message();
+  std::vector<ProjectedTokenVolume> v = ProjectedTokenVolumes(*a);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].audience, "https://Metrics.example.com/");
+  EXPECT_EQ(v[0].expiration_seconds, 1800) << "the shortest expiration asked for wins";
+  EXPECT_EQ(v[1].audience, "tenant-b");
+  EXPECT_EQ(v[1].expiration_seconds, 3600);
+  EXPECT_NE(v[0].volume_name, v[1].volume_name);
+  for (const ProjectedTokenVolume& t : v) {
+    SCOPED_TRACE(t.audience);
+    // A DNS-1123 label, as Kubernetes requires of volume names.
+    EXPECT_LE(t.volume_name.size(), 63u);
+    EXPECT_EQ(t.volume_name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-"), std::string::npos);
+    EXPECT_EQ(t.volume_name.rfind(kProjectedTokenVolumePrefix, 0), 0u);
+    EXPECT_TRUE(IsInjectedVolumeName(t.volume_name));
+    EXPECT_EQ(t.dir.rfind(std::string(kProjectedTokenRoot) + "/", 0), 0u);
+    EXPECT_EQ(t.File(), t.dir + "/token");
+    // The same audience gives the same place whatever the other entries are.
+    EXPECT_EQ(ProjectedTokenVolumeFor(t.audience).dir, t.dir);
+    EXPECT_EQ(ProjectedTokenVolumeFor(t.audience).volume_name, t.volume_name);
+  }
+  EXPECT_EQ(v[0].volume_name.rfind("promsidecar-rwt-https-metrics-example-com-", 0), 0u) << v[0].volume_name;
+  // Audiences that read the same once cleaned up still get their own volume.
+  EXPECT_NE(ProjectedTokenVolumeFor("tenant-b").volume_name, ProjectedTokenVolumeFor("tenant_b").volume_name);
+  // Long or symbol-only audiences still make valid names.
+  for (const std::string& audience : {std::string(300, 'x'), std::string("://"), std::string("-a-")}) {
+    ProjectedTokenVolume t = ProjectedTokenVolumeFor(audience);
+    EXPECT_LE(t.volume_name.size(), 63u) << audience;
+    EXPECT_NE(t.volume_name.back(), '-') << audience;
+    EXPECT_EQ(t.volume_name.find("--"), std::string::npos) << t.volume_name;
+  }
 }
 
 TEST(AgentApiGroup, IsConfiguration) {

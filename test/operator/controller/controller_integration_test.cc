@@ -232,6 +232,13 @@ class ControllerIntegrationTest : public ::testing::Test {
     return r.ok() ? json::parse(r.out, nullptr, false) : json();
   }
 
+  // status.<field> of the agent; -1 while it has none.
+  int64_t StatusInt(const std::string& agent, const char* field) {
+    const json o = AgentObject(agent);
+    if (!o.is_object() || !o.contains("status") || !o["status"].is_object()) return -1;
+    return o["status"].value(field, int64_t{-1});
+  }
+
   json PodObject(const std::string& ns, const std::string& name) {
     auto r = Kubectl(*env_, {"get", "pod", name, "-n", ns, "-o", "json"});
     return r.ok() ? json::parse(r.out, nullptr, false) : json();
@@ -277,14 +284,18 @@ class ControllerIntegrationTest : public ::testing::Test {
     return out;
   }
 
-  // A pod that opted in but went around the webhook (none is registered here).
-  json AnnotatedPod(const std::string& ns, const std::string& name) {
-    return {
+  // A pod that opted in but went around the webhook (none is registered
+  // here), naming its agent ("<namespace>/<name>") when it is in another namespace.
+  json AnnotatedPod(const std::string& ns, const std::string& name, const std::string& agent_ref = "") {
+    json pod = {
         {"apiVersion", "v1"},
         {"kind", "Pod"},
         {"metadata",
          {{"name", name}, {"namespace", ns}, {"annotations", {{"prometheus.operator.io/scrape", "true"}}}}},
         {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx"}}})}}}};
+    if (!agent_ref.empty())
+      pod["metadata"]["annotations"]["prometheus.operator.io/agent-selector"] = agent_ref;
+    return pod;
   }
 
   json Create(const json& object) {
@@ -605,7 +616,9 @@ TEST_F(ControllerIntegrationTest, RepairReportFindsPodsCreatedWithoutTheWebhook)
          {"selector", {{"matchLabels", {{"app", "web"}}}}},
          {"template",
           {{"metadata",
-            {{"labels", {{"app", "web"}}}, {"annotations", {{"prometheus.operator.io/scrape", "true"}}}}},
+            {{"labels", {{"app", "web"}}},
+             {"annotations",
+              {{"prometheus.operator.io/scrape", "true"}, {"prometheus.operator.io/agent-selector", ref}}}}},
            {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx"}}})}}}}}}}});
   ASSERT_TRUE(deployment.is_object());
   const json rs = Create(
@@ -618,15 +631,17 @@ TEST_F(ControllerIntegrationTest, RepairReportFindsPodsCreatedWithoutTheWebhook)
          {"selector", {{"matchLabels", {{"app", "web"}}}}},
          {"template", deployment["spec"]["template"]}}}});
   ASSERT_TRUE(rs.is_object());
-  json owned = AnnotatedPod(ns, "web-5d9f-x1");
+  // The agent lives in another namespace: the pods name it, as the webhook requires.
+  json owned = AnnotatedPod(ns, "web-5d9f-x1", ref);
   owned["metadata"]["labels"] = {{"app", "web"}};
   owned["metadata"]["ownerReferences"] = OwnerRefs(rs, "ReplicaSet");
   ASSERT_TRUE(Create(owned).is_object());
-  ASSERT_TRUE(Create(AnnotatedPod(ns, "bare")).is_object());
-  json plain = AnnotatedPod(ns, "plain");
-  plain["metadata"].erase("annotations");
+  ASSERT_TRUE(Create(AnnotatedPod(ns, "bare", ref)).is_object());
+  json plain = AnnotatedPod(ns, "plain", ref);
+  plain["metadata"]["annotations"].erase("prometheus.operator.io/scrape");  // did not opt in
   ASSERT_TRUE(Create(plain).is_object());
-  ASSERT_TRUE(Create(AnnotatedPod(other, "elsewhere")).is_object());  // a namespace the agent does not admit
+  ASSERT_TRUE(
+      Create(AnnotatedPod(other, "elsewhere", ref)).is_object());  // a namespace the agent does not admit
 
   const int port = testing::FreePort();
   const auto mark = audit.Mark();
@@ -638,8 +653,7 @@ TEST_F(ControllerIntegrationTest, RepairReportFindsPodsCreatedWithoutTheWebhook)
       },
       std::chrono::seconds(120)))
       << Diagnostics();
-  ASSERT_TRUE(Eventually([&] { return AgentObject(agent)["status"].value("uninjectedPods", -1) == 2; },
-                         std::chrono::seconds(120)))
+  ASSERT_TRUE(Eventually([&] { return StatusInt(agent, "uninjectedPods") == 2; }, std::chrono::seconds(120)))
       << AgentObject(agent).dump(2) << Diagnostics();
   const std::string series = "promsidecar_operator_uninjected_pods{agent=\"" + ref + "\"} 2";
   EXPECT_TRUE(Eventually([&] { return Metrics(port).find(series) != std::string::npos; })) << Metrics(port);
@@ -662,7 +676,7 @@ TEST_F(ControllerIntegrationTest, RepairReportFindsPodsCreatedWithoutTheWebhook)
   // A later report: the same count, no second restart, no second Event.
   ASSERT_TRUE(Eventually([&] { return RepairLists(audit, mark) >= 2; }, std::chrono::seconds(120)))
       << Diagnostics();
-  EXPECT_EQ(AgentObject(agent)["status"].value("uninjectedPods", -1), 2);
+  EXPECT_EQ(StatusInt(agent, "uninjectedPods"), 2);
   EXPECT_EQ(WritesBy(audit, mark, "patch", "deployments", ns), 1);
   auto events = json::parse(Kubectl(*env_, {"get", "events", "-n", ns, "--field-selector",
                                             "reason=NotInjected,involvedObject.name=bare", "-o", "json"})
@@ -710,8 +724,7 @@ TEST_F(ControllerIntegrationTest, InPlaceUpgradeChangesOnlyTheAgentImage) {
 
   StartOwnOperator();
   ASSERT_TRUE(Eventually([&] {
-    const json s = AgentObject(agent)["status"];
-    return s.value("injectedPods", -1) == 1 && s.value("outdatedPods", -1) == 0;
+    return StatusInt(agent, "injectedPods") == 1 && StatusInt(agent, "outdatedPods") == 0;
   })) << AgentObject(agent).dump(2)
       << Diagnostics();
   const json before = PodObject(ns, "app");
@@ -740,9 +753,8 @@ TEST_F(ControllerIntegrationTest, InPlaceUpgradeChangesOnlyTheAgentImage) {
   EXPECT_EQ(before["metadata"]["uid"], after["metadata"]["uid"]);
   // What it runs now is what the agent would inject now.
   ASSERT_TRUE(Eventually([&] {
-    const json o = AgentObject(agent);
-    return o["status"].value("observedGeneration", 0) == o["metadata"].value("generation", -1) &&
-           o["status"].value("outdatedPods", -1) == 0;
+    return StatusInt(agent, "observedGeneration") == AgentObject(agent)["metadata"].value("generation", -1) &&
+           StatusInt(agent, "outdatedPods") == 0;
   })) << AgentObject(agent).dump(2)
       << Diagnostics();
   EXPECT_EQ(WritesBy(audit, mark, "patch", "pods", ns), 1);
@@ -777,9 +789,8 @@ TEST_F(ControllerIntegrationTest, StatusCountsInjectedOutdatedAndUninjectedPods)
   StartOwnOperator({"--metrics-address=127.0.0.1:" + std::to_string(port), "--repair.interval=30s"});
   ASSERT_TRUE(Eventually(
       [&] {
-        const json s = AgentObject(agent)["status"];
-        return s.value("injectedPods", -1) == 2 && s.value("outdatedPods", -1) == 1 &&
-               s.value("uninjectedPods", -1) == 1;
+        return StatusInt(agent, "injectedPods") == 2 && StatusInt(agent, "outdatedPods") == 1 &&
+               StatusInt(agent, "uninjectedPods") == 1;
       },
       std::chrono::seconds(120)))
       << AgentObject(agent).dump(2) << Diagnostics();
@@ -793,13 +804,12 @@ TEST_F(ControllerIntegrationTest, StatusCountsInjectedOutdatedAndUninjectedPods)
 
   // The pod without sidecar goes: the next report says so.
   ASSERT_TRUE(Kubectl(*env_, {"delete", "pod", "lost", "-n", ns, "--grace-period=0", "--force"}).ok());
-  ASSERT_TRUE(Eventually([&] { return AgentObject(agent)["status"].value("uninjectedPods", -1) == 0; },
-                         std::chrono::seconds(120)))
+  ASSERT_TRUE(Eventually([&] { return StatusInt(agent, "uninjectedPods") == 0; }, std::chrono::seconds(120)))
       << AgentObject(agent).dump(2) << Diagnostics();
   EXPECT_EQ(Metrics(port).find("promsidecar_operator_uninjected_pods{agent=\"" + ref + "\"}"),
             std::string::npos)
       << Metrics(port);
-  EXPECT_EQ(AgentObject(agent)["status"].value("outdatedPods", -1), 1);
+  EXPECT_EQ(StatusInt(agent, "outdatedPods"), 1);
   // updateStrategy None (the default): reported, never acted on.
   for (const char* verb : {"create", "update", "patch", "delete"}) {
     EXPECT_EQ(WritesBy(audit, mark, verb, "pods"), 0) << verb << " pods";

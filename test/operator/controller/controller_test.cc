@@ -1,10 +1,11 @@
-// Unit tests of the controller's pure pieces: namespace admission, stripping
-// an injected pod back to its original, outdated detection with Decide's
-// hash, status comparison, the work queue and lease expiry.
+// Unit tests of the controller's pure pieces: namespace admission, status
+// comparison, the work queue and lease expiry (outdated pods: upgrade_test.cc;
+// the repair report: repair_test.cc).
 #include "operator/controller/controller.h"
 
 #include <gtest/gtest.h>
 
+#include "fixtures.h"
 #include "operator/api/well_known.h"
 #include "operator/controller/workqueue.h"
 #include "operator/leader/leader.h"
@@ -13,19 +14,7 @@ namespace promsidecar::controller {
 namespace {
 
 using nlohmann::json;
-
-api::Agent SidecarAgent(const std::string& ns, const std::string& name) {
-  auto a =
-      api::ParseAgent(json{{"apiVersion", "promsidecar.io/v1alpha1"},
-                           {"kind", "PrometheusAgent"},
-                           {"metadata", {{"name", name}, {"namespace", ns}, {"uid", "u1"}}},
-                           {"spec",
-                            {{"mode", "Sidecar"},
-                             {"remoteWrite", json::array({{{"url", "https://rw.example.com/write"}}})},
-                             {"sidecar", {{"namespaceSelector", {{"matchLabels", {{"metrics", "on"}}}}}}}}}});
-  EXPECT_TRUE(a.ok()) << a.message();
-  return *a;
-}
+using testing::SidecarAgent;
 
 TEST(NamespaceAdmitted, SelectorDecides) {
   const api::Agent agent = SidecarAgent("mon", "a");
@@ -39,57 +28,6 @@ TEST(NamespaceAdmitted, WithoutSelectorOnlyOwnNamespace) {
   agent.sidecar.namespace_selector.reset();
   EXPECT_TRUE(NamespaceAdmitted(agent, "mon", {}));
   EXPECT_FALSE(NamespaceAdmitted(agent, "team-a", {{"metrics", "on"}}));
-}
-
-json AppPod(const std::string& ns) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Pod"},
-          {"metadata",
-           {{"name", "app"},
-            {"namespace", ns},
-            {"labels", {{"app", "web"}}},
-            {"annotations", {{api::kScrapeAnnotation, "true"}, {"prometheus.operator.io/port", "8080"}}}}},
-          {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx"}}})}}}};
-}
-
-json ApplyPatch(const json& pod, const json& patch) {
-  return pod.patch(patch);
-}
-
-inject::ClusterFacts Facts(const api::Agent& agent) {
-  inject::ClusterFacts facts;
-  facts.agents = {agent};
-  facts.namespace_labels = {{"metrics", "on"}};
-  facts.apiserver_version = "v1.34.0";
-  facts.node_kubelet_versions = {"v1.34.0"};
-  return facts;
-}
-
-TEST(PodOutdated, FreshInjectionIsCurrentAndStripRestoresThePod) {
-  api::Agent agent = SidecarAgent("mon", "a");
-  const json pod = AppPod("team-a");
-  auto facts = Facts(agent);
-  json with_selector = pod;
-  with_selector["metadata"]["annotations"][api::kAgentSelectorAnnotation] = "mon/a";
-  const auto r = inject::Decide(with_selector, "team-a", facts);
-  ASSERT_EQ(r.outcome, inject::Outcome::kInjected) << r.message;
-  const json injected = ApplyPatch(with_selector, r.patch);
-  EXPECT_EQ(StripInjection(injected), with_selector);
-  EXPECT_FALSE(PodOutdated(injected, facts));
-
-  // A new default agent image changes what would be injected: outdated.
-  facts.settings.agent_image = "ghcr.io/promsidecar/promsidecar-agent:v9.9.9";
-  EXPECT_TRUE(PodOutdated(injected, facts));
-}
-
-TEST(PodOutdated, RemoteWriteChangeDoesNotMakePodsOutdated) {
-  api::Agent agent = SidecarAgent("mon", "a");
-  json pod = AppPod("team-a");
-  pod["metadata"]["annotations"][api::kAgentSelectorAnnotation] = "mon/a";
-  auto facts = Facts(agent);
-  const json injected = ApplyPatch(pod, inject::Decide(pod, "team-a", facts).patch);
-  facts.agents[0].remote_write[0].url = "https://elsewhere.example.com/write";
-  EXPECT_FALSE(PodOutdated(injected, facts));
 }
 
 TEST(Status, LastTransitionTimeKeptWhenStatusUnchanged) {
@@ -116,6 +54,17 @@ TEST(Status, LastTransitionTimeKeptWhenStatusUnchanged) {
   EXPECT_FALSE(StatusEquivalent(first, StatusJson(s, first, "x")));
 }
 
+TEST(Status, UninjectedPodsIsPartOfTheStatus) {
+  AgentStatus s;
+  s.conditions = {{"Reconciled", "True", "ConfigRendered", "ok"}};
+  const json before = StatusJson(s, json(), "t");
+  EXPECT_EQ(before["uninjectedPods"], 0);
+  s.uninjected_pods = 2;
+  const json after = StatusJson(s, before, "t");
+  EXPECT_EQ(after["uninjectedPods"], 2);
+  EXPECT_FALSE(StatusEquivalent(before, after)) << "a new repair count must be written";
+}
+
 TEST(WorkQueue, DeduplicatesAndRequeuesWhileProcessing) {
   WorkQueue q;
   q.Add("a");
@@ -132,6 +81,20 @@ TEST(WorkQueue, DeduplicatesAndRequeuesWhileProcessing) {
   EXPECT_EQ(*q.Get(std::chrono::milliseconds(10)), "b");
   EXPECT_EQ(*q.Get(std::chrono::milliseconds(10)), "a");
   EXPECT_FALSE(q.Get(std::chrono::milliseconds(10)));
+}
+
+TEST(WorkQueue, AddAfterDefersWithoutCountingAFailure) {
+  WorkQueue q;
+  q.AddAfter("k", std::chrono::milliseconds(50));
+  q.AddAfter("k", std::chrono::seconds(30));  // already due earlier: not added twice
+  EXPECT_EQ(q.Len(), 1u);
+  EXPECT_EQ(q.Failures("k"), 0);
+  EXPECT_FALSE(q.Get(std::chrono::milliseconds(0)));
+  auto k = q.Get(std::chrono::seconds(10));
+  ASSERT_TRUE(k);
+  EXPECT_EQ(*k, "k");
+  q.Done("k");
+  EXPECT_EQ(q.Len(), 0u);
 }
 
 TEST(WorkQueue, RateLimitedRetriesBackOff) {

@@ -5,8 +5,10 @@
 // are what make them believable.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "common/util/units.h"
 #include "golden_util.h"
@@ -128,6 +130,9 @@ const std::map<std::string, Expectation>& Expectations() {
       // The seed's own example: a pod in "default" naming monitoring/agent-example,
       // which (without a namespaceSelector) serves only its own namespace.
       {"seed-example", {Outcome::kSkipped, "NamespaceNotAdmitted"}},
+      {"projected-token-native", {Outcome::kInjected, "", 1, "monitoring/agent-example"}},
+      {"projected-token-regular", {Outcome::kInjected, "", 0, "monitoring/agent-example"}},
+      {"projected-token-engine-prometheus", {Outcome::kInjected, "", 1, "monitoring/agent-example"}},
       {"already-injected", {Outcome::kAlreadyInjected, ""}},
       {"reinvocation-mesh-reorder", {Outcome::kAlreadyInjected, ""}},
   };
@@ -201,6 +206,61 @@ void CheckResources(const json& c, const std::vector<json>& limit_ranges) {
                     static_cast<double>(Milli(item["maxLimitRequestRatio"][res])) / 1000.0)
               << res;
         }
+      }
+    }
+  }
+}
+
+// Remote-write tokens: one projected volume per distinct audience of the
+// selected agent, mounted read-only under kProjectedTokenRoot by the one
+// container that sends, and by no other container.
+void CheckProjectedTokens(const GoldenCase& c, const InjectionResult& r, const json& before,
+                          const json& after, bool prometheus_engine) {
+  std::map<std::string, int64_t> want;  // audience → shortest expirationSeconds
+  for (const api::Agent& a : c.facts.agents) {
+    if (a.Ref() != r.agent) continue;
+    for (const api::RemoteWrite& rw : a.remote_write) {
+      if (!rw.authorization || !rw.authorization->projected_token) continue;
+      const auto& t = *rw.authorization->projected_token;
+      auto [it, inserted] = want.emplace(t.audience, t.expiration_seconds);
+      if (!inserted) it->second = std::min(it->second, t.expiration_seconds);
+    }
+  }
+  std::map<std::string, std::string> ours;  // volume name → audience
+  for (const json& v : after["spec"]["volumes"]) {
+    std::string name = v["name"];
+    if (name.rfind(api::kProjectedTokenVolumePrefix, 0) != 0) continue;
+    ASSERT_EQ(FindByName(before["spec"].value("volumes", json::array()), name), nullptr);
+    const json& sources = v["projected"]["sources"];
+    ASSERT_EQ(sources.size(), 1u) << name;
+    const json& sat = sources[0]["serviceAccountToken"];
+    std::string audience = sat.value("audience", "");
+    ASSERT_TRUE(want.count(audience))
+        << name << " has audience \"" << audience << "\" no remoteWrite asks for";
+    EXPECT_EQ(sat["expirationSeconds"], want[audience]) << name;
+    EXPECT_EQ(sat["path"], api::kProjectedTokenFile) << name;
+    ours[name] = audience;
+  }
+  EXPECT_EQ(ours.size(), want.size()) << "one volume per distinct audience";
+  const std::string sender = prometheus_engine ? api::kPrometheusContainerName : api::kAgentContainerName;
+  for (const char* field : {"initContainers", "containers"}) {
+    for (const json& container : after["spec"].value(field, json::array())) {
+      std::set<std::string> mounted;
+      for (const json& m : container.value("volumeMounts", json::array())) {
+        std::string name = m["name"];
+        std::string path = m["mountPath"];
+        if (!ours.count(name)) {
+          EXPECT_NE(path.rfind(api::kProjectedTokenRoot, 0), 0u) << container["name"] << " " << path;
+          continue;
+        }
+        mounted.insert(name);
+        EXPECT_EQ(container["name"], sender) << name << " is mounted in " << container["name"];
+        EXPECT_EQ(m["readOnly"], true) << name;
+        EXPECT_EQ(path.rfind(std::string(api::kProjectedTokenRoot) + "/", 0), 0u) << path;
+        EXPECT_NE(path, api::kServiceAccountDir);
+      }
+      if (container["name"] == sender) {
+        EXPECT_EQ(mounted.size(), ours.size()) << "the sender mounts every token volume";
       }
     }
   }
@@ -299,7 +359,10 @@ void CheckInjected(const GoldenCase& c, const InjectionResult& r, const json& be
   } else {
     EXPECT_NE(ArgValue(agent, "--render-prometheus-config"), "");
     EXPECT_EQ(ArgValue(agent, "--reload-url"), "http://127.0.0.1:9090/-/reload");
+    EXPECT_NE(ArgValue(agent, "--prometheus.version"), "");
   }
+
+  CheckProjectedTokens(c, r, before, after, prometheus_engine);
 
   const json& labels = after["metadata"]["labels"];
   const json& annotations = after["metadata"]["annotations"];

@@ -265,6 +265,46 @@ TEST(Decide, HashIgnoresRemoteWriteButNotTheImage) {
   EXPECT_NE(Decide(Pod(), "apps", Facts({a})).fragment_hash, h1);
 }
 
+api::RemoteWrite ProjectedTokenWrite(const std::string& audience, int64_t expiration = 3600) {
+  api::RemoteWrite rw{.url = "https://metrics.example.com/api/v1/write"};
+  rw.authorization = api::Authorization{};
+  rw.authorization->projected_token = api::ProjectedServiceAccountToken{audience, expiration};
+  return rw;
+}
+
+TEST(Decide, ProjectedTokenVolumesArePartOfTheHash) {
+  // Pods must be re-created to get a token for a new audience: the hash
+  // marks them outdated. Another entry for an audience already mounted (with
+  // a longer expiration) needs nothing new.
+  api::Agent a = MakeAgent("apps", "a");
+  a.remote_write.push_back(ProjectedTokenWrite("metrics"));
+  InjectionResult first = Decide(Pod(), "apps", Facts({a}));
+  ASSERT_EQ(first.outcome, Outcome::kInjected);
+  a.remote_write.push_back(ProjectedTokenWrite("metrics", 7200));
+  EXPECT_EQ(Decide(Pod(), "apps", Facts({a})).fragment_hash, first.fragment_hash);
+  a.remote_write.push_back(ProjectedTokenWrite("other"));
+  InjectionResult second = Decide(Pod(), "apps", Facts({a}));
+  EXPECT_NE(second.fragment_hash, first.fragment_hash);
+
+  // What the controller does: strip, decide again, compare.
+  json after = Pod().patch(second.patch);
+  EXPECT_EQ(Decide(StripInjection(after), "apps", Facts({a})).fragment_hash, second.fragment_hash);
+  json stripped = StripInjection(after);
+  for (const json& v : stripped["spec"].value("volumes", json::array())) {
+    EXPECT_FALSE(api::IsInjectedVolumeName(v["name"].get<std::string>())) << v["name"];
+  }
+}
+
+TEST(Decide, PodVolumeWithOurTokenPrefixIsANameCollision) {
+  api::Agent a = MakeAgent("apps", "a");
+  json pod = Pod();
+  pod["spec"]["volumes"] = {
+      {{"name", std::string(api::kProjectedTokenVolumePrefix) + "mine"}, {"emptyDir", json::object()}}};
+  InjectionResult r = Decide(pod, "apps", Facts({a}));
+  EXPECT_EQ(r.outcome, Outcome::kSkipped);
+  EXPECT_EQ(r.reason, "NameCollision");
+}
+
 TEST(Decide, ShutdownGraceFollowsTheTerminationGracePeriod) {
   auto grace_of = [](int64_t tgps) {
     json pod = Pod();

@@ -206,5 +206,59 @@ TEST_F(CrdTest, SeedGroupAcceptsUpstreamObjectsAndTheSeedExamples) {
   EXPECT_TRUE(Apply(bad).ok()) << "DaemonSet mode keeps upstream's rules";
 }
 
+// authorization.projectedServiceAccountToken: the same rules in both groups
+// (in the seed group for every mode: the remoteWrite schema is shared).
+TEST_F(CrdTest, ProjectedServiceAccountTokenRulesInBothGroups) {
+  Install(kOwnCrd, "prometheusagents.promsidecar.io");
+  Install(kSeedCrd, "prometheusagents.monitoring.coreos.com");
+  for (const std::string v : {"promsidecar.io/v1alpha1", "monitoring.coreos.com/v1alpha1"}) {
+    SCOPED_TRACE(v);
+    const std::string resource = v.rfind("promsidecar.io", 0) == 0 ? "prometheusagents.promsidecar.io"
+                                                                   : "prometheusagents.monitoring.coreos.com";
+    json good = Agent(v, "projected", "Sidecar");
+    good["spec"]["remoteWrite"][0]["authorization"] = {
+        {"type", "Bearer"}, {"projectedServiceAccountToken", {{"audience", "https://metrics.example.com"}}}};
+    auto r = Apply(good);
+    ASSERT_TRUE(r.ok()) << r.err;
+    auto got = Kubectl(env_, {"-n", ns_, "get", resource, "projected", "-o", "json"});
+    ASSERT_TRUE(got.ok()) << got.err;
+    json stored =
+        json::parse(got.out)["spec"]["remoteWrite"][0]["authorization"]["projectedServiceAccountToken"];
+    EXPECT_EQ(stored["audience"], "https://metrics.example.com");
+    EXPECT_EQ(stored["expirationSeconds"], 3600) << "the schema defaults it as Kubernetes would";
+
+    struct Case {
+      const char* name;
+      json authorization;
+      const char* want;  // in the error
+    } cases[] = {
+        {"with credentials",
+         {{"credentials", {{"name", "s"}, {"key", "k"}}},
+          {"projectedServiceAccountToken", {{"audience", "m"}}}},
+         "set only one of credentials, credentialsFile and projectedServiceAccountToken"},
+        {"with credentialsFile",
+         {{"credentialsFile", "/t"}, {"projectedServiceAccountToken", {{"audience", "m"}}}},
+         "set only one of credentials, credentialsFile and projectedServiceAccountToken"},
+        {"missing audience",
+         {{"projectedServiceAccountToken", {{"expirationSeconds", 3600}}}},
+         "projectedServiceAccountToken.audience"},
+        {"empty audience",
+         {{"projectedServiceAccountToken", {{"audience", ""}}}},
+         "projectedServiceAccountToken.audience"},
+        {"too-short expiration",
+         {{"projectedServiceAccountToken", {{"audience", "m"}, {"expirationSeconds", 599}}}},
+         "projectedServiceAccountToken.expirationSeconds"},
+    };
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.name);
+      json bad = Agent(v, "bad", "Sidecar");
+      bad["spec"]["remoteWrite"][0]["authorization"] = c.authorization;
+      r = Apply(bad);
+      EXPECT_FALSE(r.ok()) << "accepted";
+      EXPECT_NE(r.err.find(c.want), std::string::npos) << r.err;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace promsidecar

@@ -48,6 +48,7 @@ TEST(OperatorGoldenDryRun, EveryMutatedPodPassesServerSideValidation) {
 
   fs::path root = fs::path(PROMSIDECAR_TESTDATA) / "operator" / "inject";
   int checked = 0;
+  int projected_token_cases = 0;
   for (const auto& entry : fs::directory_iterator(root)) {
     if (!entry.is_directory()) continue;
     std::string name = entry.path().filename().string();
@@ -73,6 +74,32 @@ TEST(OperatorGoldenDryRun, EveryMutatedPodPassesServerSideValidation) {
     // Only pods we injected (a skipped name collision holds someone else's container).
     bool injected =
         admitted["metadata"].value("annotations", json::object()).contains(api::kStatusAnnotation);
+    if (injected) {
+      // Remote-write tokens (projectedServiceAccountToken) reach the sending
+      // container only, never the app, also after the API server's admission.
+      std::set<std::string> token_volumes;
+      for (const json& v : admitted["spec"].value("volumes", json::array())) {
+        std::string vname = v["name"];
+        if (vname.rfind(api::kProjectedTokenVolumePrefix, 0) == 0) token_volumes.insert(vname);
+      }
+      int sender_mounts = 0;
+      for (const char* field : {"initContainers", "containers"}) {
+        if (!admitted["spec"].contains(field)) continue;
+        for (const json& c : admitted["spec"][field]) {
+          bool sender = c["name"] == api::kAgentContainerName || c["name"] == api::kPrometheusContainerName;
+          for (const json& m : c.value("volumeMounts", json::array())) {
+            if (!token_volumes.count(m["name"])) continue;
+            EXPECT_TRUE(sender) << c["name"] << " mounts the remote-write token " << m["name"];
+            sender_mounts += sender ? 1 : 0;
+          }
+        }
+      }
+      EXPECT_EQ(sender_mounts, static_cast<int>(token_volumes.size())) << "each token volume is mounted once";
+      if (name.rfind("projected-token", 0) == 0) {
+        ++projected_token_cases;
+        EXPECT_FALSE(token_volumes.empty()) << "the case's agent uses projectedServiceAccountToken";
+      }
+    }
     if (!env->service_account_plugin || !injected) continue;
     // The agent must never get an API token, even though the ServiceAccount
     // plugin runs again after the webhook and mounts one into the app.
@@ -89,6 +116,7 @@ TEST(OperatorGoldenDryRun, EveryMutatedPodPassesServerSideValidation) {
     }
   }
   EXPECT_GE(checked, 25);
+  EXPECT_GE(projected_token_cases, 3);
 }
 
 }  // namespace

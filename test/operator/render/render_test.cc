@@ -132,12 +132,14 @@ TEST_P(RenderGolden, MatchesGoldenAndLoadsInAgent) {
   for (const auto& [k, v] : rendered->data) WriteText(tmp / k, v);
   auto loaded = config::LoadConfigFile((tmp / api::kSharedConfigKey).string());
   ASSERT_TRUE(loaded.ok()) << loaded.message() << "\n" << config;
-  // Every credential file the config names resolves to a file we rendered.
+  // Every credential file the config names resolves to a file we rendered,
+  // except projected tokens: the kubelet writes those into the pod.
   for (const auto& rw : loaded->remote_write) {
     for (const config::SecretSource* s : {rw.basic_auth ? &rw.basic_auth->password : nullptr,
                                           rw.authorization ? &rw.authorization->credentials : nullptr,
                                           rw.oauth2 ? &rw.oauth2->client_secret : nullptr}) {
       if (s == nullptr || s->empty()) continue;
+      if (s->file.rfind(std::string(api::kProjectedTokenRoot) + "/", 0) == 0) continue;
       auto secret = config::ReadSecret(*s);
       EXPECT_TRUE(secret.ok()) << secret.message();
     }
@@ -233,14 +235,39 @@ TEST(Render, SecretObjectRoundTrips) {
   EXPECT_EQ(SecretData(obj), r->data);
 }
 
-TEST(Render, Base64) {
-  EXPECT_EQ(EncodeBase64(""), "");
-  EXPECT_EQ(EncodeBase64("f"), "Zg==");
-  EXPECT_EQ(EncodeBase64("fo"), "Zm8=");
-  EXPECT_EQ(EncodeBase64("foo"), "Zm9v");
-  EXPECT_EQ(EncodeBase64("foob"), "Zm9vYg==");
-  const std::string bin("\x00\xff\x10\x80", 4);
-  EXPECT_EQ(*kube::DecodeBase64(EncodeBase64(bin)), bin);
+TEST(Render, ProjectedTokenIsAFileInThePodNotACopy) {
+  Case c;
+  ASSERT_TRUE(LoadCase(Root() / "projected-token", &c));
+  auto r = RenderSharedConfig(c.agent, c.refs, "team-a");
+  ASSERT_TRUE(r.ok()) << r.message();
+  // Only the static entry's token is copied; the projected ones add no key.
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : r->data) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"config.yaml", "rw2-token"}));
+  EXPECT_EQ(ReferencedSecretNames(c.agent), std::vector<std::string>{"rw-token"});
+
+  auto loaded =
+      config::LoadConfigString(r->data.at(api::kSharedConfigKey), "/etc/promsidecar/shared/config.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  ASSERT_EQ(loaded->remote_write.size(), 3u);
+  // The same paths the webhook mounts (one volume per audience).
+  std::vector<api::ProjectedTokenVolume> volumes = api::ProjectedTokenVolumes(c.agent);
+  ASSERT_EQ(volumes.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& az = loaded->remote_write[i].authorization;
+    ASSERT_TRUE(az.has_value());
+    EXPECT_EQ(az->type, "Bearer");
+    EXPECT_EQ(az->credentials.file, volumes[i].File());
+    EXPECT_TRUE(az->credentials.value.empty());
+  }
+
+  // Two sources for one header: refused, naming the entry and the fix.
+  c.agent.remote_write[0].authorization->credentials = api::SecretKeySelector{"rw-token", "token", false};
+  auto both = RenderSharedConfig(c.agent, c.refs, "team-a");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.message().find("monitoring/projected"), std::string::npos) << both.message();
+  EXPECT_NE(both.message().find("spec.remoteWrite[0].authorization"), std::string::npos) << both.message();
+  EXPECT_NE(both.message().find("set only one of"), std::string::npos) << both.message();
 }
 
 TEST(Render, DataHashDependsOnBoundaries) {

@@ -218,6 +218,56 @@ TEST(Validate, AuthenticationMethodsAreExclusive) {
   EXPECT_NE(Find(Validate(j, Ctx()), "spec.remoteWrite[0]"), std::nullopt);
 }
 
+TEST(Validate, ProjectedServiceAccountTokenAuthorization) {
+  const std::string az = "spec.remoteWrite[1].authorization";
+  const json token = {{"audience", "https://metrics.example.com"}, {"expirationSeconds", 3600}};
+  const json secret = {{"name", "rw-creds"}, {"key", "token"}};
+  struct Case {
+    const char* name;
+    json authorization;
+    std::string error_path;  // empty: no error
+    std::string message_part;
+  } cases[] = {
+      {"valid", {{"type", "Bearer"}, {"projectedServiceAccountToken", token}}, "", ""},
+      {"type defaults to Bearer", {{"projectedServiceAccountToken", {{"audience", "metrics"}}}}, "", ""},
+      {"with credentials",
+       {{"credentials", secret}, {"projectedServiceAccountToken", token}},
+       az,
+       "set only one of credentials, credentialsFile and projectedServiceAccountToken"},
+      {"with credentialsFile",
+       {{"credentialsFile", "/etc/token"}, {"projectedServiceAccountToken", token}},
+       az,
+       "set only one of"},
+      {"credentials and credentialsFile",
+       {{"credentials", secret}, {"credentialsFile", "/etc/token"}},
+       az,
+       "set only one of"},
+      {"missing audience",
+       {{"projectedServiceAccountToken", {{"expirationSeconds", 3600}}}},
+       az + ".projectedServiceAccountToken.audience",
+       "required"},
+      {"too-short expiration",
+       {{"projectedServiceAccountToken", {{"audience", "metrics"}, {"expirationSeconds", 300}}}},
+       az + ".projectedServiceAccountToken.expirationSeconds",
+       "600"},
+      {"nothing to send", {{"type", "Bearer"}}, az + ".credentials", "projectedServiceAccountToken"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    json j = Agent();
+    j["spec"]["remoteWrite"].push_back(
+        {{"url", "https://b.example.com/write"}, {"authorization", c.authorization}});
+    auto errors = Errors(Validate(j, Ctx()));
+    if (c.error_path.empty()) {
+      EXPECT_TRUE(errors.empty()) << api::JoinErrors(errors);
+      continue;
+    }
+    ASSERT_EQ(errors.size(), 1u) << api::JoinErrors(errors);
+    EXPECT_EQ(errors[0].path, c.error_path);
+    EXPECT_NE(errors[0].message.find(c.message_part), std::string::npos) << errors[0].message;
+  }
+}
+
 TEST(Validate, SidecarSettings) {
   json j = Agent();
   j["spec"]["sidecar"] = {

@@ -1,5 +1,7 @@
 // Throwaway certificates for tests, made with the OpenSSL API (no openssl CLI,
-// no fixed paths): a CA that issues serving and client certificates as PEM.
+// no fixed paths): a CA that issues serving and client certificates as PEM,
+// and the same as files for servers and clients configured by file name.
+// The one test PKI of the project (unit and integration tests).
 // Test-only: failures throw std::runtime_error, which GoogleTest reports.
 #pragma once
 
@@ -39,6 +41,16 @@ class TestCa {
   std::unique_ptr<State> state_;
   std::string cert_pem_;
 };
+
+// A new CA with one serving certificate (CN promsidecar.test, SANs
+// DNS:promsidecar.test and DNS:localhost) and one client certificate (CN
+// promsidecar-agent), written as PEM files under `dir`.
+struct PkiFiles {
+  std::string ca_cert;
+  std::string server_cert, server_key;
+  std::string client_cert, client_key;
+};
+PkiFiles WritePkiFiles(const std::string& dir);
 
 // A fresh private directory under $TMPDIR (or /tmp); removed by the caller
 // (RemoveTree) or left for the OS.

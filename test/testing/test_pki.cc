@@ -1,4 +1,4 @@
-#include "cluster/test_pki.h"
+#include "testing/test_pki.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -125,6 +125,21 @@ PemPair TestCa::Issue(const LeafSpec& spec) const {
   X509_free(cert);
   EVP_PKEY_free(key);
   return out;
+}
+
+PkiFiles WritePkiFiles(const std::string& dir) {
+  PkiFiles files{dir + "/ca.crt", dir + "/server.crt", dir + "/server.key", dir + "/client.crt",
+                 dir + "/client.key"};
+  TestCa ca;
+  PemPair server =
+      ca.Issue({.common_name = "promsidecar.test", .dns_sans = {"promsidecar.test", "localhost"}});
+  PemPair client = ca.Issue({.common_name = "promsidecar-agent", .server = false});
+  WriteFileAtomically(files.ca_cert, ca.cert_pem());
+  WriteFileAtomically(files.server_cert, server.cert_pem);
+  WriteFileAtomically(files.server_key, server.key_pem);
+  WriteFileAtomically(files.client_cert, client.cert_pem);
+  WriteFileAtomically(files.client_key, client.key_pem);
+  return files;
 }
 
 std::string MakeTempDir(const std::string& prefix) {

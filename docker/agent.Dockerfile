@@ -1,0 +1,37 @@
+# promsidecar-agent: the sidecar the operator injects. Built from this tree's
+# release preset, the same build test/deploy/image_check.py (ctest
+# deploy.release_images) runs; that test also checks that the runtime stage
+# installs the Debian package of every library the binary links.
+#
+#   docker build -f docker/agent.Dockerfile -t ghcr.io/promsidecar/promsidecar-agent:v0.1.0 .
+
+FROM debian:bookworm AS build
+# The -dev packages of scripts/setup: `cmake --preset release` configures the
+# whole tree, tests and benchmarks included.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build pkg-config ca-certificates \
+      libgtest-dev libgmock-dev libbenchmark-dev \
+      libcurl4-openssl-dev libssl-dev zlib1g-dev nlohmann-json3-dev libyaml-cpp-dev libre2-dev libsnappy-dev \
+      libprotobuf-dev protobuf-compiler libcli11-dev libfmt-dev libcpp-httplib-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+# No ccache in an image build: the preset's compiler launcher is switched off.
+RUN cmake --preset release -DCMAKE_CXX_COMPILER_LAUNCHER= \
+ && cmake --build --preset release --target promsidecar-agent
+
+FROM debian:bookworm-slim
+# ca-certificates: remote-write endpoints are usually HTTPS. The rest: the
+# packages of the shared libraries the binary links (readelf -d NEEDED).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      ca-certificates \
+      libc6 libgcc-s1 libstdc++6 libcurl4 libssl3 libyaml-cpp0.7 libre2-9 libsnappy1v5 libcpp-httplib0.11 \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/build/release/src/agent/promsidecar-agent /usr/local/bin/promsidecar-agent
+COPY LICENSE /usr/share/doc/promsidecar/LICENSE
+# The operator's injected container runs as this user too, with a read-only
+# root filesystem: the WAL lives in a mounted emptyDir.
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/promsidecar-agent"]
