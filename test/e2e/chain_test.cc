@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "common/http/client.h"
 #include "common/util/base64.h"
@@ -263,8 +264,8 @@ TEST_F(ChainTest, DeletedPodFlushesStalenessMarkers) {
   EXPECT_TRUE(Eventually([&] { return Count(sel) == 0; }, 30s)) << "no staleness marker arrived";
 }
 
-// Receiver down for 20 s then back: every scrape of the outage arrives (the
-// WAL holds it), so the pod's series has no gap.
+// Receiver down for 20 s (two minutes in the long mode) then back: every
+// scrape of the outage arrives (the WAL holds it), so the pod's series has no gap.
 TEST_F(ChainTest, ReceiverOutageLeavesNoGap) {
   const std::string ns = Namespace("chain-outage");
   ApplyAgent("chain-outage");
@@ -274,8 +275,10 @@ TEST_F(ChainTest, ReceiverOutageLeavesNoGap) {
   std::this_thread::sleep_for(5s);
   const double start =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  // Two minutes in the long mode (PROMSIDECAR_LONG=1), as the agent's own e2e test.
+  const auto outage = std::getenv("PROMSIDECAR_LONG") ? 120s : 20s;
   S->chain->prometheus().Stop();
-  std::this_thread::sleep_for(20s);
+  std::this_thread::sleep_for(outage);
   S->chain->prometheus().Restart();
   // Wait for the backlog, then look at every stored sample around the outage.
   std::this_thread::sleep_for(15s);
