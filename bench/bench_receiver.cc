@@ -5,7 +5,7 @@
 // `bench_scrapes_total` per agent and instance: the target increments it once
 // per scrape, so the loss test can name exactly which scrapes never arrived.
 //
-//   bench_receiver [--tls-cert=FILE --tls-key=FILE]
+//   bench_receiver [--tls-cert=FILE --tls-key=FILE] [--threads=N]
 // prints `write_port=P control_port=Q` on stdout once both listen. The control
 // port (plain HTTP) answers GET /stats (JSON), and POST /down and /up stop and
 // restart the write listener on the same port (connection refused meanwhile).
@@ -13,6 +13,7 @@
 #include <snappy.h>
 
 #include <httplib.h>
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -38,7 +39,8 @@ struct AgentStats {
 
 class Receiver {
  public:
-  Receiver(std::string cert, std::string key) : cert_(std::move(cert)), key_(std::move(key)) {}
+  Receiver(std::string cert, std::string key, int threads)
+      : cert_(std::move(cert)), key_(std::move(key)), threads_(threads) {}
 
   bool Start() {
     write_port_ = 0;
@@ -88,8 +90,9 @@ class Receiver {
     server_->set_keep_alive_timeout(5);
     server_->set_keep_alive_max_count(1000000);
     // Every kept-alive connection holds a pool thread, and Prometheus opens
-    // one per remote-write shard: far more than httplib's default pool of 8.
-    server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
+    // one per remote-write shard: far more than httplib's default pool of 8
+    // (the reload storm's 200 agents need --threads above 200).
+    server_->new_task_queue = [threads = threads_] { return new httplib::ThreadPool(threads); };
     server_->Post(R"(/api/v1/write/([A-Za-z0-9_.-]+))",
                   [this](const httplib::Request& req, httplib::Response& res) { Write(req, res); });
     if (write_port_ == 0) {
@@ -178,6 +181,7 @@ class Receiver {
   }
 
   std::string cert_, key_;
+  int threads_ = 64;
   std::mutex listener_mu_;
   std::unique_ptr<httplib::Server> server_;
   std::thread write_thread_;
@@ -198,15 +202,20 @@ void OnSignal(int) {
 
 int main(int argc, char** argv) {
   std::string cert, key;
+  int threads = 64;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--tls-cert=", 0) == 0) {
       cert = a.substr(11);
     } else if (a.rfind("--tls-key=", 0) == 0) {
       key = a.substr(10);
+    } else if (a.rfind("--threads=", 0) == 0) {
+      threads = std::max(1, std::atoi(a.c_str() + 10));
     } else {
-      std::fprintf(stderr, "bench_receiver: unknown argument %s (use [--tls-cert=FILE --tls-key=FILE])\n",
-                   a.c_str());
+      std::fprintf(
+          stderr,
+          "bench_receiver: unknown argument %s (use [--tls-cert=FILE --tls-key=FILE] [--threads=N])\n",
+          a.c_str());
       return 2;
     }
   }
@@ -217,7 +226,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
-  Receiver r(cert, key);
+  Receiver r(cert, key, threads);
   if (!r.Start()) {
     std::fprintf(stderr, "bench_receiver: cannot listen on loopback\n");
     return 1;
