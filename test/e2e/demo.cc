@@ -137,7 +137,8 @@ int main(int argc, char** argv) {
         << "           promsidecar_agent_remote_samples_sent_total   each sidecar's own health series "
            "(job=\"promsidecar-agent\")\n\n"
         << "kubectl:   export KUBECONFIG=" << env->kubeconfig << "\n"
-        << "           " << env->kubectl << " get promagent -A\n\n"
+        << "           " << env->kubectl
+        << " get psagent -A      (psagent: our PrometheusAgent's short name)\n\n"
         << chain.MustKubectl({"get", "prometheusagents.promsidecar.io", "-A"}) << "\n"
         << chain.MustKubectl({"get", "pods", "-A", "-l", "prometheus.operator.io/agent", "-o", "wide"})
         << "\n"
