@@ -270,7 +270,8 @@ class AdmissionIntegrationTest : public ::testing::Test {
     if (S->server) S->server->Stop();
     if (S->cache) S->cache->Stop();
     for (auto it = S->cleanup.rbegin(); it != S->cleanup.rend(); ++it) (void)Kubectl(S->env, *it);
-    (void)Kubectl(S->env, {"delete", "-f", kCrd, "--wait=false", "--ignore-not-found"});
+    // Waited for: a CRD still being deleted swallows the next test's apply.
+    (void)Kubectl(S->env, {"delete", "-f", kCrd, "--wait=true", "--timeout=120s", "--ignore-not-found"});
     if (!S->dir.empty()) testing::RemoveTree(S->dir);
     delete S;
     S = nullptr;

@@ -53,6 +53,12 @@ class ControllerIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(env.ok()) << env.message();
     ASSERT_FALSE(env->audit_log.empty()) << "this test counts API calls from the audit log";
     env_ = new ClusterEnv(*env);
+    // A CRD another test is still deleting would take this apply down with it.
+    ASSERT_TRUE(Eventually([] {
+      auto r = Kubectl(*env_, {"get", "crd", "prometheusagents.promsidecar.io", "--ignore-not-found", "-o",
+                               "jsonpath={.metadata.deletionTimestamp}"});
+      return r.ok() && r.out.empty();
+    })) << "the PrometheusAgent CRD is still being deleted";
     for (const char* f : {"/deploy/crd/promsidecar.io_prometheusagents.yaml", "/deploy/00-namespace.yaml",
                           "/deploy/10-serviceaccount.yaml", "/deploy/20-rbac.yaml",
                           "/deploy/optional/restart-workloads-rbac.yaml"}) {
