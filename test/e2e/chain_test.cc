@@ -390,7 +390,8 @@ TEST_F(ChainTest, InPlaceAgentUpgradeKeepsTheAppAndTheSeries) {
   double end = 0;
   EXPECT_TRUE(Eventually([&] {
     end = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    raw = S->chain->prometheus().RawSamples(sel, end - start, end);
+    // From 10 s before the patch: the old agent's last samples are in the window.
+    raw = S->chain->prometheus().RawSamples(sel, end - start + 10, end);
     return raw.size() == 1 && raw[0]["values"].back()[0].get<double>() > restarted + 10;
   })) << raw.dump()
       << " start=" << start << " restarted=" << restarted;
@@ -399,9 +400,11 @@ TEST_F(ChainTest, InPlaceAgentUpgradeKeepsTheAppAndTheSeries) {
   double worst = 0;
   for (size_t i = 1; i < values.size(); ++i)
     worst = std::max(worst, values[i][0].get<double>() - values[i - 1][0].get<double>());
-  EXPECT_LE(worst, 5.0) << "largest gap between stored samples (s), interval 2 s: " << values.dump()
+  // The agent cannot scrape while it restarts: at most two missed scrapes
+  // (the old one's last interval and the new one's first offset), none lost.
+  EXPECT_LE(worst, 6.0) << "largest gap between stored samples (s), interval 2 s: " << values.dump()
                         << " start=" << start;
-  EXPECT_LE(values[0][0].get<double>(), start + 2.5) << "samples from before the patch are there";
+  EXPECT_LT(values[0][0].get<double>(), start) << "samples from before the patch are there";
   EXPECT_TRUE(Eventually([&] {
     auto r = S->chain->Kubectl({"get", "prometheusagents.promsidecar.io", "-n", "promsidecar-system",
                                 "chain-inplace", "-o", "jsonpath={.status.outdatedPods}"});
