@@ -545,16 +545,11 @@ void Agent::Collect() {
 }
 
 void Agent::RequestShutdown() {
-  {
-    std::lock_guard<std::mutex> lock(shutdown_mu_);
-    shutdown_requested_ = true;
-  }
-  shutdown_cv_.notify_all();
+  shutdown_.Request();
 }
 
 void Agent::WaitForShutdownRequest() {
-  std::unique_lock<std::mutex> lock(shutdown_mu_);
-  shutdown_cv_.wait(lock, [this] { return shutdown_requested_; });
+  shutdown_.Wait();
 }
 
 void Agent::Shutdown() {

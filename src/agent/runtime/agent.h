@@ -22,6 +22,7 @@
 #include "agent/reload/file_watcher.h"
 #include "agent/remote_write/sender.h"
 #include "agent/remote_write/wal_source.h"
+#include "agent/runtime/shutdown_latch.h"
 #include "agent/runtime/sidecar_inputs.h"
 #include "agent/runtime/web.h"
 #include "agent/scrape/scrape_loop.h"
@@ -111,9 +112,7 @@ class Agent {
   std::unique_ptr<Web> web_;
   std::atomic<bool> ready_{false};
 
-  std::mutex shutdown_mu_;
-  std::condition_variable shutdown_cv_;
-  bool shutdown_requested_ = false;
+  ShutdownLatch shutdown_;
 };
 
 }  // namespace promsidecar::agent

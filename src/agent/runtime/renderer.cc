@@ -333,16 +333,11 @@ void Renderer::Run() {
 }
 
 void Renderer::RequestShutdown() {
-  {
-    std::lock_guard<std::mutex> lock(shutdown_mu_);
-    shutdown_requested_ = true;
-  }
-  shutdown_cv_.notify_all();
+  shutdown_.Request();
 }
 
 void Renderer::WaitForShutdownRequest() {
-  std::unique_lock<std::mutex> lock(shutdown_mu_);
-  shutdown_cv_.wait(lock, [this] { return shutdown_requested_; });
+  shutdown_.Wait();
 }
 
 void Renderer::Shutdown() {

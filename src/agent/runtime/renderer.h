@@ -29,6 +29,7 @@
 #include "agent/reload/file_watcher.h"
 #include "agent/remote_write/retry_policy.h"
 #include "agent/render/prometheus_config.h"
+#include "agent/runtime/shutdown_latch.h"
 #include "agent/runtime/sidecar_inputs.h"
 #include "agent/runtime/web.h"
 #include "common/http/client.h"
@@ -145,9 +146,7 @@ class Renderer {
   std::atomic<bool> ready_{false};
   std::thread worker_;
 
-  std::mutex shutdown_mu_;
-  std::condition_variable shutdown_cv_;
-  bool shutdown_requested_ = false;
+  ShutdownLatch shutdown_;
 };
 
 }  // namespace promsidecar::agent
