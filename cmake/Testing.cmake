@@ -44,4 +44,7 @@ endfunction()
 if(NOT PROMSIDECAR_UNIT_TESTS_ONLY AND NOT PROMSIDECAR_FUZZ)
   add_test(NAME lint.clang-format COMMAND ${PROJECT_SOURCE_DIR}/scripts/check-format)
   set_tests_properties(lint.clang-format PROPERTIES LABELS lint)
+  # No build output (build dirs, logs, WAL segments) or large binary is tracked.
+  add_test(NAME lint.tracked-files COMMAND ${PROJECT_SOURCE_DIR}/scripts/check-tracked)
+  set_tests_properties(lint.tracked-files PROPERTIES LABELS lint)
 endif()
