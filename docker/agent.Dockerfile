@@ -1,7 +1,8 @@
 # promsidecar-agent: the sidecar the operator injects. Built from this tree's
 # release preset, the same build test/deploy/image_check.py (ctest
 # deploy.release_images) runs; that test also checks that the runtime stage
-# installs the Debian package of every library the binary links.
+# installs the Debian package of every library the binary links, from the
+# same list as scripts/build-images (images/agent/packages).
 #
 #   docker build -f docker/agent.Dockerfile -t ghcr.io/promsidecar/promsidecar-agent:v0.1.0 .
 
@@ -22,13 +23,14 @@ RUN cmake --preset release -DCMAKE_CXX_COMPILER_LAUNCHER= \
  && cmake --build --preset release --target promsidecar-agent
 
 FROM debian:bookworm-slim
-# ca-certificates: remote-write endpoints are usually HTTPS. The rest: the
-# packages of the shared libraries the binary links (readelf -d NEEDED).
+# The runtime packages have one home, images/agent/packages, which
+# scripts/build-images reads too: the package of every shared library the
+# binary links (readelf -d NEEDED), and ca-certificates for HTTPS
+# remote-write endpoints.
+COPY images/agent/packages /tmp/packages
 RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      ca-certificates \
-      libc6 libgcc-s1 libstdc++6 libcurl4 libssl3 libyaml-cpp0.7 libre2-9 libsnappy1v5 libcpp-httplib0.11 \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends $(sed 's/#.*//' /tmp/packages) \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages
 COPY --from=build /src/build/release/src/agent/promsidecar-agent /usr/local/bin/promsidecar-agent
 COPY LICENSE /usr/share/doc/promsidecar/LICENSE
 # The operator's injected container runs as this user too, with a read-only

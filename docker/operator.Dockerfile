@@ -1,7 +1,8 @@
 # promsidecar-operator: admission webhooks and controller. Built from this
 # tree's release preset, the same build test/deploy/image_check.py (ctest
 # deploy.release_images) runs; that test also checks that the runtime stage
-# installs the Debian package of every library the binary links.
+# installs the Debian package of every library the binary links, from the
+# same list as scripts/build-images (images/operator/packages).
 #
 #   docker build -f docker/operator.Dockerfile -t ghcr.io/promsidecar/promsidecar-operator:v0.1.0 .
 
@@ -22,12 +23,14 @@ RUN cmake --preset release -DCMAKE_CXX_COMPILER_LAUNCHER= \
  && cmake --build --preset release --target promsidecar-operator
 
 FROM debian:bookworm-slim
-# The packages of the shared libraries the binary links (readelf -d NEEDED).
-# It talks only to the API server, with the service account's CA.
+# The runtime packages have one home, images/operator/packages, which
+# scripts/build-images reads too: the package of every shared library the
+# binary links (readelf -d NEEDED); no ca-certificates, it talks only to the
+# API server, with the service account's CA.
+COPY images/operator/packages /tmp/packages
 RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      libc6 libgcc-s1 libstdc++6 libcurl4 libssl3 libyaml-cpp0.7 libre2-9 libcpp-httplib0.11 \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends $(sed 's/#.*//' /tmp/packages) \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages
 COPY --from=build /src/build/release/src/operator/promsidecar-operator /usr/local/bin/promsidecar-operator
 COPY LICENSE /usr/share/doc/promsidecar/LICENSE
 # The Deployment (deploy/30-deployment.yaml) runs it as this user with a

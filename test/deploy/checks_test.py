@@ -63,6 +63,17 @@ ENTRYPOINT ["/usr/local/bin/promsidecar-agent", "--x"]
 """
 
 
+LIST_DOCKERFILE = """\
+FROM debian:bookworm AS build
+RUN cmake --preset release && cmake --build --preset release --target promsidecar-agent
+FROM debian:bookworm-slim
+COPY images/agent/packages /tmp/packages
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends $(sed 's/#.*//' /tmp/packages) extra \\
+ && rm -rf /var/lib/apt/lists/* /tmp/packages
+"""
+
+
 class DockerfileTest(unittest.TestCase):
     def test_stages_and_packages(self):
         stages = image_check.dockerfile_stages(DOCKERFILE)
@@ -82,6 +93,45 @@ class DockerfileTest(unittest.TestCase):
         for run, want in cases:
             with self.subTest(run):
                 self.assertEqual(image_check.apt_installed(run), want)
+
+    def test_package_lists(self):
+        stage = image_check.dockerfile_stages(LIST_DOCKERFILE)[-1]
+        self.assertEqual(image_check.stage_package_lists(stage), {"images/agent/packages": "/tmp/packages"})
+        self.assertEqual(image_check.stage_packages(stage), {"extra"})
+        cases = [
+            # (name, runtime stage, want)
+            ("copied, not installed", "FROM x\nCOPY images/a/packages /tmp/p\nRUN apt-get install -y b\n", {}),
+            ("installed, not copied", "FROM x\nRUN apt-get install -y $(sed 's/#.*//' /tmp/p)\n", {}),
+            ("copied elsewhere", "FROM x\nCOPY images/a/packages /tmp/q\n"
+             "RUN apt-get install -y $(sed 's/#.*//' /tmp/p)\n", {}),
+            ("copied from a stage", "FROM x\nCOPY --from=b /p /tmp/p\nRUN apt-get install $(sed 's/#.*//' /tmp/p)\n",
+             {}),
+            ("both", "FROM x\nCOPY images/a/packages /tmp/p\nRUN apt-get install $(sed 's/#.*//' /tmp/p)\n",
+             {"images/a/packages": "/tmp/p"}),
+        ]
+        for name, text, want in cases:
+            with self.subTest(name):
+                self.assertEqual(image_check.stage_package_lists(image_check.dockerfile_stages(text)[-1]), want)
+
+    def test_package_list(self):
+        self.assertEqual(image_check.package_list("# c\nlibc6\n\n  libfoo1  # why\n"), ["libc6", "libfoo1"])
+
+    def test_version_mismatches(self):
+        good = {
+            "deploy/30-deployment.yaml": "        image: ghcr.io/promsidecar/promsidecar-operator:v1.2.3\n",
+            "deploy/helm/promsidecar/Chart.yaml": "version: 1.2.3\nappVersion: v1.2.3\n",
+            "src/operator/inject/inject.h": '  std::string agent_image = "ghcr.io/promsidecar/promsidecar-agent:v1.2.3";\n',
+        }
+        self.assertEqual(image_check.version_mismatches("1.2.3", good), [])
+        self.assertEqual(image_check.project_version("project(promsidecar VERSION 1.2.3 LANGUAGES CXX)\n"), "1.2.3")
+        for path in good:
+            with self.subTest(path):
+                bad = dict(good, **{path: good[path].replace("1.2.3", "1.2.4")})
+                problems = image_check.version_mismatches("1.2.3", bad)
+                self.assertEqual(len(problems), 1, problems)
+                self.assertIn(path, problems[0])
+                self.assertIn("v1.2.3", problems[0])
+        self.assertEqual(len(image_check.version_mismatches("1.2.3", {})), 3)
 
     def test_exec_form(self):
         self.assertEqual(image_check.exec_form('["/bin/a", "run"]'), ["/bin/a", "run"])

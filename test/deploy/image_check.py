@@ -7,16 +7,22 @@
    build/release) and a build of the targets promsidecar-agent and
    promsidecar-operator, as docker/*.Dockerfile build them; each binary must
    answer --help.
-2. For each docker/<name>.Dockerfile:
-   - the runtime (last) stage apt-installs the Debian package of every shared
-     library the release binary links directly (ELF NEEDED, resolved with ldd,
-     owner from dpkg -S), and no library package it does not link; Debian's
-     package dependencies bring the libraries those libraries need;
+2. For each image NAME (agent, operator):
+   - images/NAME/packages, the runtime package list that scripts/build-images
+     and docker/NAME.Dockerfile both read, holds the Debian package of every
+     shared library the release binary links directly (ELF NEEDED, resolved
+     with ldd, owner from dpkg -S), and no library package it does not link
+     (the packages' own library dependencies come from Debian's Depends);
+   - the Dockerfile's runtime (last) stage COPYs that file and apt-installs
+     it, and nothing besides it;
    - the build (first) stage installs the -dev packages of scripts/setup, so a
      new dependency there breaks this test rather than the image build;
    - it copies the binary from the release build, runs as 65532 and has the
      binary as its ENTRYPOINT.
-The images themselves are not built here (no container runtime).
+3. The release's tag v<CMake project version> is the one deploy/, the chart's
+   appVersion and the injector's default agent image name.
+The images themselves are built and checked by ctest deploy.images
+(images_check.py).
 """
 import argparse
 import os
@@ -70,10 +76,14 @@ def dockerfile_stages(text):
     return stages
 
 
+# `apt-get install ... $(sed 's/#.*//' FILE)`: the packages listed in FILE.
+LIST_SUBSTITUTION = re.compile(r"\$\(\s*sed\s+'s/#\.\*//'\s+(\S+?)\s*\)")
+
+
 def apt_installed(run_args):
-    """Package names given to `apt-get install` in one RUN's shell command."""
+    """Package names given literally to `apt-get install` in one RUN's shell command."""
     packages = []
-    for command in re.split(r"&&|;|\|\|", run_args):
+    for command in re.split(r"&&|;|\|\|", LIST_SUBSTITUTION.sub("", run_args)):
         words = shlex.split(command)
         for i in range(len(words) - 1):
             if words[i] in ("apt-get", "apt") and words[i + 1] == "install":
@@ -84,6 +94,48 @@ def apt_installed(run_args):
 
 def stage_packages(stage):
     return {p for word, rest in stage[1] if word == "RUN" for p in apt_installed(rest)}
+
+
+def stage_package_lists(stage):
+    """The files of this tree whose package lists a stage installs: {source path: destination}
+    for each `COPY SRC DEST` whose DEST a RUN's `apt-get install $(sed 's/#.*//' DEST)` reads."""
+    copies = {}
+    for word, rest in stage[1]:
+        parts = rest.split()
+        if word == "COPY" and len(parts) == 2 and not parts[0].startswith("--"):
+            copies[parts[1]] = parts[0]
+    installed = {m for word, rest in stage[1] if word == "RUN" and re.search(r"apt(-get)?\s+install", rest)
+                 for m in LIST_SUBSTITUTION.findall(rest)}
+    return {copies[dest]: dest for dest in installed if dest in copies}
+
+
+def package_list(text):
+    """Package names of an images/NAME/packages file: one a line, # comments."""
+    return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
+
+
+def project_version(cmake_text):
+    m = re.search(r"^project\(promsidecar VERSION ([0-9][0-9.]*)", cmake_text, re.M)
+    if not m:
+        raise ValueError("CMakeLists.txt has no 'project(promsidecar VERSION x.y.z ...)'")
+    return m.group(1)
+
+
+def version_mismatches(version, sources):
+    """sources: {description: text}; each must name the release's tag v<version>. Returns problems."""
+    patterns = {
+        "deploy/30-deployment.yaml": r"image:\s*ghcr\.io/promsidecar/promsidecar-operator:(\S+)",
+        "deploy/helm/promsidecar/Chart.yaml": r"^appVersion:\s*\"?([^\"\s]+)",
+        "src/operator/inject/inject.h": r"agent_image\s*=\s*\"ghcr\.io/promsidecar/promsidecar-agent:([^\"]+)\"",
+    }
+    problems = []
+    for path, pattern in patterns.items():
+        m = re.search(pattern, sources.get(path, ""), re.M)
+        got = m.group(1) if m else None
+        if got != f"v{version}":
+            problems.append(f"{path}: the image tag is {got!r}, the CMake project version says v{version}: "
+                            "change them together")
+    return problems
 
 
 def setup_packages(text):
@@ -182,16 +234,26 @@ def check_dockerfile(source, name, binary_rel, binary_path, setup_dev):
         failures.append(f"{rel}: the build stage ({build[0]}) does not install {missing_dev}, which scripts/setup "
                         "installs: add them to its apt-get install")
 
+    list_rel = f"images/{name}/packages"
+    lists = stage_package_lists(runtime)
+    if list_rel not in lists:
+        failures.append(f"{rel}: the runtime stage ({runtime[0]}) must install the packages of {list_rel}, the "
+                        "list scripts/build-images uses: COPY it and apt-get install $(sed 's/#.*//' <copy>)")
+    literal = stage_packages(runtime)
+    if literal:
+        failures.append(f"{rel}: the runtime stage installs {sorted(literal)} besides {list_rel}: list them in "
+                        f"{list_rel}, so scripts/build-images ships them too")
+    with open(os.path.join(source, list_rel), encoding="utf-8") as f:
+        have = set(package_list(f.read()))
+
     need = linked_packages(binary_path)
-    have = stage_packages(runtime)
     for package, sonames in sorted(need.items()):
         if package not in have:
-            failures.append(f"{rel}: {binary_rel} links {', '.join(sonames)} from the Debian package {package}, "
-                            f"which the runtime stage ({runtime[0]}) does not install: add {package} to its "
-                            "apt-get install")
+            failures.append(f"{list_rel}: {binary_rel} links {', '.join(sonames)} from the Debian package "
+                            f"{package}: add {package} to {list_rel}")
     unused = sorted(p for p in have if p.startswith("lib") and p not in need)
     if unused:
-        failures.append(f"{rel}: the runtime stage installs {unused}, which {binary_rel} does not link: remove them")
+        failures.append(f"{list_rel}: lists {unused}, which {binary_rel} does not link: remove them")
 
     instructions = runtime[1]
     copies = [rest for word, rest in instructions if word == "COPY" and "--from=" in rest]
@@ -225,7 +287,13 @@ def main():
         return 1
     with open(os.path.join(a.source, "scripts", "setup"), encoding="utf-8") as f:
         setup_dev = {p for p in setup_packages(f.read()) if p.endswith("-dev") and not NOT_FOR_RELEASE.match(p)}
-    failures = []
+    with open(os.path.join(a.source, "CMakeLists.txt"), encoding="utf-8") as f:
+        version = project_version(f.read())
+    sources = {}
+    for path in ("deploy/30-deployment.yaml", "deploy/helm/promsidecar/Chart.yaml", "src/operator/inject/inject.h"):
+        with open(os.path.join(a.source, path), encoding="utf-8") as f:
+            sources[path] = f.read()
+    failures = version_mismatches(version, sources)
     for name, (target, rel) in BINARIES.items():
         binary = os.path.join(build_dir, rel)
         r = run([binary, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -238,7 +306,8 @@ def main():
     if failures:
         print(f"release images: {len(failures)} failure(s)", file=sys.stderr)
         return 1
-    print("release images: both binaries build; docker/*.Dockerfile install what they link")
+    print(f"release images: both binaries build; docker/*.Dockerfile and scripts/build-images install what they "
+          f"link (images/*/packages); v{version} everywhere")
     return 0
 
 
