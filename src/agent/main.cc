@@ -135,6 +135,17 @@ int main(int argc, char** argv) {
   app.add_option("--shutdown.grace", grace,
                  "On SIGTERM, how long to keep sending what is pending before exiting.")
       ->capture_default_str();
+  std::string stale_markers = "auto", probe_window = "0s";
+  app.add_option("--shutdown.stale-markers", stale_markers,
+                 "auto: no staleness markers when the process stops (as in Prometheus), except in sidecar "
+                 "mode when none of the pod's targets answers any more (the pod is going away); always; "
+                 "never.")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  app.add_option("--shutdown.probe-window", probe_window,
+                 "Sidecar mode, auto: how long to keep probing the pod's targets at SIGTERM while they still "
+                 "answer (for a regular, non-native sidecar, stopped together with the app); 0: one probe.")
+      ->capture_default_str();
   std::string render_output, reload_url, prometheus_version = "2.42";
   app.add_option(
       "--render-prometheus-config", render_output,
@@ -218,6 +229,14 @@ int main(int argc, char** argv) {
   if (!policy.ok()) return bad_flag("--wal.fsync", policy.message());
   auto grace_d = ps::units::ParseDuration(grace);
   if (!grace_d.ok()) return bad_flag("--shutdown.grace", grace_d.message());
+  auto window_d = ps::units::ParseDuration(probe_window);
+  if (!window_d.ok()) return bad_flag("--shutdown.probe-window", window_d.message());
+  if (*window_d >= *grace_d) {
+    return bad_flag("--shutdown.probe-window", probe_window + " must be shorter than --shutdown.grace (" +
+                                                   grace + "): probing takes from the time left to send");
+  }
+  opts.stale_markers = ps::agent::ParseStaleMarkersMode(stale_markers).value();
+  opts.probe_window = *window_d;
   opts.wal.max_size = *max_size;
   opts.wal.segment_size = *segment;
   opts.wal.fsync = *policy;

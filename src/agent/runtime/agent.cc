@@ -110,6 +110,10 @@ struct Agent::Metrics {
         samples_appended(r.AddCounterFamily(
             "promsidecar_agent_scrape_samples_appended_total",
             "Samples appended to the WAL (incl. stale markers and synthetic series).", {"job", "instance"})),
+        samples_out_of_bounds(
+            r.AddCounterFamily("promsidecar_agent_scrape_samples_out_of_bounds_total",
+                               "Samples dropped because their timestamp does not fit in int64 milliseconds.",
+                               {"job", "instance"})),
         scrape_duration(r.AddGaugeFamily("promsidecar_agent_scrape_duration_seconds",
                                          "Duration of the target's last scrape.", {"job", "instance"})),
         wal_rejected(r.AddCounter("promsidecar_agent_wal_rejected_samples_total",
@@ -173,6 +177,7 @@ struct Agent::Metrics {
   metrics::Family<metrics::Gauge>& target_up;
   metrics::Family<metrics::Counter>& samples_scraped;
   metrics::Family<metrics::Counter>& samples_appended;
+  metrics::Family<metrics::Counter>& samples_out_of_bounds;
   metrics::Family<metrics::Gauge>& scrape_duration;
   metrics::Counter& wal_rejected;
   metrics::Counter& wal_failed_commits;
@@ -470,6 +475,8 @@ void Agent::ApplyScrapeLoops(const config::AgentConfig& cfg) {
       m_->target_up.With({job, instance}).Set(r.ok ? 1 : 0);
       m_->samples_scraped.With({job, instance}).Inc(static_cast<double>(r.samples_scraped));
       m_->samples_appended.With({job, instance}).Inc(static_cast<double>(r.samples_appended));
+      if (r.out_of_bounds > 0)
+        m_->samples_out_of_bounds.With({job, instance}).Inc(static_cast<double>(r.out_of_bounds));
       if (!r.ok && *last_ok != 0) {
         log::Warn("scrape failed", {{"job", job}, {"url", t.url}, {"err", r.error}});
       } else if (r.ok && *last_ok == 0) {
@@ -552,6 +559,35 @@ void Agent::WaitForShutdownRequest() {
   shutdown_.Wait();
 }
 
+ShutdownStalenessDecision Agent::DecideStalenessAtShutdown() {
+  ShutdownStalenessOptions o;
+  o.mode = options_.stale_markers;
+  o.sidecar = sidecar_mode();
+  o.probe_window = options_.probe_window;
+  std::vector<std::pair<const scrape::ScrapeTarget*, std::unique_ptr<scrape::HttpProber>>> probes;
+  for (const auto& [key, slot] : loops_) {
+    const auto& t = slot->loop->target();
+    probes.emplace_back(&t, std::make_unique<scrape::HttpProber>(t.tls));
+  }
+  if (o.mode == StaleMarkersMode::kAuto && o.sidecar && !probes.empty()) {
+    log::Info("shutdown: probing the pod's targets",
+              {{"targets", static_cast<uint64_t>(probes.size())},
+               {"window", units::FormatDuration(options_.probe_window)}});
+  }
+  auto round = [&] {
+    ProbeRound r;
+    for (auto& [target, prober] : probes) {
+      ++r.targets;
+      auto timeout = std::min(target->timeout, options_.probe_timeout);
+      if (prober->Answers(*target, timeout)) ++r.answered;
+    }
+    return r;
+  };
+  return DecideShutdownStaleness(
+      o, round, [] { return std::chrono::steady_clock::now(); },
+      [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); });
+}
+
 void Agent::Shutdown() {
   RequestShutdown();
   // The watcher's callback reloads under mu_: stop it before taking mu_.
@@ -569,12 +605,17 @@ void Agent::Shutdown() {
   log::Info("shutting down: stopping scrapes, flushing remote writes",
             {{"grace", units::FormatDuration(
                            std::chrono::duration_cast<std::chrono::milliseconds>(options_.shutdown_grace))}});
-  for (auto& [key, slot] : loops_) slot->loop->Stop(/*mark_stale=*/true);
-  loops_.clear();
-  if (self_loop_) {
-    self_loop_->Stop(/*mark_stale=*/true);
-    self_loop_.reset();
+  for (auto& [key, slot] : loops_) slot->loop->Stop(/*mark_stale=*/false);
+  if (self_loop_) self_loop_->Stop(/*mark_stale=*/false);
+  ShutdownStalenessDecision staleness = DecideStalenessAtShutdown();
+  log::Info("shutdown: staleness markers " + std::string(staleness.mark_stale ? "written" : "not written"),
+            {{"reason", staleness.reason}, {"probe_rounds", static_cast<uint64_t>(staleness.rounds)}});
+  if (staleness.mark_stale) {
+    for (auto& [key, slot] : loops_) slot->loop->MarkStale();
+    if (self_loop_) self_loop_->MarkStale();
   }
+  loops_.clear();
+  self_loop_.reset();
   for (auto& [name, slot] : senders_) slot->sender->Stop(deadline);
   wal_->NotifyReaders();
   for (auto& [name, slot] : senders_) {

@@ -23,6 +23,7 @@
 #include "agent/remote_write/sender.h"
 #include "agent/remote_write/wal_source.h"
 #include "agent/runtime/shutdown_latch.h"
+#include "agent/runtime/shutdown_staleness.h"
 #include "agent/runtime/sidecar_inputs.h"
 #include "agent/runtime/web.h"
 #include "agent/scrape/scrape_loop.h"
@@ -41,7 +42,11 @@ struct AgentOptions {
   bool enable_lifecycle = false;
   wal::Options wal;
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(10)};
-  std::string pod_uid;  // spreads scrape offsets of identical targets across pods
+  // Staleness markers at shutdown (shutdown_staleness.h).
+  StaleMarkersMode stale_markers = StaleMarkersMode::kAuto;
+  std::chrono::milliseconds probe_window{0};
+  std::chrono::milliseconds probe_timeout{1000};  // per target and round
+  std::string pod_uid;                            // spreads scrape offsets of identical targets across pods
   std::string version = "dev";
   std::chrono::milliseconds bind_retry{std::chrono::seconds(5)};
 };
@@ -60,7 +65,8 @@ class Agent {
   // Re-reads the config file. An invalid file keeps the running config and
   // returns why (also logged and counted).
   Status Reload();
-  // Stops scraping (stale markers for every target), lets the senders flush
+  // Stops scraping, decides whether the targets went away with the pod
+  // (stale markers then, see shutdown_staleness.h), lets the senders flush
   // until the shutdown grace ends, closes the WAL. Idempotent.
   void Shutdown();
 
@@ -84,6 +90,8 @@ class Agent {
   Status ApplyConfig(const config::AgentConfig& cfg);        // requires mu_
   Status ApplySenders(const config::AgentConfig& cfg);       // requires mu_
   void ApplyScrapeLoops(const config::AgentConfig& cfg);     // requires mu_
+  // Whether this shutdown ends the targets' series (requires mu_).
+  ShutdownStalenessDecision DecideStalenessAtShutdown();
   void StartWeb();
   void RegisterMetrics();
   void Collect();

@@ -50,6 +50,23 @@ Result<FetchResult> HttpFetcher::Fetch(const ScrapeTarget& target, uint64_t max_
   return out;
 }
 
+HttpProber::HttpProber(const http::TlsOptions& tls) : client_(http::ClientOptions{.tls = tls}) {}
+
+bool HttpProber::Answers(const ScrapeTarget& target, std::chrono::milliseconds timeout) {
+  http::Request req;
+  req.url = target.url;
+  req.timeout = timeout;
+  // The status line is the answer: stop at the first byte of any body.
+  req.max_body_bytes = 1;
+  req.on_chunk = [](std::string_view) { return false; };
+  if (target.authorization) {
+    if (std::string auth = target.authorization(); !auth.empty()) req.headers.Add("Authorization", auth);
+  }
+  http::FailureKind kind = http::FailureKind::kNone;
+  auto resp = client_.Do(req, &kind);
+  return resp.ok() || kind == http::FailureKind::kAborted || kind == http::FailureKind::kBodyTooLarge;
+}
+
 ScrapeLoop::ScrapeLoop(ScrapeTarget target, std::unique_ptr<Fetcher> fetcher,
                        std::unique_ptr<Appender> appender, LoopObserver observer, Clock now_ms)
     : target_(std::move(target)),
@@ -74,10 +91,12 @@ void ScrapeLoop::Stop(bool mark_stale) {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (mark_stale) {
-    std::lock_guard<std::mutex> lock(mu_);
-    (void)state_.Drop(now_ms_(), *appender_);
-  }
+  if (mark_stale) MarkStale();
+}
+
+void ScrapeLoop::MarkStale() {
+  std::lock_guard<std::mutex> lock(mu_);
+  (void)state_.Drop(now_ms_(), *appender_);
 }
 
 ScrapeReport ScrapeLoop::ScrapeOnce() {

@@ -63,6 +63,26 @@ class HttpFetcher : public Fetcher {
   http::Client client_;
 };
 
+// Whether a target's server still answers at all: at shutdown, the agent
+// asks the pod's targets (runtime/shutdown_staleness.h).
+class Prober {
+ public:
+  virtual ~Prober() = default;
+  // True when an HTTP answer (any status) arrived within `timeout`.
+  virtual bool Answers(const ScrapeTarget& target, std::chrono::milliseconds timeout) = 0;
+};
+
+// GET of the scrape URL with the target's TLS and credentials; the body is
+// not read. Not thread-safe.
+class HttpProber : public Prober {
+ public:
+  explicit HttpProber(const http::TlsOptions& tls);
+  bool Answers(const ScrapeTarget& target, std::chrono::milliseconds timeout) override;
+
+ private:
+  http::Client client_;
+};
+
 struct LoopObserver {
   // Called after every scrape from the loop's thread.
   std::function<void(const ScrapeTarget&, const ScrapeReport&)> on_scrape;
@@ -80,8 +100,11 @@ class ScrapeLoop {
 
   void Start();
   // Stops the loop. With `mark_stale` the target's series get stale markers
-  // (the target went away, or the agent shuts down).
+  // (the target went away).
   void Stop(bool mark_stale);
+  // After Stop(false): the target's series get stale markers now (the agent
+  // decided at shutdown that the target went away with its pod).
+  void MarkStale();
   // Runs one scrape now on the caller's thread (tests, and the first scrape).
   ScrapeReport ScrapeOnce();
 

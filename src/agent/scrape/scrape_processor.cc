@@ -121,6 +121,12 @@ ScrapeReport TargetState::Process(std::string_view body, textparse::Format forma
       failure = std::move(*why);
       break;
     }
+    if (settings_.honor_timestamps && parser.timestamp_out_of_range()) {
+      // Valid syntax, but no storage takes it (Prometheus counts it in
+      // prometheus_target_scrapes_sample_out_of_bounds_total); the scrape goes on.
+      ++report.out_of_bounds;
+      continue;
+    }
     SeriesRef ref = it->second.ref;
     if (!seen.insert(ref).second) {
       ++report.duplicates;  // Prometheus keeps the first sample of a series

@@ -40,6 +40,7 @@ struct ScrapeReport {
   uint64_t samples_post_relabel = 0;  // after metric relabeling (what sample_limit counts)
   uint64_t series_added = 0;          // series new in the cache this scrape
   uint64_t duplicates = 0;            // samples of a series seen twice in one body
+  uint64_t out_of_bounds = 0;         // samples whose timestamp no storage can hold (dropped)
   uint64_t stale_markers = 0;
   uint64_t samples_appended = 0;  // incl. stale markers and synthetic series
 };

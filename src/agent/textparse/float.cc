@@ -137,7 +137,7 @@ bool ParseInt64(std::string_view s, int64_t* out) {
   return ec == std::errc() && ptr == s.data() + s.size();
 }
 
-bool ParseSecondsToMillis(std::string_view s, int64_t* out) {
+TimestampParse ParseSecondsToMillis(std::string_view s, int64_t* out) {
   // Exact path for plain decimals: [sign] digits [. digits].
   std::string_view rest = s;
   bool negative = false;
@@ -169,15 +169,15 @@ bool ParseSecondsToMillis(std::string_view s, int64_t* out) {
     }
     int64_t total = secs * 1000 + millis;  // secs < 1e15, cannot overflow
     *out = negative ? -total : total;
-    return true;
+    return TimestampParse::kOk;
   }
   double v = 0;
-  if (!ParseFloatValue(s, &v) || !std::isfinite(v)) return false;
+  if (!ParseFloatValue(s, &v) || !std::isfinite(v)) return TimestampParse::kInvalid;
   double ms = std::trunc(v * 1000);
   // 2^63 is exactly representable; anything at or beyond it does not fit.
-  if (!(ms >= -9223372036854775808.0 && ms < 9223372036854775808.0)) return false;
+  if (!(ms >= -9223372036854775808.0 && ms < 9223372036854775808.0)) return TimestampParse::kOutOfRange;
   *out = static_cast<int64_t>(ms);
-  return true;
+  return TimestampParse::kOk;
 }
 
 size_t FormatOpenMetricsFloat(double v, char* out) {

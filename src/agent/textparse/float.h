@@ -22,9 +22,14 @@ bool ParseInt64(std::string_view s, int64_t* out);
 
 // OpenMetrics timestamp (seconds, maybe fractional) to milliseconds,
 // truncated toward zero. Plain decimals are converted exactly ("1.001" is
-// 1001 ms; Prometheus's float multiply gives 1000). Fails on syntax errors,
-// NaN, infinities and results outside int64.
-bool ParseSecondsToMillis(std::string_view s, int64_t* out);
+// 1001 ms; Prometheus's float multiply gives 1000). Syntax errors, NaN and
+// infinities are invalid. A finite value whose milliseconds do not fit in
+// int64 (`12345678901234567890.1234567890` in the OpenMetrics test suite) is
+// valid syntax but out of range: Prometheus accepts the page and cannot
+// store that sample (its int64 conversion yields math.MinInt64, which no
+// storage accepts); `*out` is left alone then.
+enum class TimestampParse { kOk, kOutOfRange, kInvalid };
+TimestampParse ParseSecondsToMillis(std::string_view s, int64_t* out);
 
 // Prometheus's FormatOpenMetricsFloat: shortest round-trip form, "+Inf",
 // "-Inf", "NaN", with ".0" appended to integers ("1" -> "1.0"). Used to

@@ -22,8 +22,9 @@
 //  - a NUL byte at the start of a text-format line is an error (Prometheus
 //    silently ends the page there);
 //  - OpenMetrics timestamps in plain decimal are converted exactly ("1.001"
-//    is 1001 ms, Prometheus computes 1000) and those outside int64 are
-//    rejected instead of wrapping;
+//    is 1001 ms, Prometheus computes 1000); finite ones outside int64
+//    milliseconds are accepted and flagged (timestamp_out_of_range()) where
+//    Prometheus's conversion yields math.MinInt64 on amd64;
 //  - exemplar label values are unescaped like series label values
 //    (Prometheus keeps their escapes);
 //  - `ct@` created timestamps (OpenMetrics 2.0 drafts) are invalid here, as
@@ -238,6 +239,7 @@ void Parser::Reset(std::string_view body, Format format) {
   name_ = series_ = text_ = {};
   value_ = 0;
   timestamp_ms_.reset();
+  timestamp_out_of_range_ = false;
   has_exemplar_ = false;
   exemplar_ = Exemplar{};
   family_name_ = {};
@@ -255,6 +257,7 @@ Entry Parser::Next() {
   if (done_) return final_entry_;
   has_exemplar_ = false;
   timestamp_ms_.reset();
+  timestamp_out_of_range_ = false;
   extra_newlines_ = 0;
   return format_ == Format::kOpenMetrics ? ParseOpenMetricsLine() : ParseTextLine();
 }
@@ -758,11 +761,13 @@ Entry Parser::ParseOpenMetricsSeries(const char* p) {
       return Fail(p, "expected a timestamp after the value of " + Quote(series_) +
                          " (exactly one space), got " + Describe(p));
     }
-    if (!ParseSecondsToMillis(token, &ts)) {
-      return Fail(ts_start, "invalid timestamp " + Quote(token) + " of " + Quote(series_) +
-                                " (want seconds since the epoch, such as 1700000000.123)");
+    switch (ParseSecondsToMillis(token, &ts)) {
+      case TimestampParse::kOk: timestamp_ms_ = ts; break;
+      case TimestampParse::kOutOfRange: timestamp_out_of_range_ = true; break;
+      case TimestampParse::kInvalid:
+        return Fail(ts_start, "invalid timestamp " + Quote(token) + " of " + Quote(series_) +
+                                  " (want seconds since the epoch, such as 1700000000.123)");
     }
-    timestamp_ms_ = ts;
   }
   if (p < end_ && *p == ' ') {
     if (!StartsWith(p, end_, " # {")) {
@@ -799,17 +804,20 @@ const char* Parser::ParseExemplar(const char* p) {
   }
   exemplar_.value = value != value ? model::NormalNaN() : value;
   exemplar_.timestamp_ms.reset();
+  exemplar_.timestamp_out_of_range = false;
   if (p < end_ && *p == ' ') {
     ++p;
     const char* ts_start = p;
     while (p < end_ && *p != ' ' && *p != '\n') ++p;
     std::string_view ts_token(ts_start, static_cast<size_t>(p - ts_start));
     int64_t ts = 0;
-    if (!ParseSecondsToMillis(ts_token, &ts)) {
+    TimestampParse parsed = ParseSecondsToMillis(ts_token, &ts);
+    if (parsed == TimestampParse::kInvalid) {
       Fail(ts_start, "invalid exemplar timestamp " + Quote(ts_token) + " of " + Quote(series_));
       return nullptr;
     }
-    exemplar_.timestamp_ms = ts;
+    if (parsed == TimestampParse::kOk) exemplar_.timestamp_ms = ts;
+    exemplar_.timestamp_out_of_range = parsed == TimestampParse::kOutOfRange;
   }
   if (p < end_ && *p != '\n') {
     Fail(p, "expected the end of the line after the exemplar of " + Quote(series_) + ", got " + Describe(p));

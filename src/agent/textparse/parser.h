@@ -51,7 +51,8 @@ struct Exemplar {
   std::span<const LabelView> labels;
   double value = 0;  // a NaN is always model::NormalNaN()
   std::optional<int64_t> timestamp_ms;
-  size_t label_set_chars = 0;  // code points of all names and values
+  bool timestamp_out_of_range = false;  // see Parser::timestamp_out_of_range()
+  size_t label_set_chars = 0;           // code points of all names and values
   bool WithinLengthLimit() const { return label_set_chars <= kExemplarMaxLabelSetChars; }
 };
 
@@ -96,6 +97,10 @@ class Parser {
   // Never the stale-marker NaN: every NaN is model::NormalNaN().
   double value() const { return value_; }
   std::optional<int64_t> timestamp_ms() const { return timestamp_ms_; }
+  // OpenMetrics: the sample has a valid timestamp whose milliseconds do not
+  // fit in int64 (timestamp_ms() is empty then). Prometheus accepts such a
+  // page and cannot store the sample when it honours timestamps.
+  bool timestamp_out_of_range() const { return timestamp_out_of_range_; }
   // nullptr when the sample has none (always in the text format).
   const Exemplar* exemplar() const { return has_exemplar_ ? &exemplar_ : nullptr; }
   // Type of the family this sample belongs to: the last TYPE line's type if
@@ -155,6 +160,7 @@ class Parser {
   std::string_view text_;
   double value_ = 0;
   std::optional<int64_t> timestamp_ms_;
+  bool timestamp_out_of_range_ = false;
   bool has_exemplar_ = false;
   Exemplar exemplar_;
 

@@ -228,19 +228,52 @@ TEST_F(AgentE2E, BadRequestDropsRetryableRetriesAndADeadEndpointDoesNotHoldBackA
   EXPECT_EQ(agent.process().Stop(seconds(20)), 0);
 }
 
-TEST_F(AgentE2E, ShutdownFlushesAndMarksEverythingStale) {
+bool IsStaleMarker(double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits == 0x7ff0000000000002ULL;
+}
+
+// Like Prometheus: stopping the process writes no staleness markers (a
+// restart resumes the series), while a target that goes away gets them.
+TEST_F(AgentE2E, ShutdownFlushesWithoutStaleMarkersAndARemovedTargetGetsThem) {
   CountingReceiver counting;
-  AgentProcess agent(dir_.path(), Config(target_.Address(), {counting.Url()}));
-  ASSERT_TRUE(
-      PollUntil(seconds(60), [&] { return Values(counting.SamplesOf("test_scrapes_total")).size() >= 2; }));
+  MetricsTarget other;
+  other.SetPage([](uint64_t n) { return "other_scrapes_total " + std::to_string(n) + "\n"; });
+  const std::string other_job =
+      "  - job_name: other\n    static_configs:\n      - targets: [\"" + other.Address() + "\"]\n";
+  AgentProcess agent(dir_.path(), Config(target_.Address(), {counting.Url()}, other_job));
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    return Values(counting.SamplesOf("test_scrapes_total")).size() >= 2 &&
+           Values(counting.SamplesOf("other_scrapes_total")).size() >= 2;
+  })) << agent.Log();
+  // The job removed by a reload: its series and its `up` end with a marker.
+  agent.Rewrite(Config(target_.Address(), {counting.Url()}));
+  agent.process().Signal(SIGHUP);
+  ASSERT_TRUE(PollUntil(seconds(30),
+                        [&] {
+                          auto s = counting.SamplesOf("other_scrapes_total");
+                          return !s.empty() && IsStaleMarker(s.back().value);
+                        }))
+      << "no stale marker for the removed target: " << agent.Log();
+  bool up_marked = false;
+  for (const auto& [key, samples] : counting.Series()) {
+    if (key.find("__name__=\"up\"") != std::string::npos && key.find("job=\"other\"") != std::string::npos)
+      up_marked = !samples.empty() && IsStaleMarker(samples.back().value);
+  }
+  EXPECT_TRUE(up_marked) << "up of the removed target has no stale marker";
+
   EXPECT_EQ(agent.process().Stop(seconds(20)), 0) << agent.Log();
   uint64_t last = target_.scrapes();
   auto samples = counting.SamplesOf("test_scrapes_total");
   ASSERT_FALSE(samples.empty());
-  EXPECT_EQ(Values(samples).back(), static_cast<double>(last)) << "the last scrape was not flushed";
-  uint64_t bits;
-  std::memcpy(&bits, &samples.back().value, sizeof bits);
-  EXPECT_EQ(bits, 0x7ff0000000000002ULL) << "no stale marker at shutdown";
+  EXPECT_EQ(samples.back().value, static_cast<double>(last))
+      << "the last scrape was not flushed, or was marked";
+  for (const auto& [key, series] : counting.Series()) {
+    if (key.find("job=\"app\"") == std::string::npos) continue;
+    for (const auto& s : series) EXPECT_FALSE(IsStaleMarker(s.value)) << "stale marker at shutdown: " << key;
+  }
+  EXPECT_NE(agent.Log().find("staleness markers not written"), std::string::npos) << agent.Log();
 }
 
 TEST_F(AgentE2E, InvalidConfigIsRefusedAndReloadKeepsTheRunningOne) {

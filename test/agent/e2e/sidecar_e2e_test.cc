@@ -3,6 +3,7 @@
 // shared config appearing after the start, annotation changes, and the
 // agent's own health series. Waits poll with generous deadlines.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -34,7 +35,7 @@ class SidecarE2E : public ::testing::Test {
   }
   void WriteShared(const std::string& yaml) { files_.WriteShared(yaml); }
   std::map<std::string, std::string> Annotations(int port) { return ScrapeAnnotations(port); }
-  std::unique_ptr<Subprocess> StartAgent() {
+  std::unique_ptr<Subprocess> StartAgent(const std::vector<std::string>& extra_args = {}) {
     ProcessOptions p;
     p.argv = {AgentBinary(),
               "--config.file=" + files_.shared_file(),
@@ -43,6 +44,7 @@ class SidecarE2E : public ::testing::Test {
               "--wal.dir=" + dir_.Join("wal"),
               "--web.listen-address=127.0.0.1:0",
               "--log.level=debug"};
+    for (const auto& a : extra_args) p.argv.push_back(a);
     p.env = {{"POD_NAME", "shop-7d4b9c8f6-x2x9k"},
              {"POD_NAMESPACE", "team-a"},
              {"POD_UID", "uid-1"},
@@ -134,6 +136,99 @@ TEST_F(SidecarE2E, SharedConfigAppearingLaterLosesNoScrapeAndAnnotationsReconfig
     return Values(receiver_.SamplesOf("second_target_scrapes_total")).size() > n + 2;
   })) << "the running config stopped";
   EXPECT_EQ(agent->Stop(seconds(20)), 0) << Log();
+}
+
+bool IsStaleMarker(double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits == 0x7ff0000000000002ULL;
+}
+
+// The samples of every series whose key contains all of `parts`.
+std::vector<ReceivedSample> SamplesMatching(const CountingReceiver& r,
+                                            const std::vector<std::string>& parts) {
+  std::vector<ReceivedSample> out;
+  for (const auto& [key, samples] : r.Series()) {
+    bool all = true;
+    for (const auto& p : parts) all = all && key.find(p) != std::string::npos;
+    if (all) out.insert(out.end(), samples.begin(), samples.end());
+  }
+  return out;
+}
+
+// An in-place upgrade (or any restart of the agent container alone): the app
+// keeps serving, so SIGTERM writes no staleness markers and the restarted
+// agent continues the same series from the same WAL.
+TEST_F(SidecarE2E, SigtermWhileTheAppAnswersWritesNoStaleMarkers) {
+  WritePod(Annotations(target_.port()));
+  WriteShared(Shared(receiver_.Url()));
+  auto agent = StartAgent();
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    return Values(receiver_.SamplesOf("test_scrapes_total")).size() >= 2;
+  })) << Log();
+  EXPECT_EQ(agent->Stop(seconds(20)), 0) << Log();
+  EXPECT_NE(Log().find("the pod's targets still answer"), std::string::npos) << Log();
+  for (const auto& [key, samples] : receiver_.Series()) {
+    for (const auto& s : samples) EXPECT_FALSE(IsStaleMarker(s.value)) << "stale marker at SIGTERM: " << key;
+  }
+  size_t before = Values(receiver_.SamplesOf("test_scrapes_total")).size();
+  agent = StartAgent();
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    return Values(receiver_.SamplesOf("test_scrapes_total")).size() >= before + 2;
+  })) << Log();
+  EXPECT_EQ(agent->Stop(seconds(20)), 0) << Log();
+}
+
+// Pod deletion with a native sidecar: the kubelet stops the app first, so at
+// SIGTERM nothing answers; every series of the pod — the app's, `up` and the
+// agent's own — ends with a staleness marker, sent before the agent exits.
+TEST_F(SidecarE2E, SigtermAfterTheAppExitedMarksThePodsSeriesStale) {
+  auto app = std::make_unique<MetricsTarget>();
+  WritePod(Annotations(app->port()));
+  WriteShared(Shared(receiver_.Url()));
+  auto agent = StartAgent();
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    return Values(receiver_.SamplesOf("test_scrapes_total")).size() >= 2 &&
+           !SamplesMatching(receiver_, {"job=\"promsidecar-agent\""}).empty();
+  })) << Log();
+  app.reset();
+  EXPECT_EQ(agent->Stop(seconds(20)), 0) << Log();
+  EXPECT_NE(Log().find("no target of the pod answers"), std::string::npos) << Log();
+  for (const std::vector<std::string>& series :
+       {std::vector<std::string>{"__name__=\"test_scrapes_total\""},
+        std::vector<std::string>{"__name__=\"up\"", "job=\"shop\""},
+        std::vector<std::string>{"__name__=\"promsidecar_agent_build_info\""}}) {
+    auto s = SamplesMatching(receiver_, series);
+    ASSERT_FALSE(s.empty()) << series[0];
+    EXPECT_TRUE(IsStaleMarker(s.back().value)) << series[0] << " does not end with a stale marker";
+  }
+}
+
+// A regular (non-native) sidecar gets SIGTERM together with the app, which
+// may still answer for a moment: --shutdown.probe-window keeps asking, and
+// the markers are written once the app is gone.
+TEST_F(SidecarE2E, RegularSidecarProbeWindowSeesTheAppGoAway) {
+  auto app = std::make_unique<MetricsTarget>();
+  WritePod(Annotations(app->port()));
+  WriteShared(Shared(receiver_.Url()));
+  auto agent = StartAgent({"--shutdown.probe-window=8s", "--shutdown.grace=15s"});
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    return Values(receiver_.SamplesOf("test_scrapes_total")).size() >= 2;
+  })) << Log();
+  agent->Signal(SIGTERM);
+  // The agent has stopped scraping and probes: the app still answers.
+  ASSERT_TRUE(PollUntil(seconds(30), [&] {
+    return Log().find("probing the pod's targets") != std::string::npos;
+  })) << Log();
+  uint64_t scrapes = app->scrapes();
+  ASSERT_TRUE(PollUntil(seconds(30), [&] { return app->scrapes() > scrapes; })) << Log();
+  app.reset();
+  auto status = agent->Wait(seconds(30));
+  ASSERT_TRUE(status.has_value()) << Log();
+  EXPECT_EQ(*status, 0) << Log();
+  auto s = receiver_.SamplesOf("test_scrapes_total");
+  ASSERT_FALSE(s.empty());
+  EXPECT_TRUE(IsStaleMarker(s.back().value)) << Log();
 }
 
 TEST_F(SidecarE2E, InvalidAnnotationsAreReportedNotFatal) {

@@ -56,6 +56,39 @@ TEST(ScrapeProcessor, AppendsSamplesWithTargetLabelsAndSyntheticSeries) {
   EXPECT_TRUE(app.unknown_refs_.empty());
 }
 
+// A valid OpenMetrics timestamp beyond int64 milliseconds: the scrape
+// succeeds as in Prometheus, which cannot store that one sample; without
+// honor_timestamps it is stored at the scrape's time.
+TEST(ScrapeProcessor, TimestampOutOfInt64RangeDropsOnlyThatSample) {
+  const std::string page =
+      "# TYPE a counter\na_total{n=\"1\"} 1 12345678901234567890.1234567890\na_total{n=\"2\"} 2 1.5\n# EOF\n";
+  {
+    MemoryAppender app;
+    TargetState t(Settings());
+    auto r = t.Process(page, Format::kOpenMetrics, 9000, 0, app);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.out_of_bounds, 1u);
+    EXPECT_EQ(r.samples_scraped, 2u);
+    EXPECT_TRUE(app.Of(WithTarget("a_total", {{"n", "1"}})).empty());
+    auto kept = app.Of(WithTarget("a_total", {{"n", "2"}}));
+    ASSERT_EQ(kept.size(), 1u);
+    EXPECT_EQ(kept[0].ts, 1500);
+    EXPECT_EQ(app.Of(WithTarget("up"))[0].value, 1);
+  }
+  {
+    TargetSettings s = Settings();
+    s.honor_timestamps = false;
+    MemoryAppender app;
+    TargetState t(s);
+    auto r = t.Process(page, Format::kOpenMetrics, 9000, 0, app);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.out_of_bounds, 0u);
+    auto stored = app.Of(WithTarget("a_total", {{"n", "1"}}));
+    ASSERT_EQ(stored.size(), 1u);
+    EXPECT_EQ(stored[0].ts, 9000);
+  }
+}
+
 TEST(ScrapeProcessor, SecondScrapeReusesCachedSeries) {
   MemoryAppender app;
   TargetState t(Settings());

@@ -89,32 +89,51 @@ TEST(ParseFloatValue, GoParseFloatSyntaxWithoutHexOrUnderscores) {
 }
 
 TEST(ParseSecondsToMillis, ExactForDecimalsAndBounded) {
-  const std::pair<const char*, std::optional<int64_t>> cases[] = {
-      {"0", 0},
-      {"1", 1000},
-      {"1.5", 1500},
-      {"1.001", 1001},
-      {"1.0019", 1001},
-      {"-1.5", -1500},
-      {"+2", 2000},
-      {"1700000000.123", 1700000000123},
-      {"1e3", 1000000},
-      {".5", 500},
-      {"9223372036854775.807", std::nullopt},  // 16 integer digits: float path, beyond 2^63 ms after rounding
-      {"9223372036854775808", std::nullopt},
-      {"1e300", std::nullopt},
-      {"NaN", std::nullopt},
-      {"Inf", std::nullopt},
-      {"", std::nullopt},
-      {"1.2.3", std::nullopt},
-      {"ct@1", std::nullopt},
+  using P = TimestampParse;
+  struct Case {
+    const char* input;
+    P want;
+    int64_t ms = 0;
   };
-  for (const auto& [input, want] : cases) {
+  const Case cases[] = {
+      {"0", P::kOk, 0},
+      {"000", P::kOk, 0},
+      {"0.0", P::kOk, 0},
+      {"1", P::kOk, 1000},
+      {"1.1", P::kOk, 1100},
+      {"1.5", P::kOk, 1500},
+      {"1.001", P::kOk, 1001},
+      {"1.0019", P::kOk, 1001},
+      {"-1.5", P::kOk, -1500},
+      {"+2", P::kOk, 2000},
+      {"1700000000.123", P::kOk, 1700000000123},
+      {"1e3", P::kOk, 1000000},
+      {"1.5e3", P::kOk, 1500000},
+      {".5", P::kOk, 500},
+      // Valid OpenMetrics timestamps whose milliseconds do not fit in int64
+      // (the OpenMetrics test suite's `timestamps` case has the first).
+      {"12345678901234567890.1234567890", P::kOutOfRange},
+      {"9223372036854775.807", P::kOutOfRange},  // 16 integer digits: float path, beyond 2^63 ms
+      {"9223372036854775808", P::kOutOfRange},
+      {"-9223372036854775808", P::kOutOfRange},
+      {"1e300", P::kOutOfRange},
+      {"1e308", P::kOutOfRange},  // * 1000 overflows to +Inf
+      {"NaN", P::kInvalid},
+      {"Inf", P::kInvalid},
+      {"-Inf", P::kInvalid},
+      {"", P::kInvalid},
+      {"1.2.3", P::kInvalid},
+      {"ct@1", P::kInvalid},
+      {"1e400", P::kInvalid},  // not a finite float at all
+  };
+  for (const auto& c : cases) {
     int64_t ms = -1;
-    bool ok = ParseSecondsToMillis(input, &ms);
-    EXPECT_EQ(ok, want.has_value()) << input;
-    if (ok && want) {
-      EXPECT_EQ(ms, *want) << input;
+    P got = ParseSecondsToMillis(c.input, &ms);
+    EXPECT_EQ(got, c.want) << c.input;
+    if (got == P::kOk) {
+      EXPECT_EQ(ms, c.ms) << c.input;
+    } else {
+      EXPECT_EQ(ms, -1) << c.input << ": output written on failure";
     }
   }
 }
