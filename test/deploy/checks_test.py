@@ -6,8 +6,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import tarfile  # noqa: E402
+
 import chart_check  # noqa: E402
 import image_check  # noqa: E402
+import images_check  # noqa: E402
 
 SA = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: op\n  namespace: ns\n"
 ROLE = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: op\nrules: []\n"
@@ -160,6 +163,109 @@ class ToolOutputTest(unittest.TestCase):
         self.assertEqual(image_check.setup_packages(text), ["cmake", "ninja-build", "libfoo-dev"])
         with self.assertRaises(ValueError):
             image_check.setup_packages("nothing here\n")
+
+
+def entry(path, mode=0o755, mtime=0, kind=tarfile.REGTYPE):
+    info = tarfile.TarInfo(path)
+    info.mode, info.mtime, info.type = mode, mtime, kind
+    return (path, info)
+
+
+AGENT_REF = "ghcr.io/promsidecar/promsidecar-agent:v0.1.0"
+
+
+def good_image():
+    index = {"manifests": [{"annotations": {"org.opencontainers.image.ref.name": AGENT_REF}}]}
+    config = {"created": "1970-01-01T00:00:00Z", "history": [{"created": "1970-01-01T00:00:00Z"}],
+              "config": {"User": "65532:65532", "Entrypoint": ["/usr/local/bin/promsidecar-agent"]}}
+    layers = [[entry("etc/", kind=tarfile.DIRTYPE), entry("etc/passwd", 0o644)],
+              [entry("usr/local/bin/promsidecar-agent")]]
+    return index, config, layers
+
+
+class ImagesCheckTest(unittest.TestCase):
+    def test_image_problems(self):
+        def no_user(index, config, layers):
+            config["config"]["User"] = ""
+
+        def root(index, config, layers):
+            config["config"]["User"] = "0:0"
+
+        def named_user(index, config, layers):
+            config["config"]["User"] = "nonroot"
+
+        def wrong_ref(index, config, layers):
+            index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = "promsidecar-agent:v0.1.0"
+
+        def two_refs(index, config, layers):
+            index["manifests"].append(index["manifests"][0])
+
+        def created_now(index, config, layers):
+            config["history"][0]["created"] = "2026-01-01T00:00:00Z"
+
+        def mtime(index, config, layers):
+            layers[0].append(entry("etc/group", 0o644, mtime=1700000000))
+
+        def shell(index, config, layers):
+            layers[0].append(entry("bin/sh", kind=tarfile.SYMTYPE))
+
+        def dpkg(index, config, layers):
+            layers[0].append(entry("./usr/bin/dpkg"))
+
+        def not_executable(index, config, layers):
+            layers[1] = [entry("usr/local/bin/promsidecar-agent", 0o644)]
+
+        def no_entrypoint(index, config, layers):
+            layers.pop()
+
+        cases = [
+            # (name, change, image name, wanted substring; None: no problem)
+            ("good", lambda *a: None, "agent", None),
+            ("no user", no_user, "agent", "USER is ''"),
+            ("root", root, "agent", "USER is '0:0'"),
+            ("a user name", named_user, "agent", "numeric non-root"),
+            ("short reference", wrong_ref, "agent", "want ['ghcr.io"),
+            ("two references", two_refs, "agent", "the archive names"),
+            ("a creation time", created_now, "agent", "creation time"),
+            ("an mtime", mtime, "agent", "etc/group has mtime 1700000000"),
+            ("a shell", shell, "agent", "holds /bin/sh"),
+            ("a shell in the operator", shell, "operator", "holds /bin/sh"),
+            ("a shell in the sample app", shell, "sampleapp", None),
+            ("a package manager", dpkg, "agent-next", "holds /usr/bin/dpkg"),
+            ("entrypoint not executable", not_executable, "agent", "not an executable file"),
+            ("entrypoint missing", no_entrypoint, "agent", "not an executable file"),
+        ]
+        for name, change, image, wanted in cases:
+            with self.subTest(name):
+                index, config, layers = good_image()
+                change(index, config, layers)
+                problems = images_check.image_problems(image, AGENT_REF, index, config, layers)
+                if wanted is None:
+                    self.assertEqual(problems, [])
+                else:
+                    self.assertEqual(len(problems), 1, problems)
+                    self.assertIn(wanted, problems[0])
+
+    def test_table_and_digests(self):
+        header = "name\treference\tdigest\tcompressed_bytes\tuncompressed_bytes\tarchive\n"
+        a = images_check.read_table(header + "agent\tr\tsha256:1\t10\t20\t/a\npause\tp\tsha256:2\t1\t2\t/p\n")
+        self.assertEqual(a["agent"]["compressed_bytes"], "10")
+        self.assertEqual(images_check.digest_differences(a, a), [])
+        b = images_check.read_table(header + "agent\tr\tsha256:3\t10\t20\t/a\n")
+        problems = images_check.digest_differences(a, b)
+        self.assertEqual(len(problems), 2, problems)
+        self.assertIn("agent: digest sha256:1 in one build, sha256:3", problems[0])
+        self.assertIn("pause: digest sha256:2 in one build, None", problems[1])
+        with self.assertRaises(ValueError):
+            images_check.read_table("reference\tname\n")
+
+    def test_expected_run(self):
+        args, pattern = images_check.expected_run("agent-next", "ghcr.io/promsidecar/promsidecar-agent:v0.1.1-test")
+        self.assertEqual(args, ["--version"])
+        self.assertRegex("promsidecar-agent 0.1.1-test", pattern)
+        self.assertNotRegex("promsidecar-agent 0.1.0", pattern)
+        _, pattern = images_check.expected_run("prometheus", "quay.io/prometheus/prometheus:v2.42.0")
+        self.assertRegex("prometheus, version 2.42.0+ds (branch: debian/sid)", pattern)
 
 
 if __name__ == "__main__":
