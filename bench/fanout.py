@@ -50,7 +50,7 @@ class Cluster:
 
     def start(self, log_path):
         with open(log_path, "ab") as f:
-            r = subprocess.run([self.script, "--state-dir", self.state_dir, "--no-service-account-plugin", "up"],
+            r = subprocess.run([self.script, "--state-dir", self.state_dir, "--control-plane-only", "--no-service-account-plugin", "up"],
                                stdout=f, stderr=subprocess.STDOUT, timeout=1800)
         self.up = True  # `down` is safe whatever `up` got to
         if r.returncode != 0:

@@ -111,6 +111,12 @@ Result<ClusterEnv> ClusterEnv::LoadFile(const std::string& env_file) {
   env.state_dir = get("CLUSTER_STATE_DIR");
   env.kubernetes_version = get("KUBERNETES_VERSION");
   env.service_account_plugin = get("SERVICE_ACCOUNT_PLUGIN") != "0";
+  env.has_node = get("CLUSTER_MODE") == "node";
+  env.node_name = get("NODE_NAME");
+  env.node_ip = get("NODE_IP");
+  env.pod_subnet = get("POD_SUBNET");
+  env.containerd_address = get("CONTAINERD_ADDRESS");
+  env.crictl = get("CRICTL");
   if (env.kubeconfig.empty() || env.apiserver_url.empty() || env.kubectl.empty()) {
     return MakeError("cluster env \"" + env_file +
                      "\" lacks KUBECONFIG, APISERVER_URL or KUBECTL; recreate it with scripts/cluster up");

@@ -36,6 +36,14 @@ struct ClusterEnv {
   std::string state_dir;               // CLUSTER_STATE_DIR
   std::string kubernetes_version;      // KUBERNETES_VERSION, e.g. v1.34.4
   bool service_account_plugin = true;  // SERVICE_ACCOUNT_PLUGIN: create `default` SAs yourself
+  // A cluster with a node (CLUSTER_MODE=node): controller-manager, scheduler,
+  // kubelet on containerd, kube-proxy. Empty fields below otherwise.
+  bool has_node = false;
+  std::string node_name;           // NODE_NAME
+  std::string node_ip;             // NODE_IP: on the pod bridge, reachable from pods
+  std::string pod_subnet;          // POD_SUBNET
+  std::string containerd_address;  // CONTAINERD_ADDRESS: the node's containerd socket
+  std::string crictl;              // CRICTL
 
   // Finds the control plane, first match wins:
   //  1. $PROMSIDECAR_CLUSTER_ENV (an env file written by scripts/cluster),

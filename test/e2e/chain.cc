@@ -1,13 +1,12 @@
 #include "e2e/chain.h"
 
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <filesystem>
+#include <iostream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
-
-#include "common/http/client.h"
 
 namespace promsidecar::e2e {
 namespace {
@@ -15,28 +14,26 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-// The operator's own namespace is never sent to the pod webhook.
+// A namespace no agent admits: the pod webhook answers for it (skipped), which
+// is how Start() knows the API server calls the webhook.
 constexpr const char* kProbeNamespace = "promsidecar-webhook-probe";
+constexpr const char* kOperatorSelector = "app.kubernetes.io/name=promsidecar-operator";
 
 std::string Tail(const std::string& text, size_t max = 6000) {
   return text.size() <= max ? text : "...\n" + text.substr(text.size() - max);
 }
 
-// "10.213.64.0/24" -> "10.213.64.1": the pod runner puts the first address on
-// the bridge.
-std::string FirstAddress(const std::string& cidr) {
-  const std::string net = cidr.substr(0, cidr.find('/'));
-  const size_t dot = net.rfind('.');
-  return net.substr(0, dot + 1) + std::to_string(std::stoi(net.substr(dot + 1)) + 1);
+std::string Join(const std::vector<std::string>& args) {
+  std::string out;
+  for (const auto& a : args) out += " " + a;
+  return out;
 }
 
-bool HttpOk(const std::string& url) {
-  http::Client client;
-  http::Request req;
-  req.url = url;
-  req.timeout = 2s;
-  auto resp = client.Do(req);
-  return resp.ok() && resp->status == 200;
+std::vector<std::string> Words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
 }
 
 }  // namespace
@@ -44,9 +41,12 @@ bool HttpOk(const std::string& url) {
 Chain::Chain(testing::ClusterEnv env, ChainOptions options)
     : env_(std::move(env)), options_(std::move(options)) {
   if (options_.work_dir.empty()) throw std::invalid_argument("ChainOptions.work_dir is required");
-  if (options_.build_dir.empty()) options_.build_dir = PROMSIDECAR_BINARY_DIR;
-  if (options_.podrunner_binary.empty()) options_.podrunner_binary = options_.build_dir + "/tools/podrunner";
-  bridge_ip_ = FirstAddress(options_.pod_cidr);
+  if (!env_.has_node) {
+    throw std::invalid_argument(
+        "the chain needs a cluster with a node (scripts/cluster up without "
+        "--control-plane-only); found " +
+        env_.state_dir);
+  }
   std::filesystem::create_directories(options_.work_dir);
 }
 
@@ -61,79 +61,51 @@ testing::CommandOutput Chain::Kubectl(const std::vector<std::string>& args,
 
 std::string Chain::MustKubectl(const std::vector<std::string>& args, const std::string& stdin_data) const {
   auto r = Kubectl(args, stdin_data);
-  if (!r.ok()) {
-    std::string cmd;
-    for (const auto& a : args) cmd += " " + a;
-    throw std::runtime_error("kubectl" + cmd + " failed: " + r.err);
-  }
+  if (!r.ok()) throw std::runtime_error("kubectl" + Join(args) + " failed: " + r.err);
   return r.out;
 }
 
-std::string Chain::WriteImageMap() {
-  // A copy of the agent binary plays the next release: another file, so
-  // another imageID, as a new image would have.
-  const std::string agent = options_.build_dir + "/src/agent/promsidecar-agent";
-  // Same base name: the injected container's command is `promsidecar-agent`.
-  std::filesystem::create_directories(options_.work_dir + "/agent-next");
-  const std::string agent_next = options_.work_dir + "/agent-next/promsidecar-agent";
-  std::filesystem::copy_file(agent, agent_next, std::filesystem::copy_options::overwrite_existing);
-  // A byte appended: a different sha256 (ELF ignores trailing bytes).
-  testing::WriteFile(agent_next, testing::ReadFile(agent_next) + std::string(1, '\0'));
-  ::chmod(agent_next.c_str(), 0755);
-  json map = {{"images",
-               {{{"image", std::string(kAgentImageRepository) + ":v0.1.0"}, {"path", agent}},
-                {{"image", std::string(kAgentImageNext)}, {"path", agent_next}},
-                {{"image", std::string(kSampleAppImage)},
-                 {"path", options_.build_dir + "/test/sampleapp/promsidecar-sampleapp"}},
-                {{"image", std::string(kPrometheusImage) + "*"},
-                 {"path", "/usr/bin/prometheus"},
-                 {"commands", {{"/bin/prometheus", "/usr/bin/prometheus"}}}}}}};
-  const std::string path = options_.work_dir + "/images.json";
-  testing::WriteFile(path, map.dump(2));
-  return path;
+testing::CommandOutput Chain::Crictl(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {env_.crictl, "--runtime-endpoint", "unix://" + env_.containerd_address,
+                                   "--image-endpoint", "unix://" + env_.containerd_address};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::RunCapturingOutput(argv);
 }
 
-void Chain::StartPodRunner() {
-  testing::ProcessOptions p;
-  p.argv = {options_.podrunner_binary,
-            "--kubeconfig=" + env_.kubeconfig,
-            "--node-name=" + options_.node_name,
-            "--image-map=" + WriteImageMap(),
-            "--state-dir=" + options_.work_dir + "/podrunner",
-            "--bridge=" + options_.bridge,
-            "--pod-cidr=" + options_.pod_cidr,
-            "--publish-root-ca=" + env_.ca_file,
-            "--restart-backoff=1s",
-            "--log-level=" + options_.log_level};
-  p.log_file = options_.work_dir + "/podrunner.log";
-  podrunner_ = std::make_unique<testing::Subprocess>(p);
-  const bool ready = testing::PollUntil(90s, [&] {
-    if (!podrunner_->Running()) return false;
-    auto r = Kubectl({"get", "node", options_.node_name, "-o",
-                      "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"});
-    return r.ok() && r.out == "True";
-  });
-  if (!ready)
-    throw std::runtime_error("the pod runner's node did not become Ready:\n" + Tail(podrunner_->Log()));
+void Chain::CheckImages() const {
+  auto r = Crictl({"images", "-o", "json"});
+  if (!r.ok()) throw std::runtime_error("crictl images failed: " + r.err);
+  const std::string listed = r.out;
+  std::string missing;
+  for (const char* image : {kOperatorImage, kAgentImage, kAgentImageNext, kSampleAppImage}) {
+    // The runtime lists short names fully qualified (docker.io/...).
+    if (listed.find(std::string(image) + "\"") == std::string::npos) missing += std::string(" ") + image;
+  }
+  if (!missing.empty()) {
+    throw std::runtime_error(
+        "images missing on node " + env_.node_name + ":" + missing +
+        " (build and import them: scripts/build-images, then scripts/cluster --state-dir " + env_.state_dir +
+        " import build/images/*.tar)");
+  }
 }
 
 void Chain::StartPrometheusAndForwarder() {
   testing::PrometheusOptions po;
   po.port = options_.prometheus_port;
   prometheus_ = std::make_unique<testing::PrometheusServer>(po);
-  // Pods reach only the bridge subnet; Prometheus stays on loopback.
+  // Pods reach only the node IP; Prometheus stays on loopback.
   receiver_address_ = ForwardFromPods(prometheus_->port());
 }
 
 std::string Chain::ForwardFromPods(int loopback_port) {
   const int port = testing::FreePort();
   testing::ProcessOptions f;
-  f.argv = {"socat", "TCP-LISTEN:" + std::to_string(port) + ",bind=" + bridge_ip_ + ",reuseaddr,fork",
+  f.argv = {"socat", "TCP-LISTEN:" + std::to_string(port) + ",bind=" + env_.node_ip + ",reuseaddr,fork",
             "TCP:127.0.0.1:" + std::to_string(loopback_port)};
   f.log_file = options_.work_dir + "/forwarder-" + std::to_string(port) + ".log";
   forwarders_.push_back(std::make_unique<testing::Subprocess>(f));
   testing::Subprocess& forwarder = *forwarders_.back();
-  const std::string address = bridge_ip_ + ":" + std::to_string(port);
+  const std::string address = env_.node_ip + ":" + std::to_string(port);
   const bool listening = testing::PollUntil(30s, [&] {
     auto r = testing::RunCapturingOutput({"ss", "-Htln", "sport = :" + std::to_string(port)});
     return forwarder.Running() && r.ok() && !r.out.empty();
@@ -147,37 +119,58 @@ std::string Chain::RemoteWriteUrl() const {
   return "http://" + receiver_address_ + "/api/v1/write";
 }
 
-void Chain::StartOperator() {
-  if (webhook_port_ == 0) {
-    webhook_port_ = testing::FreePort();
-    metrics_port_ = testing::FreePort();
-    health_port_ = testing::FreePort();
+std::string Chain::Helm() const {
+  auto r =
+      testing::RunCapturingOutput({std::string(PROMSIDECAR_SOURCE_DIR) + "/scripts/build-helm"}, "", 1200s);
+  auto lines = Words(r.out);
+  if (!r.ok() || lines.empty()) throw std::runtime_error("scripts/build-helm failed: " + r.err);
+  return lines.back();
+}
+
+void Chain::HelmInstall() {
+  json extra = json::array();
+  for (const auto& a : options_.operator_extra_args) extra.push_back(a);
+  std::vector<std::string> argv = {Helm(),
+                                   "upgrade",
+                                   "--install",
+                                   options_.release,
+                                   std::string(PROMSIDECAR_SOURCE_DIR) + "/deploy/helm/promsidecar",
+                                   "--kubeconfig",
+                                   env_.kubeconfig,
+                                   "--namespace",
+                                   options_.operator_namespace,
+                                   "--create-namespace",
+                                   "--set",
+                                   "namespace.create=false",
+                                   "--set",
+                                   "replicas=" + std::to_string(options_.replicas),
+                                   "--set",
+                                   "logLevel=" + options_.log_level,
+                                   "--set-json",
+                                   "extraArgs=" + extra.dump()};
+  for (const auto& [k, v] : options_.helm_values) {
+    argv.push_back("--set");
+    argv.push_back(k + "=" + v);
   }
-  testing::ProcessOptions o;
-  o.argv = {options_.build_dir + "/src/operator/promsidecar-operator", "run",
-            "--kubeconfig=" + env_.kubeconfig, "--operator-namespace=" + options_.operator_namespace,
-            "--agent-namespaces=" + options_.operator_namespace, "--agent-image=" + std::string(kAgentImage),
-            "--leader-election=false", "--webhook.listen-address=127.0.0.1:" + std::to_string(webhook_port_),
-            "--webhook.url=https://127.0.0.1:" + std::to_string(webhook_port_),
-            "--webhook.generated-cert-dir=" + options_.work_dir + "/webhook-certs",
-            "--webhook.configuration-name=" + options_.webhook_configuration_name,
-            // Only the pod runner's Node counts for native-sidecar detection.
-            "--webhook.node-selector=kubernetes.io/hostname=" + options_.node_name,
-            "--metrics-address=127.0.0.1:" + std::to_string(metrics_port_),
-            "--health-address=127.0.0.1:" + std::to_string(health_port_), "--resync-period=30",
-            "--log.level=" + options_.log_level};
-  for (const auto& a : options_.operator_extra_args) o.argv.push_back(a);
-  o.log_file = options_.work_dir + "/operator.log";
-  operator_ = std::make_unique<testing::Subprocess>(o);
-  const std::string readyz = "http://127.0.0.1:" + std::to_string(health_port_) + "/readyz";
-  if (!testing::PollUntil(90s, [&] { return operator_->Running() && HttpOk(readyz); })) {
-    throw std::runtime_error("promsidecar-operator did not become ready:\n" + Tail(operator_->Log()));
+  auto r = testing::RunCapturingOutput(argv, "", 300s);
+  if (!r.ok()) throw std::runtime_error("helm install failed:\n" + r.out + r.err);
+  installed_ = true;
+}
+
+void Chain::WaitOperatorReady() {
+  const auto deadline = 180s;
+  auto r = Kubectl({"rollout", "status", "deployment/promsidecar-operator", "-n", options_.operator_namespace,
+                    "--timeout=" + std::to_string(deadline.count()) + "s"});
+  if (!r.ok()) {
+    throw std::runtime_error("the operator Deployment did not become available: " + r.err + "\n" +
+                             Kubectl({"get", "pods", "-n", options_.operator_namespace, "-o", "wide"}).out +
+                             Tail(OperatorLog()));
   }
-  // The apiserver activates webhook configurations asynchronously: a
-  // dry-run pod that opts in must come back injected.
-  // (A namespace no agent admits: the pod comes back labelled as skipped.)
-  json probe = SampleAppPod(kProbeNamespace, "webhook-probe", options_.node_name);
-  const bool active = testing::PollUntil(60s, [&] {
+  // The leader writes the webhook configurations and their caBundle; the API
+  // server activates them asynchronously: a dry-run pod that opts in must come
+  // back labelled by the webhook.
+  json probe = SampleAppPod(kProbeNamespace, "webhook-probe");
+  const bool active = testing::PollUntil(120s, [&] {
     auto r = Kubectl({"create", "--dry-run=server", "-o", "json", "-f", "-"}, probe.dump());
     if (!r.ok()) return false;
     json pod = json::parse(r.out, nullptr, false);
@@ -185,68 +178,108 @@ void Chain::StartOperator() {
            pod["metadata"].value("labels", json::object()).contains("prometheus.operator.io/injection");
   });
   if (!active)
-    throw std::runtime_error("the pod webhook is not called by the apiserver:\n" + Tail(operator_->Log()));
-}
-
-void Chain::StopOperator() {
-  if (operator_) operator_->Stop(15s);
-  operator_.reset();
-}
-
-void Chain::KillOperator() {
-  if (operator_) {
-    operator_->Signal(SIGKILL);
-    operator_->Wait(10s);
-  }
-  operator_.reset();
-}
-
-void Chain::DeleteWebhookConfigurations() {
-  (void)Kubectl({"delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration",
-                 options_.webhook_configuration_name, "--ignore-not-found"});
+    throw std::runtime_error("the pod webhook is not called by the API server:\n" + Tail(OperatorLog()));
 }
 
 void Chain::Start() {
-  started_ = true;
-  MustKubectl({"apply", "--server-side", "-f", std::string(PROMSIDECAR_SOURCE_DIR) + "/deploy/crd"});
-  MustKubectl(
-      {"wait", "--for=condition=Established", "--timeout=60s", "crd/prometheusagents.promsidecar.io"});
-  CreateNamespace(options_.operator_namespace, {});
+  CheckImages();
   CreateNamespace(kProbeNamespace, {});
-  StartPodRunner();
   StartPrometheusAndForwarder();
-  StartOperator();
+  HelmInstall();
+  WaitOperatorReady();
 }
 
 void Chain::Stop() {
-  StopOperator();
-  // Left behind, the validating webhook (failurePolicy Fail) would refuse
-  // every PrometheusAgent write of whoever uses this cluster next.
-  if (started_) DeleteWebhookConfigurations();
-  started_ = false;
-  // The runner stops its pods (the agents flush) before it exits.
-  if (podrunner_) podrunner_->Stop(60s);
-  podrunner_.reset();
+  if (installed_) {
+    // Agents first, while the operator runs: it removes their finalizers.
+    (void)Kubectl({"delete", "prometheusagents.promsidecar.io", "--all", "-A", "--timeout=60s"});
+    auto r = testing::RunCapturingOutput(
+        {Helm(), "uninstall", options_.release, "--kubeconfig", env_.kubeconfig, "--namespace",
+         options_.operator_namespace, "--wait", "--timeout", "120s"},
+        "", 180s);
+    if (!r.ok()) std::cerr << "helm uninstall failed: " << r.err << "\n";
+    installed_ = false;
+  }
   for (auto& f : forwarders_) f->Stop(5s);
   forwarders_.clear();
   prometheus_.reset();
 }
 
-std::string Chain::OperatorLog() const {
-  return operator_ ? operator_->Log() : "";
+void Chain::StopOperator() {
+  MustKubectl(
+      {"scale", "deployment/promsidecar-operator", "-n", options_.operator_namespace, "--replicas=0"});
+  const bool gone = testing::PollUntil(120s, [&] {
+    auto r =
+        Kubectl({"get", "pods", "-n", options_.operator_namespace, "-l", kOperatorSelector, "-o", "name"});
+    return r.ok() && r.out.empty();
+  });
+  if (!gone) throw std::runtime_error("operator pods still there 120 s after scaling to 0");
 }
-std::string Chain::PodRunnerLog() const {
-  return podrunner_ ? podrunner_->Log() : "";
+
+void Chain::StartOperator() {
+  MustKubectl({"scale", "deployment/promsidecar-operator", "-n", options_.operator_namespace,
+               "--replicas=" + std::to_string(options_.replicas)});
+  WaitOperatorReady();
+}
+
+void Chain::KillOperator() {
+  auto ids = Crictl({"ps", "-q", "--name", "^operator$", "--label",
+                     "io.kubernetes.pod.namespace=" + options_.operator_namespace});
+  for (const auto& id : Words(ids.out)) {
+    auto pid = Crictl({"inspect", "-o", "go-template", "--template", "{{.info.pid}}", id});
+    if (pid.ok() && !Words(pid.out).empty()) ::kill(std::stoi(Words(pid.out)[0]), SIGKILL);
+  }
+  StopOperator();
+}
+
+std::string Chain::OperatorLog() const {
+  std::string out;
+  auto pods = Kubectl({"get", "pods", "-n", options_.operator_namespace, "-l", kOperatorSelector, "-o",
+                       "jsonpath={.items[*].metadata.name}"});
+  for (const auto& pod : Words(pods.out)) {
+    for (const char* previous : {"--previous", ""}) {
+      std::vector<std::string> args = {"logs", "-n", options_.operator_namespace, pod, "-c", "operator"};
+      if (*previous) args.push_back(previous);
+      auto r = Kubectl(args);
+      if (r.ok() && !r.out.empty()) out += "--- " + pod + (*previous ? " (previous)" : "") + "\n" + r.out;
+    }
+  }
+  return out;
+}
+
+std::string Chain::NodeLog() const {
+  std::string out;
+  for (const char* name : {"kubelet", "containerd"}) {
+    const std::string path = env_.state_dir + "/logs/" + name + ".log";
+    if (std::filesystem::exists(path)) out += "--- " + std::string(name) + "\n" + testing::ReadFile(path);
+  }
+  return out;
+}
+
+std::string Chain::OperatorMetricsUrl() const {
+  auto r = Kubectl({"get", "pods", "-n", options_.operator_namespace, "-l", kOperatorSelector, "-o",
+                    "jsonpath={.items[*].status.podIP}"});
+  auto ips = Words(r.out);
+  return ips.empty() ? "" : "http://" + ips[0] + ":8080";
 }
 
 void Chain::CreateNamespace(const std::string& name, const std::map<std::string, std::string>& labels) {
   json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}};
   for (const auto& [k, v] : labels) ns["metadata"]["labels"][k] = v;
   MustKubectl({"apply", "-f", "-"}, ns.dump());
-  json sa = {{"apiVersion", "v1"},
-             {"kind", "ServiceAccount"},
-             {"metadata", {{"name", "default"}, {"namespace", name}}}};
-  MustKubectl({"apply", "-f", "-"}, sa.dump());
+  const bool ready = testing::PollUntil(60s, [&] {
+    return Kubectl({"get", "serviceaccount", "default", "-n", name}).ok();
+  });
+  if (!ready) throw std::runtime_error("namespace " + name + " got no default ServiceAccount within 60 s");
+}
+
+void Chain::DeleteNamespace(const std::string& name, std::chrono::milliseconds deadline) {
+  (void)Kubectl({"delete", "namespace", name, "--ignore-not-found", "--wait=false"});
+  const bool gone = testing::PollUntil(deadline, [&] {
+    auto r = Kubectl({"get", "namespace", name, "--ignore-not-found", "-o", "name"});
+    return r.ok() && r.out.empty();
+  });
+  if (!gone) std::cerr << "namespace " << name << " still terminating after the deadline\n";
 }
 
 json Chain::Agent(const std::string& ns, const std::string& name, const std::string& label_key,
@@ -286,7 +319,6 @@ bool Chain::WaitPodRunning(const std::string& ns, const std::string& name,
     for (const char* field : {"containerStatuses", "initContainerStatuses"}) {
       for (const auto& s : pod["status"].value(field, json::array())) {
         const bool running = s.contains("state") && s["state"].contains("running");
-        // Completed regular init containers are fine.
         const bool completed = s.contains("state") && s["state"].contains("terminated") &&
                                std::string(field) == "initContainerStatuses" &&
                                s["state"]["terminated"].value("exitCode", 1) == 0;
@@ -298,15 +330,15 @@ bool Chain::WaitPodRunning(const std::string& ns, const std::string& name,
 }
 
 std::string Chain::ContainerLog(const json& pod, const std::string& container) const {
-  const std::string dir = options_.work_dir + "/podrunner/logs/" + pod["metadata"].value("namespace", "") +
-                          "_" + pod["metadata"].value("name", "") + "_" + pod["metadata"].value("uid", "") +
-                          "/" + container;
+  const std::string ns = pod["metadata"].value("namespace", ""), name = pod["metadata"].value("name", "");
   std::string out;
-  std::error_code ec;
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) out += "--- " + f.filename().string() + "\n" + testing::ReadFile(f.string());
+  json status = ContainerStatus(pod, container);
+  if (status.is_object() && status.value("restartCount", 0) > 0) {
+    auto prev = Kubectl({"logs", "-n", ns, name, "-c", container, "--previous"});
+    if (prev.ok()) out += "--- previous\n" + prev.out;
+  }
+  auto r = Kubectl({"logs", "-n", ns, name, "-c", container});
+  out += r.ok() ? r.out : "(kubectl logs failed: " + r.err + ")";
   return out;
 }
 
@@ -318,24 +350,59 @@ json Chain::QueryOrEmpty(const std::string& promql) const {
   }
 }
 
-json SampleAppPod(const std::string& ns, const std::string& name, const std::string& node, int series) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Pod"},
-          {"metadata",
-           {{"name", name},
-            {"namespace", ns},
-            {"labels", {{"app.kubernetes.io/name", "sampleapp"}}},
+namespace {
+
+json SampleAppTemplate(int series) {
+  return {{"metadata",
+           {{"labels", {{"app.kubernetes.io/name", "sampleapp"}}},
             {"annotations",
              {{"prometheus.operator.io/scrape", "true"},
               {"prometheus.operator.io/port", "8080"},
               {"prometheus.operator.io/scrape-interval", "2s"}}}}},
           {"spec",
-           {{"nodeName", node},
-            {"terminationGracePeriodSeconds", 20},
+           {{"terminationGracePeriodSeconds", 20},
+            // Pod Security `restricted`, so the same pod runs in namespaces that enforce it.
+            {"securityContext", {{"runAsNonRoot", true}, {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
             {"containers",
              {{{"name", "app"},
                {"image", kSampleAppImage},
-               {"args", {"--series", std::to_string(series), "--listen", ":8080"}}}}}}}};
+               {"args", {"--series", std::to_string(series), "--listen", ":8080"}},
+               {"ports", {{{"name", "http-metrics"}, {"containerPort", 8080}}}},
+               {"resources",
+                {{"requests", {{"cpu", "5m"}, {"memory", "16Mi"}}}, {"limits", {{"memory", "64Mi"}}}}},
+               {"securityContext",
+                {{"allowPrivilegeEscalation", false},
+                 {"readOnlyRootFilesystem", true},
+                 {"capabilities", {{"drop", {"ALL"}}}}}}}}}}}};
+}
+
+}  // namespace
+
+json SampleAppPod(const std::string& ns, const std::string& name, int series) {
+  json pod = SampleAppTemplate(series);
+  pod["apiVersion"] = "v1";
+  pod["kind"] = "Pod";
+  pod["metadata"]["name"] = name;
+  pod["metadata"]["namespace"] = ns;
+  return pod;
+}
+
+json SampleAppDeployment(const std::string& ns, const std::string& name, int replicas, int series) {
+  json tmpl = SampleAppTemplate(series);
+  tmpl["metadata"]["labels"]["app"] = name;
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", name}, {"namespace", ns}}},
+          {"spec",
+           {{"replicas", replicas}, {"selector", {{"matchLabels", {{"app", name}}}}}, {"template", tmpl}}}};
+}
+
+json ContainerStatus(const json& pod, const std::string& name) {
+  if (!pod.is_object() || !pod.contains("status")) return json();
+  for (const char* field : {"containerStatuses", "initContainerStatuses"})
+    for (const auto& s : pod["status"].value(field, json::array()))
+      if (s.value("name", "") == name) return s;
+  return json();
 }
 
 }  // namespace promsidecar::e2e

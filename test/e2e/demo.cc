@@ -1,15 +1,15 @@
 // promsidecar-demo: the local demo behind `scripts/demo` (the README's main
-// command). On a running control plane (scripts/cluster) it starts the pod
-// runner, a receiving Prometheus, promsidecar-operator, creates a Sidecar-mode
-// PrometheusAgent and annotated sample-app pods in two namespaces, waits until
-// their series arrive in Prometheus, prints where to look, and stays up until
-// interrupted. Everything it started is stopped, and what it created in the
-// cluster deleted, on SIGINT/SIGTERM.
+// command). On a running cluster with a real node (scripts/cluster) and our
+// images imported into it, it starts a receiving Prometheus, installs
+// promsidecar-operator with the Helm chart, creates a Sidecar-mode
+// PrometheusAgent and an annotated sample-app Deployment in each of two
+// namespaces, waits until every pod's series arrive in Prometheus, prints
+// where to look, and stays up until interrupted. On SIGINT/SIGTERM what it
+// created in the cluster is deleted, the chart uninstalled, Prometheus stopped.
 #include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <iostream>
-#include <random>
 
 #include "common/kube/resource.h"
 #include "e2e/chain.h"
@@ -23,39 +23,33 @@ namespace testing = promsidecar::testing;
 
 constexpr const char* kOptInLabel = "promsidecar.io/demo";
 
-// Names as a Deployment's ReplicaSet would give them: the agent derives the
-// job from the pod's app.kubernetes.io/name label, else from such a name.
-std::string PodName(int i) {
-  static const char* kSuffixes[] = {"x7k2p", "q9m4t", "b3n8w", "h6v1z", "r2c5d", "f8j3s"};
-  return "sampleapp-5d8c7b9f4-" + std::string(kSuffixes[i % 6]) + (i >= 6 ? std::to_string(i) : "");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "promsidecar-demo: control plane + pod runner + promsidecar-operator + annotated sample apps, metrics "
-      "arriving in Prometheus. Run through scripts/demo, which sets up and starts the control plane."};
+      "promsidecar-demo: promsidecar-operator installed with Helm on a real node, annotated sample-app "
+      "Deployments, metrics arriving in Prometheus. Run through scripts/demo, which sets up the cluster and "
+      "the images."};
   std::string work_dir = std::string(PROMSIDECAR_BINARY_DIR) + "/demo";
   int prometheus_port = 9090;
   int pods_per_namespace = 2;
   int series = 20;
   bool exit_when_ready = false;
   e2e::ChainOptions options;
-  options.node_name = "demo-node";
-  options.bridge = "psdemo0";
-  options.pod_cidr = "10.213.32.0/24";
-  app.add_option("--work-dir", work_dir, "logs, pod runner state, certificates")->capture_default_str();
+  // The chart's default: two replicas serve the webhooks, one (the leader) reconciles.
+  options.replicas = 2;
+  app.add_option("--work-dir", work_dir, "logs and Prometheus data")->capture_default_str();
   app.add_option("--prometheus-port", prometheus_port,
                  "Prometheus UI/API port on 127.0.0.1 (0: any free port)")
       ->capture_default_str();
-  app.add_option("--pods-per-namespace", pods_per_namespace, "sample-app pods in each of the two namespaces")
+  app.add_option("--pods-per-namespace", pods_per_namespace,
+                 "replicas of the sample-app Deployment in each of the two namespaces")
       ->check(CLI::Range(1, 50))
       ->capture_default_str();
   app.add_option("--series", series, "series each sample app exposes")->capture_default_str();
-  app.add_option("--node-name", options.node_name, "the pod runner's Node")->capture_default_str();
-  app.add_option("--bridge", options.bridge, "the pod runner's bridge interface")->capture_default_str();
-  app.add_option("--pod-cidr", options.pod_cidr, "host-only pod subnet")->capture_default_str();
+  app.add_option("--replicas", options.replicas, "operator replicas")
+      ->check(CLI::Range(1, 3))
+      ->capture_default_str();
   app.add_flag("--exit-when-ready", exit_when_ready,
                "Stop and clean up as soon as every pod's series arrived (the ctest smoke run)");
   CLI11_PARSE(app, argc, argv);
@@ -70,7 +64,7 @@ int main(int argc, char** argv) {
 
   auto env = testing::ClusterEnv::Load();
   if (!env.ok()) {
-    std::cerr << "promsidecar-demo: no control plane found: " << env.message()
+    std::cerr << "promsidecar-demo: no cluster found: " << env.message()
               << "\n(run scripts/demo, which starts one)\n";
     return 1;
   }
@@ -88,11 +82,13 @@ int main(int argc, char** argv) {
   e2e::Chain chain(*env, options);
   int status = 0;
   try {
-    std::cout << "== starting the pod runner, Prometheus and promsidecar-operator (logs in " << work_dir
+    std::cout << "== installing promsidecar-operator with Helm, starting Prometheus (logs in " << work_dir
               << ")\n";
     chain.Start();
-    std::cout << "== creating PrometheusAgent promsidecar-system/demo (mode: Sidecar) and "
-              << pods_per_namespace * namespaces.size() << " annotated sample-app pods\n";
+    std::cout << "== creating PrometheusAgent promsidecar-system/demo (mode: Sidecar) and a sample-app "
+                 "Deployment of "
+              << pods_per_namespace << " pods in each of " << namespaces[0] << " and " << namespaces[1]
+              << "\n";
     json agent = chain.Agent("promsidecar-system", "demo", kOptInLabel, "demo");
     agent["spec"]["scrapeInterval"] = "5s";
     agent["spec"]["sampleLimit"] = 2000;
@@ -101,18 +97,16 @@ int main(int argc, char** argv) {
     chain.ApplyAgent(agent);
     for (const auto& ns : namespaces) {
       chain.CreateNamespace(ns, {{kOptInLabel, "true"}});
-      for (int i = 0; i < pods_per_namespace; ++i) {
-        json pod = e2e::SampleAppPod(ns, PodName(i), chain.node_name(), series);
-        pod["metadata"]["annotations"]["prometheus.operator.io/scrape-interval"] = "5s";
-        chain.CreatePod(pod);
-      }
+      json deployment = e2e::SampleAppDeployment(ns, "sampleapp", pods_per_namespace, series);
+      deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.operator.io/scrape-interval"] =
+          "5s";
+      chain.MustKubectl({"apply", "-f", "-"}, deployment.dump());
     }
     for (const auto& ns : namespaces) {
-      for (int i = 0; i < pods_per_namespace; ++i) {
-        if (!chain.WaitPodRunning(ns, PodName(i), 180s)) {
-          throw std::runtime_error("pod " + ns + "/" + PodName(i) + " is not running; pod runner log:\n" +
-                                   chain.PodRunnerLog().substr(0, 4000));
-        }
+      auto r = chain.Kubectl({"rollout", "status", "deployment/sampleapp", "-n", ns, "--timeout=180s"});
+      if (!r.ok()) {
+        throw std::runtime_error("Deployment " + ns + "/sampleapp is not available: " + r.err +
+                                 chain.Kubectl({"get", "pods", "-n", ns, "-o", "wide"}).out);
       }
     }
     std::cout << "== pods running; waiting for their series in Prometheus\n";
@@ -125,7 +119,10 @@ int main(int argc, char** argv) {
     }
     const std::string url = chain.prometheus().Url();
     const std::string graph_expr = "sum by (namespace, pod) (rate(sampleapp_events_total[1m]))";
-    json pod0 = chain.GetPod(namespaces[0], PodName(0));
+    const std::string pod0_ip = chain
+                                    .Kubectl({"get", "pods", "-n", namespaces[0], "-l", "app=sampleapp", "-o",
+                                              "jsonpath={.items[0].status.podIP}"})
+                                    .out;
     std::cout
         << "\n== metrics are arriving\n\n"
         << "Prometheus (remote-write receiver):  " << url << "\n"
@@ -143,9 +140,9 @@ int main(int argc, char** argv) {
         << chain.MustKubectl({"get", "pods", "-A", "-l", "prometheus.operator.io/agent", "-o", "wide"})
         << "\n"
         << "cardinality spike (only that pod's scrape fails: sampleLimit 2000):\n"
-        << "           curl -d series=5000 http://" << pod0["status"].value("podIP", "POD_IP")
+        << "           curl -d series=5000 http://" << (pod0_ip.empty() ? "POD_IP" : pod0_ip)
         << ":8080/control\n\n"
-        << "Stop everything: Ctrl-C (the demo stops its processes and the control plane).\n";
+        << "Stop everything: Ctrl-C (the demo uninstalls the chart and stops the cluster).\n";
     std::cout.flush();
     if (!exit_when_ready) {
       int sig = 0;
@@ -156,10 +153,7 @@ int main(int argc, char** argv) {
     std::cerr << "promsidecar-demo failed: " << e.what() << "\n";
     status = 1;
   }
-  // Pods first, while the pod runner still runs (it reports their end).
-  for (const auto& ns : namespaces) (void)chain.Kubectl({"delete", "namespace", ns, "--wait=false"});
-  (void)chain.Kubectl({"delete", "prometheusagents.promsidecar.io", "-n", "promsidecar-system", "demo",
-                       "--ignore-not-found", "--wait=false"});
+  for (const auto& ns : namespaces) chain.DeleteNamespace(ns, 120s);
   chain.Stop();
   return status;
 }

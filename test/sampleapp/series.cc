@@ -39,10 +39,10 @@ void SeriesSet::Tick() {
   for (auto& v : values_) ++v;
 }
 
-std::string SeriesSet::Render() const {
+std::string SeriesSet::Render() {
   std::lock_guard lock(mu_);
   std::string out;
-  out.reserve(64 + values_.size() * 48);
+  out.reserve(256 + values_.size() * 48);
   out +=
       "# HELP sampleapp_events_total Events per series; every series grows by one per tick.\n"
       "# TYPE sampleapp_events_total counter\n";
@@ -58,6 +58,11 @@ std::string SeriesSet::Render() const {
       "# TYPE sampleapp_series gauge\n"
       "sampleapp_series ";
   out += std::to_string(values_.size());
+  out +=
+      "\n# HELP sampleapp_scrapes_total Scrapes of this page, this one included.\n"
+      "# TYPE sampleapp_scrapes_total counter\n"
+      "sampleapp_scrapes_total ";
+  out += std::to_string(++scrapes_);
   out += '\n';
   return out;
 }

@@ -34,12 +34,15 @@ class SeriesSet {
   // Adds one to every series.
   void Tick();
 
-  // The Prometheus text exposition (format 0.0.4) of all series.
-  std::string Render() const;
+  // The Prometheus text exposition (format 0.0.4) of all series, and
+  // `sampleapp_scrapes_total`, which counts the calls: consecutive scrapes
+  // get consecutive values, so a receiver can count every scrape lost.
+  std::string Render();
 
  private:
   mutable std::mutex mu_;
   std::vector<uint64_t> values_;
+  uint64_t scrapes_ = 0;
 };
 
 }  // namespace promsidecar::sampleapp

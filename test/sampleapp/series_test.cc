@@ -17,7 +17,18 @@ TEST(SeriesSet, RendersOneCounterPerSeriesAndTheCount) {
             "sampleapp_events_total{series=\"2\"} 2\n"
             "# HELP sampleapp_series Number of sampleapp_events_total series exposed.\n"
             "# TYPE sampleapp_series gauge\n"
-            "sampleapp_series 3\n");
+            "sampleapp_series 3\n"
+            "# HELP sampleapp_scrapes_total Scrapes of this page, this one included.\n"
+            "# TYPE sampleapp_scrapes_total counter\n"
+            "sampleapp_scrapes_total 1\n");
+}
+
+TEST(SeriesSet, EveryRenderCountsOneScrape) {
+  SeriesSet set(1);
+  EXPECT_NE(set.Render().find("sampleapp_scrapes_total 1\n"), std::string::npos);
+  set.Tick();
+  EXPECT_NE(set.Render().find("sampleapp_scrapes_total 2\n"), std::string::npos);
+  EXPECT_NE(set.Render().find("sampleapp_scrapes_total 3\n"), std::string::npos);
 }
 
 TEST(SeriesSet, ShrinkingDropsSeriesAndGrowingStartsNewOnesAtZero) {

@@ -76,6 +76,14 @@ void CountingReceiver::Listen() {
       errors.push_back("undecodable body");
     }
     int status = status_;
+    std::function<int(const std::map<std::string, std::string>&)> authorize;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      authorize = authorize_;
+    }
+    if (authorize) {
+      if (int verdict = authorize(headers); verdict < 200 || verdict >= 300) status = verdict;
+    }
     std::lock_guard<std::mutex> lock(mu_);
     last_headers_ = headers;
     for (auto& e : errors) errors_.push_back(e);
@@ -93,6 +101,12 @@ void CountingReceiver::Listen() {
   });
   if (!server_->bind_to_port("127.0.0.1", port_)) throw std::runtime_error("receiver: cannot bind");
   thread_ = ServeInBackground(*server_);
+}
+
+void CountingReceiver::SetAuthorizer(
+    std::function<int(const std::map<std::string, std::string>& headers)> authorize) {
+  std::lock_guard<std::mutex> lock(mu_);
+  authorize_ = std::move(authorize);
 }
 
 void CountingReceiver::Down() {

@@ -38,8 +38,12 @@ class CountingReceiver {
   int port() const { return port_; }
 
   void SetStatus(int status) { status_ = status; }  // answer for every request (after decoding)
-  void Down();                                      // stop listening (connection refused)
-  void Up();                                        // listen again on the same port
+  // Decides each request's answer from its headers (keys lower-case), before
+  // SetStatus's: anything but 2xx refuses it (e.g. 401 for a bad credential).
+  // Called on the server thread.
+  void SetAuthorizer(std::function<int(const std::map<std::string, std::string>& headers)> authorize);
+  void Down();  // stop listening (connection refused)
+  void Up();    // listen again on the same port
 
   // Samples per series, keyed by the canonical label string `{a="b", ...}`.
   std::map<std::string, std::vector<ReceivedSample>> Series() const;
@@ -55,6 +59,7 @@ class CountingReceiver {
   void Listen();
   int port_ = 0;
   std::atomic<int> status_{200};
+  std::function<int(const std::map<std::string, std::string>&)> authorize_;  // guarded by mu_
   std::atomic<size_t> requests_{0};
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
