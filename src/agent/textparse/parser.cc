@@ -178,6 +178,7 @@ std::string_view ToString(Format format) {
 std::string_view ToString(Entry entry) {
   switch (entry) {
     case Entry::kSeries: return "series";
+    case Entry::kHistogram: return "histogram";
     case Entry::kHelp: return "help";
     case Entry::kType: return "type";
     case Entry::kUnit: return "unit";
@@ -186,20 +187,6 @@ std::string_view ToString(Entry entry) {
     case Entry::kInvalid: return "invalid";
   }
   return "invalid";
-}
-
-std::string_view ToString(MetricType type) {
-  switch (type) {
-    case MetricType::kUnknown: return "unknown";
-    case MetricType::kCounter: return "counter";
-    case MetricType::kGauge: return "gauge";
-    case MetricType::kHistogram: return "histogram";
-    case MetricType::kGaugeHistogram: return "gaugehistogram";
-    case MetricType::kSummary: return "summary";
-    case MetricType::kInfo: return "info";
-    case MetricType::kStateset: return "stateset";
-  }
-  return "unknown";
 }
 
 bool IsSeriesOfFamily(std::string_view name, std::string_view family, MetricType type) {

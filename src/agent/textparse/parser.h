@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/model/histogram.h"
+
 namespace promsidecar::textparse {
 
 enum class Format {
@@ -29,12 +31,12 @@ enum class Format {
 };
 std::string_view ToString(Format format);
 
-enum class Entry { kSeries, kHelp, kType, kUnit, kComment, kEof, kInvalid };
+// kHistogram: a native histogram (protobuf format only).
+enum class Entry { kSeries, kHistogram, kHelp, kType, kUnit, kComment, kEof, kInvalid };
 std::string_view ToString(Entry entry);
 
-enum class MetricType { kUnknown, kCounter, kGauge, kHistogram, kGaugeHistogram, kSummary, kInfo, kStateset };
-// "unknown", "counter", ... as written in OpenMetrics TYPE lines.
-std::string_view ToString(MetricType type);
+using MetricType = model::MetricType;
+using model::ToString;
 
 struct LabelView {
   std::string_view name;

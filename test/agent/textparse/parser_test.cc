@@ -80,6 +80,7 @@ std::vector<std::string> Dump(std::string_view input, Format format) {
         out.push_back("U " + std::string(p.metric_name()) + " " + std::string(p.unit()));
         break;
       case Entry::kComment: out.push_back("C " + std::string(p.comment())); break;
+      case Entry::kHistogram: ADD_FAILURE() << "a text parser returned a native histogram"; return out;
       case Entry::kEof: out.push_back("EOF"); return out;
       case Entry::kInvalid: out.push_back("ERR " + p.error().message); return out;
     }
