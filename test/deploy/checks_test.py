@@ -256,6 +256,10 @@ class ImagesCheckTest(unittest.TestCase):
         self.assertEqual(len(problems), 2, problems)
         self.assertIn("agent: digest sha256:1 in one build, sha256:3", problems[0])
         self.assertIn("pause: digest sha256:2 in one build, None", problems[1])
+        a["agent"]["inputs"], b["agent"]["inputs"] = "x", "y"
+        self.assertIn("different inputs", images_check.digest_differences(a, b)[0])
+        b["agent"]["inputs"] = "x"
+        self.assertIn("not reproducible", images_check.digest_differences(a, b)[0])
         with self.assertRaises(ValueError):
             images_check.read_table("reference\tname\n")
 
