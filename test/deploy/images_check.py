@@ -10,6 +10,13 @@
       0; the entrypoint runs as that user in the unpacked root filesystem
       (chroot): the agents print their versions. Prints each image's sizes.
 
+  images_check.py push --state-dir DIR [--source DIR]
+      starts Debian's docker-registry (its binary from `apt-get download`, not
+      installed) on a free loopback port with its storage under DIR, pushes the
+      operator and agent images with `scripts/build-images --push` (which reads
+      each manifest back and compares its digest), checks the registry's
+      catalog and tags, stops the registry and removes DIR.
+
   images_check.py containerd --state-dir DIR [--source DIR]
       starts a containerd of its own (root, state, socket and config under DIR,
       no CRI plugin), imports every archive with `scripts/build-images --import`
@@ -339,8 +346,9 @@ def check_containerd(source, state_dir):
         # --no-build: what deploy.images built and checked (its fixture), not a newer build.
         r = run([os.path.join(source, "scripts", "build-images"), "--no-build", "--images", ",".join(names),
                  "--import", c.sock], check=False)
+        print(r.stdout[-3000:])
         if r.returncode != 0:
-            return [f"scripts/build-images --import failed:\n{r.stdout[-3000:]}"]
+            return ["scripts/build-images --import failed (output above)"]
         # What was imported: the images as up to date as that run made them.
         with open(tsv, encoding="utf-8") as f:
             table = read_table(f.read())
@@ -433,18 +441,66 @@ def check_containerd(source, state_dir):
     return failures
 
 
+def check_push(source, state_dir):
+    state_dir = os.path.abspath(state_dir)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    os.makedirs(state_dir)
+    run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", "docker-registry"], cwd=state_dir)
+    debs = [f for f in os.listdir(state_dir) if f.endswith(".deb")]
+    run(["dpkg-deb", "-x", os.path.join(state_dir, debs[0]), os.path.join(state_dir, "pkg")])
+    port = free_port()
+    config = os.path.join(state_dir, "config.yml")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {state_dir}/data}}\n"
+                f"http:\n  addr: 127.0.0.1:{port}\n")
+    log = open(os.path.join(state_dir, "registry.log"), "w", encoding="utf-8")
+    registry = subprocess.Popen([os.path.join(state_dir, "pkg", "usr", "bin", "docker-registry"), "serve", config],
+                                stdout=log, stderr=subprocess.STDOUT)
+    failures = []
+    try:
+        poll("the registry", lambda: http_get(f"http://127.0.0.1:{port}/v2/") is not None)
+        host = f"127.0.0.1:{port}"
+        r = run([os.path.join(source, "scripts", "build-images"), "--no-build", "--images", "operator,agent",
+                 "--push", host, "--insecure-registry"], check=False)
+        print(r.stdout[-3000:])
+        if r.returncode != 0:
+            return [f"scripts/build-images --push {host} failed (output above)"]
+        with open(os.path.join(source, "build", "images", "images.tsv"), encoding="utf-8") as f:
+            table = read_table(f.read())
+        catalog = json.loads(http_get(f"http://{host}/v2/_catalog"))["repositories"]
+        for name in ("operator", "agent"):
+            repo, tag = table[name]["reference"].split("/", 1)[1].rsplit(":", 1)
+            if repo not in catalog:
+                failures.append(f"{name}: the registry's catalog {catalog} lacks {repo}")
+                continue
+            req = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{tag}", method="HEAD", headers={
+                "Accept": "application/vnd.oci.image.manifest.v1+json"})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                got = resp.headers.get("Docker-Content-Digest")
+            if got != table[name]["digest"]:
+                failures.append(f"{name}: the registry serves {repo}:{tag} at {got}, built {table[name]['digest']}")
+    finally:
+        registry.terminate()
+        registry.wait(30)
+        log.close()
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["archives", "containerd"])
+    ap.add_argument("what", choices=["archives", "containerd", "push"])
     ap.add_argument("--source", default=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
-    ap.add_argument("--state-dir", help="containerd: its root, state, socket and config (removed afterwards)")
+    ap.add_argument("--state-dir", help="containerd, push: the directory of the daemon it starts (removed afterwards)")
     a = ap.parse_args()
     if a.what == "archives":
         failures = check_archives(a.source)
-    else:
-        if not a.state_dir:
-            ap.error("containerd needs --state-dir")
+    elif not a.state_dir:
+        ap.error(f"{a.what} needs --state-dir")
+    elif a.what == "containerd":
         failures = check_containerd(a.source, a.state_dir)
+    else:
+        failures = check_push(a.source, a.state_dir)
     checks = Checks()
     checks.extend(failures)
     return checks.finish(f"images {a.what}")
