@@ -2,7 +2,8 @@
 // a crash, bit rot or a hostile volume. The input is read three ways: as one
 // record (DecodeRecord), as a bare payload (type byte + payload, past the
 // CRC) and as a segment (header, then frames the way replay walks them). Beyond "no crash, no UB", it checks
-// that whatever decodes re-encodes to something that decodes to the same record.
+// that whatever decodes re-encodes to something that decodes to the same record, for every record type
+// (series, samples, native histograms, exemplars, metadata).
 #include <bit>
 #include <cstdint>
 #include <cstdio>
@@ -29,6 +30,15 @@ std::string Reencode(const Record& r) {
     for (const auto& x : s->series) views.push_back({x.ref, &x.labels});
     EncodeSeriesPayload(payload, views);
     AppendFrame(out, RecordType::kSeries, payload);
+  } else if (const auto* h = std::get_if<HistogramsRecord>(&r)) {
+    EncodeHistogramsPayload(payload, h->histograms);
+    AppendFrame(out, RecordType::kHistograms, payload);
+  } else if (const auto* e = std::get_if<ExemplarsRecord>(&r)) {
+    EncodeExemplarsPayload(payload, e->exemplars);
+    AppendFrame(out, RecordType::kExemplars, payload);
+  } else if (const auto* m = std::get_if<MetadataRecord>(&r)) {
+    EncodeMetadataPayload(payload, m->metadata);
+    AppendFrame(out, RecordType::kMetadata, payload);
   } else {
     EncodeSamplesPayload(payload, std::get<SamplesRecord>(r).samples);
     AppendFrame(out, RecordType::kSamples, payload);
@@ -39,16 +49,20 @@ std::string Reencode(const Record& r) {
 bool SameRecord(const Record& a, const Record& b) {
   if (a.index() != b.index()) return false;
   if (const auto* s = std::get_if<SeriesRecord>(&a)) return s->series == std::get<SeriesRecord>(b).series;
-  const auto& x = std::get<SamplesRecord>(a).samples;
-  const auto& y = std::get<SamplesRecord>(b).samples;
-  if (x.size() != y.size()) return false;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (x[i].ref != y[i].ref || x[i].timestamp_ms != y[i].timestamp_ms ||
-        std::bit_cast<uint64_t>(x[i].value) != std::bit_cast<uint64_t>(y[i].value)) {
-      return false;
+  if (const auto* x = std::get_if<SamplesRecord>(&a)) {
+    const auto& y = std::get<SamplesRecord>(b).samples;
+    if (x->samples.size() != y.size()) return false;
+    for (size_t i = 0; i < y.size(); ++i) {
+      if (x->samples[i].ref != y[i].ref || x->samples[i].timestamp_ms != y[i].timestamp_ms ||
+          std::bit_cast<uint64_t>(x->samples[i].value) != std::bit_cast<uint64_t>(y[i].value)) {
+        return false;
+      }
     }
+    return true;
   }
-  return true;
+  // Histograms, exemplars, metadata: the encoding is deterministic and keeps
+  // every bit of every double, so equal bytes mean equal records (NaNs too).
+  return Reencode(a) == Reencode(b);
 }
 
 void CheckRecord(const Record& r) {

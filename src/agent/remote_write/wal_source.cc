@@ -84,14 +84,16 @@ bool WalSampleSource::NextBatchImpl(Batch& batch, SteadyPoint deadline, bool flu
     }
     if (*next) {
       wal::Entry& e = **next;
-      if (auto* series = std::get_if<wal::SeriesRecord>(&e.record)) {
-        for (const auto& s : series->series) batcher_.SetSeries(s.ref, s.labels);
-        marked_ = ToPosition(e.end);
-        batcher_.MarkPosition(marked_);
-      } else {
-        current_ = std::move(std::get<wal::SamplesRecord>(e.record));
+      if (auto* samples = std::get_if<wal::SamplesRecord>(&e.record)) {
+        current_ = std::move(*samples);
         current_end_ = e.end;
         current_next_ = 0;
+      } else {
+        if (auto* series = std::get_if<wal::SeriesRecord>(&e.record)) {
+          for (const auto& s : series->series) batcher_.SetSeries(s.ref, s.labels);
+        }
+        marked_ = ToPosition(e.end);
+        batcher_.MarkPosition(marked_);
       }
       continue;
     }

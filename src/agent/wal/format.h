@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "agent/model/histogram.h"
 #include "agent/model/labels.h"
 #include "common/util/result.h"
 
@@ -22,13 +23,15 @@ namespace promsidecar::wal {
 
 inline constexpr std::string_view kSegmentMagic = "PSWL";
 // The format this code writes. It reads every version from 1 up to this one.
-inline constexpr uint16_t kFormatVersion = 1;
+// Version 2 added the histograms, exemplars and metadata records (types 3-5);
+// version 1 segments hold series and samples only, and are still read.
+inline constexpr uint16_t kFormatVersion = 2;
 inline constexpr size_t kSegmentHeaderSize = 16;
 inline constexpr size_t kFrameHeaderSize = 9;
 // A frame announcing a larger payload is corrupt (the appender never writes one).
 inline constexpr uint32_t kMaxPayloadSize = 64u << 20;
 
-enum class RecordType : uint8_t { kSeries = 1, kSamples = 2 };
+enum class RecordType : uint8_t { kSeries = 1, kSamples = 2, kHistograms = 3, kExemplars = 4, kMetadata = 5 };
 
 struct RefSeries {
   uint64_t ref = 0;
@@ -42,14 +45,44 @@ struct RefSample {
   double value = 0;
 };
 
-// A series record defines refs; every later samples record may use them.
+// A native histogram sample.
+struct RefHistogram {
+  uint64_t ref = 0;
+  int64_t timestamp_ms = 0;
+  model::Histogram histogram;
+  friend bool operator==(const RefHistogram&, const RefHistogram&) = default;
+};
+
+struct RefExemplar {
+  uint64_t ref = 0;
+  model::Exemplar exemplar;
+  friend bool operator==(const RefExemplar&, const RefExemplar&) = default;
+};
+
+// The metadata of a series from here on (it replaces what came before).
+struct RefMetadata {
+  uint64_t ref = 0;
+  model::Metadata metadata;
+  friend bool operator==(const RefMetadata&, const RefMetadata&) = default;
+};
+
+// A series record defines refs; every later record may use them.
 struct SeriesRecord {
   std::vector<RefSeries> series;
 };
 struct SamplesRecord {
   std::vector<RefSample> samples;
 };
-using Record = std::variant<SeriesRecord, SamplesRecord>;
+struct HistogramsRecord {
+  std::vector<RefHistogram> histograms;
+};
+struct ExemplarsRecord {
+  std::vector<RefExemplar> exemplars;
+};
+struct MetadataRecord {
+  std::vector<RefMetadata> metadata;
+};
+using Record = std::variant<SeriesRecord, SamplesRecord, HistogramsRecord, ExemplarsRecord, MetadataRecord>;
 
 // --- Segment header ---
 struct SegmentHeader {
@@ -92,6 +125,22 @@ void EncodeSeriesPayload(std::string& out, std::span<const SeriesView> series);
 // delta to the base, 8 bytes of the value's IEEE-754 bits (bit-exact: the
 // stale-marker NaN survives).
 void EncodeSamplesPayload(std::string& out, std::span<const RefSample> samples);
+// Histograms payload: uvarint count, varint base timestamp, then per
+// histogram: varint ref delta, varint timestamp delta (as for samples), u8
+// flags (bit 0 float, bits 1-2 reset hint), varint schema, 8 bytes zero
+// threshold, the counts (float: 8 bytes count and zero count; integer:
+// uvarint each), 8 bytes sum, the positive then the negative side (uvarint
+// span count, per span varint offset + uvarint length, then one bucket per
+// spanned index: float 8 bytes, integer varint delta), uvarint custom bound
+// count + 8 bytes each. Floats as IEEE-754 bits (bit-exact).
+void EncodeHistogramsPayload(std::string& out, std::span<const RefHistogram> histograms);
+// Exemplars payload: uvarint count, then per exemplar: uvarint ref, u8 has
+// timestamp, varint timestamp, 8 bytes value, uvarint label count and the
+// labels as in series records.
+void EncodeExemplarsPayload(std::string& out, std::span<const RefExemplar> exemplars);
+// Metadata payload: uvarint count, then per series: uvarint ref, u8 type,
+// uvarint length + unit bytes, uvarint length + help bytes.
+void EncodeMetadataPayload(std::string& out, std::span<const RefMetadata> metadata);
 
 Result<Record> DecodePayload(uint8_t type, std::string_view payload);
 // ParseFrame + DecodePayload of exactly one frame that fills `bytes`: the

@@ -120,6 +120,20 @@ void AppendSeriesRecords(
   }
 }
 
+void AppendMetadataRecords(std::string& out, const std::vector<RefMetadata>& metadata) {
+  std::string payload;
+  for (size_t i = 0; i < metadata.size(); i += kSeriesPerRecord) {
+    size_t n = std::min(metadata.size() - i, kSeriesPerRecord);
+    payload.clear();
+    EncodeMetadataPayload(payload, std::span<const RefMetadata>(metadata).subspan(i, n));
+    AppendFrame(out, RecordType::kMetadata, payload);
+  }
+}
+
+size_t RecordCount(size_t items, size_t per_record) {
+  return (items + per_record - 1) / per_record;
+}
+
 }  // namespace
 
 Result<FsyncPolicy> ParseFsyncPolicy(std::string_view text) {
@@ -266,6 +280,16 @@ Status Wal::Replay() {
         break;
       }
       replay_.records++;
+      // A sample, histogram or exemplar keeps its series alive until this segment.
+      auto use = [&](uint64_t ref) {
+        max_ref = std::max(max_ref, ref);
+        auto it = series_.find(ref);
+        if (it == series_.end()) {
+          replay_.unknown_refs++;
+        } else {
+          it->second.last_used = std::max(it->second.last_used, index);
+        }
+      };
       if (auto* s = std::get_if<SeriesRecord>(&*record)) {
         for (auto& rs : s->series) {
           max_ref = std::max(max_ref, rs.ref);
@@ -277,19 +301,22 @@ Status Wal::Replay() {
           }
           it->second.last_used = std::max(it->second.last_used, index);
         }
+      } else if (auto* samples = std::get_if<SamplesRecord>(&*record)) {
+        for (const auto& s : samples->samples) use(s.ref);
+        seg.samples += samples->samples.size();
+        replay_.samples += samples->samples.size();
+      } else if (auto* histograms = std::get_if<HistogramsRecord>(&*record)) {
+        for (const auto& h : histograms->histograms) use(h.ref);
+        seg.samples += histograms->histograms.size();
+        replay_.samples += histograms->histograms.size();
+      } else if (auto* exemplars = std::get_if<ExemplarsRecord>(&*record)) {
+        for (const auto& e : exemplars->exemplars) use(e.ref);
       } else {
-        const auto& samples = std::get<SamplesRecord>(*record).samples;
-        for (const auto& s : samples) {
-          max_ref = std::max(max_ref, s.ref);
-          auto it = series_.find(s.ref);
-          if (it == series_.end()) {
-            replay_.unknown_refs++;
-          } else {
-            it->second.last_used = std::max(it->second.last_used, index);
+        for (auto& m : std::get<MetadataRecord>(*record).metadata) {
+          if (auto it = series_.find(m.ref); it != series_.end()) {
+            it->second.metadata = std::make_shared<const model::Metadata>(std::move(m.metadata));
           }
         }
-        seg.samples += samples.size();
-        replay_.samples += samples.size();
       }
       offset += frame->size;
     }
@@ -362,16 +389,25 @@ Status Wal::LoadSnapshot() {
     Frame f = ParseFrame(rest);
     Result<Record> record = f.status == FrameStatus::kOk ? DecodePayload(f.type, f.payload)
                                                          : Result<Record>(MakeError("bad frame"));
-    if (!record || !std::holds_alternative<SeriesRecord>(*record)) {
+    if (!record || (!std::holds_alternative<SeriesRecord>(*record) &&
+                    !std::holds_alternative<MetadataRecord>(*record))) {
       // Written atomically, so this is damage on disk: keep what was readable.
       log::Warn("WAL replay: corrupt record in the series snapshot", {{"file", path}});
       replay_.corrupt_records++;
       break;
     }
-    for (auto& rs : std::get<SeriesRecord>(*record).series) {
-      auto& e = series_[rs.ref];
-      e.labels = std::make_shared<const model::Labels>(std::move(rs.labels));
-      e.written = true;
+    if (auto* series = std::get_if<SeriesRecord>(&*record)) {
+      for (auto& rs : series->series) {
+        auto& e = series_[rs.ref];
+        e.labels = std::make_shared<const model::Labels>(std::move(rs.labels));
+        e.written = true;
+      }
+    } else {
+      for (auto& m : std::get<MetadataRecord>(*record).metadata) {
+        if (auto it = series_.find(m.ref); it != series_.end()) {
+          it->second.metadata = std::make_shared<const model::Metadata>(std::move(m.metadata));
+        }
+      }
     }
     rest.remove_prefix(f.size);
   }
@@ -440,7 +476,7 @@ uint64_t Wal::AppendSeries(const model::Labels& labels) {
   return ref;
 }
 
-Status Wal::AppendSample(uint64_t ref, int64_t timestamp_ms, double value) {
+Status Wal::Touch(uint64_t ref) {
   // Lock-free on purpose: only this (appender) thread mutates the table.
   auto it = series_.find(ref);
   if (it == series_.end()) {
@@ -450,7 +486,34 @@ Status Wal::AppendSample(uint64_t ref, int64_t timestamp_ms, double value) {
   }
   // The batch lands in the head or, after a roll, the segment after it.
   it->second.last_used = std::max(it->second.last_used, segments_.back().index + 1);
+  return {};
+}
+
+Status Wal::AppendSample(uint64_t ref, int64_t timestamp_ms, double value) {
+  if (Status st = Touch(ref); !st) return st;
   current_.samples.push_back(RefSample{ref, timestamp_ms, value});
+  return {};
+}
+
+Status Wal::AppendHistogram(uint64_t ref, int64_t timestamp_ms, const model::Histogram& histogram) {
+  if (Status st = Touch(ref); !st) return st;
+  current_.histograms.push_back(RefHistogram{ref, timestamp_ms, histogram});
+  return {};
+}
+
+Status Wal::AppendExemplar(uint64_t ref, const model::Exemplar& exemplar) {
+  if (Status st = Touch(ref); !st) return st;
+  current_.exemplars.push_back(RefExemplar{ref, exemplar});
+  return {};
+}
+
+Status Wal::SetMetadata(uint64_t ref, const model::Metadata& metadata) {
+  if (!series_.contains(ref)) {
+    return MakeError("WAL metadata: series ref " + std::to_string(ref) +
+                     " is unknown; append the series with AppendSeries first");
+  }
+  // The table takes it once written (PublishWrite), so a rollback leaves no trace.
+  current_.metadata.emplace_back(ref, std::make_shared<const model::Metadata>(metadata));
   return {};
 }
 
@@ -470,21 +533,54 @@ void Wal::Rollback() {
 }
 
 void Wal::EncodeBatch(Batch& b) const {
+  // Definitions first (series, then their metadata), then the data that uses them.
   AppendSeriesRecords(b.series_bytes, b.series);
+  if (!b.metadata.empty()) {
+    std::vector<RefMetadata> metadata;
+    metadata.reserve(b.metadata.size());
+    for (const auto& [ref, m] : b.metadata) metadata.push_back(RefMetadata{ref, *m});
+    AppendMetadataRecords(b.series_bytes, metadata);
+  }
   std::string payload;
-  for (size_t i = 0; i < b.samples.size(); i += opts_.max_samples_per_record) {
-    size_t n = std::min(opts_.max_samples_per_record, b.samples.size() - i);
+  const size_t per = opts_.max_samples_per_record;
+  for (size_t i = 0; i < b.samples.size(); i += per) {
     payload.clear();
-    EncodeSamplesPayload(payload, std::span<const RefSample>(b.samples).subspan(i, n));
+    EncodeSamplesPayload(
+        payload, std::span<const RefSample>(b.samples).subspan(i, std::min(per, b.samples.size() - i)));
     AppendFrame(b.samples_bytes, RecordType::kSamples, payload);
     b.samples_record_count++;
   }
-  b.sample_count = b.samples.size();
+  for (size_t i = 0; i < b.histograms.size(); i += per) {
+    payload.clear();
+    EncodeHistogramsPayload(
+        payload,
+        std::span<const RefHistogram>(b.histograms).subspan(i, std::min(per, b.histograms.size() - i)));
+    AppendFrame(b.samples_bytes, RecordType::kHistograms, payload);
+    b.samples_record_count++;
+  }
+  for (size_t i = 0; i < b.exemplars.size(); i += per) {
+    payload.clear();
+    EncodeExemplarsPayload(
+        payload, std::span<const RefExemplar>(b.exemplars).subspan(i, std::min(per, b.exemplars.size() - i)));
+    AppendFrame(b.samples_bytes, RecordType::kExemplars, payload);
+    b.samples_record_count++;
+  }
+  b.sample_count = b.samples.size() + b.histograms.size();
 }
 
 namespace {
-uint64_t BatchMemory(const std::string& a, const std::string& b, size_t samples) {
-  return a.size() + b.size() + samples * sizeof(RefSample);
+// What a pending batch holds in memory: its encoded bytes plus the decoded
+// data kept for bookkeeping (histograms counted by their encoded share).
+uint64_t BatchMemory(const std::string& a, const std::string& b, size_t samples, size_t others) {
+  return a.size() + b.size() + samples * sizeof(RefSample) + others * sizeof(RefHistogram);
+}
+void DropData(auto& b) {
+  b.samples_bytes.clear();
+  b.samples.clear();
+  b.histograms.clear();
+  b.exemplars.clear();
+  b.sample_count = 0;
+  b.samples_record_count = 0;
 }
 }  // namespace
 
@@ -492,13 +588,11 @@ void Wal::EnforcePendingBound() {
   uint64_t dropped = 0;
   for (auto& b : pending_) {
     if (pending_bytes_ <= opts_.max_pending_bytes) break;
-    if (b.sample_count == 0) continue;
-    pending_bytes_ -= BatchMemory({}, b.samples_bytes, b.samples.size());
+    if (b.sample_count == 0 && b.exemplars.empty()) continue;
+    pending_bytes_ -=
+        BatchMemory({}, b.samples_bytes, b.samples.size(), b.histograms.size() + b.exemplars.size());
     dropped += b.sample_count;
-    b.samples_bytes.clear();
-    b.samples.clear();
-    b.sample_count = 0;
-    b.samples_record_count = 0;
+    DropData(b);
   }
   std::lock_guard lock(mu_);
   metrics_.samples_dropped_pending += dropped;
@@ -510,10 +604,12 @@ void Wal::EnforcePendingBound() {
 }
 
 Status Wal::Commit() {
-  if (!current_.series.empty() || !current_.samples.empty()) {
+  if (!current_.series.empty() || !current_.samples.empty() || !current_.histograms.empty() ||
+      !current_.exemplars.empty() || !current_.metadata.empty()) {
     EncodeBatch(current_);
     current_.assumed_segment = segments_.back().index + 1;
-    pending_bytes_ += BatchMemory(current_.series_bytes, current_.samples_bytes, current_.samples.size());
+    pending_bytes_ += BatchMemory(current_.series_bytes, current_.samples_bytes, current_.samples.size(),
+                                  current_.histograms.size() + current_.exemplars.size());
     pending_.push_back(std::move(current_));
     current_ = Batch{};
     EnforcePendingBound();
@@ -535,11 +631,8 @@ Status Wal::WritePending() {
     pending_bytes_ = 0;
     for (auto& b : pending_) {
       dropped += b.sample_count;
-      b.samples_bytes.clear();
-      b.samples.clear();
-      b.sample_count = 0;
-      b.samples_record_count = 0;
-      pending_bytes_ += BatchMemory(b.series_bytes, {}, 0);
+      DropData(b);
+      pending_bytes_ += BatchMemory(b.series_bytes, {}, 0, 0);
     }
     {
       std::lock_guard lock(mu_);
@@ -615,17 +708,23 @@ void Wal::PublishWrite(uint64_t offset, uint64_t size) {
       it->second.defined_at = Position{h.index, cursor};
       it->second.last_used = std::max(it->second.last_used, h.index);
     }
+    for (const auto& [ref, m] : b.metadata) {
+      if (auto it = series_.find(ref); it != series_.end()) it->second.metadata = m;
+    }
     // Rare: failures pushed the batch past the segment AppendSample assumed.
     if (h.index > b.assumed_segment) {
-      for (const auto& s : b.samples) {
-        if (auto it = series_.find(s.ref); it != series_.end()) {
+      auto bump = [&](uint64_t ref) {
+        if (auto it = series_.find(ref); it != series_.end()) {
           it->second.last_used = std::max(it->second.last_used, h.index);
         }
-      }
+      };
+      for (const auto& s : b.samples) bump(s.ref);
+      for (const auto& x : b.histograms) bump(x.ref);
+      for (const auto& x : b.exemplars) bump(x.ref);
     }
     cursor += b.series_bytes.size() + b.samples_bytes.size();
-    metrics_.records_written +=
-        (b.series.size() + kSeriesPerRecord - 1) / kSeriesPerRecord + b.samples_record_count;
+    metrics_.records_written += RecordCount(b.series.size(), kSeriesPerRecord) +
+                                RecordCount(b.metadata.size(), kSeriesPerRecord) + b.samples_record_count;
     metrics_.series_written += b.series.size();
     metrics_.samples_written += b.sample_count;
     h.samples += b.sample_count;
@@ -705,7 +804,8 @@ Result<uint64_t> Wal::CountSamples(const Segment& seg, uint64_t from_offset) {
     auto frame = ReadFrameAt(**file, offset, seg.readable_size, buf);
     if (!frame) return frame.error();
     if (frame->status != FrameStatus::kOk) break;
-    if (frame->type == static_cast<uint8_t>(RecordType::kSamples)) {
+    if (frame->type == static_cast<uint8_t>(RecordType::kSamples) ||
+        frame->type == static_cast<uint8_t>(RecordType::kHistograms)) {
       size_t pos = 0;
       uint64_t n = 0;
       if (GetUvarint(frame->payload, &pos, &n)) count += n;
@@ -717,13 +817,19 @@ Result<uint64_t> Wal::CountSamples(const Segment& seg, uint64_t from_offset) {
 
 void Wal::CollectSeriesBefore(Position pos,
                               std::vector<std::pair<uint64_t, std::shared_ptr<const model::Labels>>>& out,
-                              Position from) const {
+                              std::vector<RefMetadata>& metadata, Position from) const {
   size_t start = out.size();
+  size_t mstart = metadata.size();
   for (const auto& [ref, e] : series_) {
-    if (e.written && e.defined_at >= from && e.defined_at < pos) out.emplace_back(ref, e.labels);
+    if (e.written && e.defined_at >= from && e.defined_at < pos) {
+      out.emplace_back(ref, e.labels);
+      if (e.metadata) metadata.push_back(RefMetadata{ref, *e.metadata});
+    }
   }
   std::sort(out.begin() + static_cast<ptrdiff_t>(start), out.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(metadata.begin() + static_cast<ptrdiff_t>(mstart), metadata.end(),
+            [](const auto& a, const auto& b) { return a.ref < b.ref; });
 }
 
 Status Wal::DeleteSegmentsBefore(uint32_t first, bool size_bound) {
@@ -740,20 +846,27 @@ Status Wal::DeleteSegmentsBefore(uint32_t first, bool size_bound) {
   std::unordered_set<uint64_t> pinned;
   for (const auto& b : pending_) {
     for (const auto& s : b.samples) pinned.insert(s.ref);
+    for (const auto& h : b.histograms) pinned.insert(h.ref);
+    for (const auto& e : b.exemplars) pinned.insert(e.ref);
   }
   std::vector<uint64_t> forgotten;
   std::string snapshot = EncodeSegmentHeader(new_first);
   std::vector<std::pair<uint64_t, std::shared_ptr<const model::Labels>>> keep;
+  std::vector<RefMetadata> keep_metadata;
   for (const auto& [ref, e] : series_) {
     if (!e.written) continue;
     if (e.last_used < new_first && !pinned.contains(ref)) {
       forgotten.push_back(ref);
     } else if (e.defined_at < new_first_pos) {
       keep.emplace_back(ref, e.labels);
+      if (e.metadata) keep_metadata.push_back(RefMetadata{ref, *e.metadata});
     }
   }
   std::sort(keep.begin(), keep.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(keep_metadata.begin(), keep_metadata.end(),
+            [](const auto& a, const auto& b) { return a.ref < b.ref; });
   AppendSeriesRecords(snapshot, keep);
+  AppendMetadataRecords(snapshot, keep_metadata);
   if (Status st = WriteFileAtomic(*fs_, opts_.dir, std::string(kSnapshotName), snapshot, Durable()); !st) {
     {
       std::lock_guard lock(mu_);
@@ -839,7 +952,7 @@ Result<std::unique_ptr<Reader>> Wal::OpenReader(std::string_view name) {
     it->second.open = true;
     it->second.read = start;
     reader.reset(new Reader(this, std::string(name), start));
-    CollectSeriesBefore(start, reader->to_announce_);
+    CollectSeriesBefore(start, reader->to_announce_, reader->to_announce_metadata_);
   }
   if (persist) {
     // Registered durably at once, so a restart keeps its segments even before its first checkpoint.
@@ -938,7 +1051,7 @@ Status Reader::SaveCheckpoint(Position pos) {
 }
 
 bool Reader::WaitForData(std::chrono::milliseconds timeout) {
-  if (announce_next_ < to_announce_.size()) return true;
+  if (announce_next_ < to_announce_.size() || !to_announce_metadata_.empty()) return true;
   std::unique_lock lock(wal_->mu_);
   const uint64_t seq = wal_->wake_seq_;
   auto has_data = [this] {
@@ -964,6 +1077,13 @@ Result<std::optional<Entry>> Reader::Next() {
       }
       return std::optional<Entry>(Entry{Record(std::move(rec)), pos_});
     }
+    if (!to_announce_metadata_.empty()) {
+      // After every series of the announcement, their metadata in one record.
+      MetadataRecord rec;
+      rec.metadata = std::move(to_announce_metadata_);
+      to_announce_metadata_.clear();
+      return std::optional<Entry>(Entry{Record(std::move(rec)), pos_});
+    }
 
     uint64_t limit = 0;
     {
@@ -976,7 +1096,7 @@ Result<std::optional<Entry>> Reader::Next() {
         // re-announce the series a later samples record may use.
         pos_ = first;
         CloseFile();
-        wal_->CollectSeriesBefore(pos_, to_announce_);
+        wal_->CollectSeriesBefore(pos_, to_announce_, to_announce_metadata_);
         state.read = pos_;
         continue;
       }
@@ -1014,7 +1134,7 @@ Result<std::optional<Entry>> Reader::Next() {
       log::Warn("WAL reader: corrupt record; skipping the rest of the segment",
                 {{"reader", name_}, {"segment", wal_->SegmentPath(pos_.segment)}, {"offset", pos_.offset}});
       Position skipped_to{pos_.segment, limit};
-      wal_->CollectSeriesBefore(skipped_to, to_announce_, pos_);
+      wal_->CollectSeriesBefore(skipped_to, to_announce_, to_announce_metadata_, pos_);
       pos_ = skipped_to;
       state.read = pos_;
       continue;

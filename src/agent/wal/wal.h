@@ -164,6 +164,8 @@ class Reader {
   // Series to return before reading on (after opening or skipping ahead).
   std::vector<std::pair<uint64_t, std::shared_ptr<const model::Labels>>> to_announce_;
   size_t announce_next_ = 0;
+  // The metadata of those series, announced after them.
+  std::vector<RefMetadata> to_announce_metadata_;
   std::string buf_;
 };
 
@@ -188,6 +190,14 @@ class Wal {
   // Buffers a sample; an error when `ref` is unknown (never appended, or forgotten).
   Status AppendSample(uint64_t ref, int64_t timestamp_ms, double value);
   Status AppendSamples(std::span<const RefSample> samples);
+  // Buffers a native histogram sample; an error when `ref` is unknown.
+  Status AppendHistogram(uint64_t ref, int64_t timestamp_ms, const model::Histogram& histogram);
+  // Buffers an exemplar of `ref`; an error when `ref` is unknown.
+  Status AppendExemplar(uint64_t ref, const model::Exemplar& exemplar);
+  // Buffers the metadata of `ref` from here on; an error when `ref` is
+  // unknown. The WAL keeps the latest metadata of every live series (in the
+  // series snapshot too) and announces it to readers with the series.
+  Status SetMetadata(uint64_t ref, const model::Metadata& metadata);
   // Writes everything buffered since the last Commit in one write at the end of
   // the head segment (series records first, then samples), fsyncs per policy,
   // wakes readers, and runs truncation and the size bound. On an error
@@ -228,7 +238,8 @@ class Wal {
   };
   struct SeriesEntry {
     std::shared_ptr<const model::Labels> labels;
-    Position defined_at;     // {0,0}: from the series snapshot
+    std::shared_ptr<const model::Metadata> metadata;  // null: none recorded
+    Position defined_at;                              // {0,0}: from the series snapshot
     uint32_t last_used = 0;  // segment index (conservative upper bound while pending)
     bool written = false;
   };
@@ -240,7 +251,10 @@ class Wal {
   };
   struct Batch {
     std::vector<std::pair<uint64_t, std::shared_ptr<const model::Labels>>> series;
+    std::vector<std::pair<uint64_t, std::shared_ptr<const model::Metadata>>> metadata;
     std::vector<RefSample> samples;
+    std::vector<RefHistogram> histograms;
+    std::vector<RefExemplar> exemplars;
     std::string series_bytes;
     std::string samples_bytes;
     uint64_t sample_count = 0;
@@ -269,9 +283,14 @@ class Wal {
   std::string PositionsDir() const;
   Position FirstPosition() const;  // requires mu_
   Segment& head() { return segments_.back(); }
+  // The live series defined in [from, pos), sorted by ref, and the metadata
+  // of those that have some.
   void CollectSeriesBefore(Position pos,
                            std::vector<std::pair<uint64_t, std::shared_ptr<const model::Labels>>>& out,
+                           std::vector<RefMetadata>& metadata,
                            Position from = Position{}) const;  // requires mu_
+  // Marks `ref` as used by the batch being built (for truncation).
+  Status Touch(uint64_t ref);
   std::chrono::steady_clock::time_point Now() const;
   // Position and snapshot files are fsynced unless the policy is kNever.
   bool Durable() const { return opts_.fsync != FsyncPolicy::kNever; }

@@ -138,6 +138,127 @@ TEST(Wal, RoundTripSeriesAndSamplesBitExact) {
   EXPECT_EQ(again.unresolved, 0u);
 }
 
+model::Histogram IntHistogram(uint64_t count) {
+  model::Histogram h;
+  h.schema = 2;
+  h.count_int = count;
+  h.sum = static_cast<double>(count) * 1.5;
+  h.positive_spans = {{0, 2}};
+  h.positive_deltas = {static_cast<int64_t>(count / 2), 0};
+  return h;
+}
+
+TEST(Wal, HistogramsExemplarsAndMetadataRoundTripAndSurviveReopen) {
+  TempDir dir;
+  auto wal = MustOpen(Opts(dir.path()));
+  ASSERT_TRUE(wal);
+  auto reader = MustReader(*wal, "rw-0");
+  const uint64_t h = wal->AppendSeries({{"__name__", "rpc_seconds"}, {"job", "x"}});
+  const uint64_t c = wal->AppendSeries({{"__name__", "requests_total"}, {"job", "x"}});
+  const model::Metadata hm{model::MetricType::kHistogram, "RPC latency.", "seconds"};
+  const model::Metadata cm{model::MetricType::kCounter, "Requests.", ""};
+  ASSERT_TRUE(wal->SetMetadata(h, hm).ok());
+  ASSERT_TRUE(wal->SetMetadata(c, cm).ok());
+  const model::Exemplar ex{{{"trace_id", "t1"}}, 0.5, 1700000000001, true};
+  for (int i = 0; i < 3; ++i) {
+    const int64_t ts = 1700000000000 + 15000 * i;
+    ASSERT_TRUE(wal->AppendHistogram(h, ts, IntHistogram(10 + i)).ok());
+    ASSERT_TRUE(wal->AppendSample(c, ts, i).ok());
+    ASSERT_TRUE(wal->AppendExemplar(c, ex).ok());
+    ASSERT_TRUE(wal->Commit().ok());
+  }
+  // A ref the WAL does not know is refused by every new kind of append.
+  EXPECT_FALSE(wal->AppendHistogram(999, 1, IntHistogram(1)).ok());
+  EXPECT_FALSE(wal->AppendExemplar(999, ex).ok());
+  EXPECT_FALSE(wal->SetMetadata(999, hm).ok());
+
+  auto check = [&](const Collected& got) {
+    ASSERT_EQ(got.error, "");
+    EXPECT_EQ(got.unresolved, 0u);
+    ASSERT_EQ(got.histograms.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(got.histograms[i].ref, h);
+      EXPECT_EQ(got.histograms[i].histogram, IntHistogram(10 + i));
+    }
+    EXPECT_EQ(got.samples.size(), 3u);
+    ASSERT_EQ(got.exemplars.size(), 3u);
+    EXPECT_EQ(got.exemplars[0].exemplar, ex);
+    EXPECT_EQ(got.metadata.at(h), hm);
+    EXPECT_EQ(got.metadata.at(c), cm);
+  };
+  check(ReadAll(*reader));
+  Metrics m = wal->GetMetrics();
+  EXPECT_EQ(m.samples_written, 6u);  // three samples and three histograms
+
+  reader.reset();
+  wal.reset();
+  wal = MustOpen(Opts(dir.path()));
+  ASSERT_TRUE(wal);
+  EXPECT_EQ(wal->replay_stats().samples, 6u);
+  EXPECT_EQ(wal->replay_stats().unknown_refs, 0u);
+  auto fresh = MustReader(*wal, "rw-1");
+  check(ReadAll(*fresh));
+}
+
+// Metadata lives in the series table: a reader that opens after truncation
+// (the metadata record is gone with its segment) still gets it, from the
+// snapshot and the announcement, and a newer metadata record wins.
+TEST(Wal, MetadataSurvivesTruncationAndIsAnnouncedWithTheSeries) {
+  TempDir dir;
+  Options o = Opts(dir.path());
+  o.segment_size = 1024;
+  auto wal = MustOpen(o);
+  ASSERT_TRUE(wal);
+  auto reader = MustReader(*wal, "rw-0");
+  const uint64_t ref = wal->AppendSeries({{"__name__", "temp_celsius"}});
+  ASSERT_TRUE(wal->SetMetadata(ref, {model::MetricType::kGauge, "old help", "celsius"}).ok());
+  ASSERT_TRUE(wal->Commit().ok());
+  const std::vector<uint64_t> filler = AddSeries(*wal, 0, 20);
+  for (int i = 0; i < 60; ++i) {
+    AppendScrape(*wal, filler, 1700000000000 + i);
+    ASSERT_TRUE(wal->AppendSample(ref, 1700000000000 + i, i).ok());
+    if (i == 50) {
+      ASSERT_TRUE(wal->SetMetadata(ref, {model::MetricType::kGauge, "new help", "celsius"}).ok());
+    }
+    ASSERT_TRUE(wal->Commit().ok());
+  }
+  Collected first = ReadAll(*reader);
+  ASSERT_EQ(first.error, "");
+  EXPECT_EQ(first.metadata.at(ref).help, "new help");
+  ASSERT_TRUE(reader->SaveCheckpoint(first.ends[first.ends.size() / 2]).ok());
+  ASSERT_TRUE(wal->Commit().ok());  // truncates behind the checkpoint
+  EXPECT_GT(wal->GetMetrics().segments_truncated, 0u);
+  reader.reset();
+  wal.reset();
+
+  wal = MustOpen(o);
+  ASSERT_TRUE(wal);
+  for (const char* name : {"rw-0", "late"}) {
+    auto r = MustReader(*wal, name);
+    Collected c = ReadAll(*r);
+    ASSERT_EQ(c.error, "") << name;
+    ASSERT_TRUE(c.metadata.contains(ref)) << name << ": the metadata was lost with its segment";
+    EXPECT_EQ(c.metadata.at(ref).help, "new help") << name;
+    EXPECT_EQ(c.metadata.at(ref).unit, "celsius") << name;
+  }
+}
+
+TEST(Wal, RolledBackMetadataIsNotKept) {
+  TempDir dir;
+  auto wal = MustOpen(Opts(dir.path()));
+  ASSERT_TRUE(wal);
+  const uint64_t ref = wal->AppendSeries({{"__name__", "x"}});
+  ASSERT_TRUE(wal->SetMetadata(ref, {model::MetricType::kGauge, "kept", ""}).ok());
+  ASSERT_TRUE(wal->Commit().ok());
+  ASSERT_TRUE(wal->SetMetadata(ref, {model::MetricType::kCounter, "rolled back", ""}).ok());
+  ASSERT_TRUE(wal->AppendHistogram(ref, 5, IntHistogram(2)).ok());
+  wal->Rollback();
+  auto r = MustReader(*wal, "rw-0");
+  Collected c = ReadAll(*r);
+  EXPECT_EQ(c.metadata.at(ref).help, "kept");
+  EXPECT_TRUE(c.histograms.empty());
+}
+
 TEST(Wal, RejectsUnknownRefsAndRollbackDiscards) {
   TempDir dir;
   auto wal = MustOpen(Opts(dir.path()));
@@ -827,7 +948,7 @@ TEST(Wal, RefusesANewerFormatVersion) {
   }
   auto seg = SegmentFiles(dir.path()).front();
   std::string data = promsidecar::testing::ReadFile(seg.string());
-  data[4] = 2;  // version 2, with a header CRC that matches
+  data[4] = static_cast<char>(kFormatVersion + 1);  // a newer version, with a header CRC that matches
   std::string header = data.substr(0, 12);
   uint32_t crc = Crc32c(header);
   for (int i = 0; i < 4; ++i) data[12 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);

@@ -19,6 +19,9 @@ struct Collected {
   std::vector<model::Labels> sample_labels;  // labels of each sample, resolved when read
   uint64_t unresolved = 0;                   // samples whose ref had no series record before them
   std::vector<Position> ends;                // end position of every record from the log (not announcements)
+  std::vector<RefHistogram> histograms;      // in log order
+  std::vector<RefExemplar> exemplars;        // in log order
+  std::map<uint64_t, model::Metadata> metadata;  // the latest of every ref
   std::string error;
 };
 
@@ -38,6 +41,21 @@ inline void ReadInto(Reader& reader, Collected& c, size_t max_samples_records = 
       for (const auto& rs : s->series) {
         auto [it, inserted] = c.series.emplace(rs.ref, rs.labels);
         EXPECT_EQ(it->second, rs.labels) << "ref " << rs.ref << " redefined with other labels";
+      }
+    } else if (auto* h = std::get_if<HistogramsRecord>(&entry.record)) {
+      for (const auto& x : h->histograms) {
+        if (!c.series.contains(x.ref)) c.unresolved++;
+        c.histograms.push_back(x);
+      }
+    } else if (auto* ex = std::get_if<ExemplarsRecord>(&entry.record)) {
+      for (const auto& x : ex->exemplars) {
+        if (!c.series.contains(x.ref)) c.unresolved++;
+        c.exemplars.push_back(x);
+      }
+    } else if (auto* m = std::get_if<MetadataRecord>(&entry.record)) {
+      for (const auto& x : m->metadata) {
+        if (!c.series.contains(x.ref)) c.unresolved++;
+        c.metadata[x.ref] = x.metadata;
       }
     } else {
       ++samples_records;
