@@ -46,7 +46,6 @@ NO_SHELL = ("agent", "agent-next", "operator")
 FORBIDDEN = ("bin/sh", "usr/bin/sh", "bin/bash", "usr/bin/bash", "bin/busybox", "usr/bin/dpkg", "usr/bin/apt",
              "usr/bin/apt-get")
 EPOCH = "1970-01-01T00:00:00Z"
-CGROUP_PARENT = "promsidecar-images-test"
 
 
 # --- pure: the table, the image's metadata and files ------------------------
@@ -212,6 +211,11 @@ class Containerd:
         self.sock = os.path.join(self.dir, "containerd.sock")
         self.proc = None
         self.ids = []
+        # The containers' cgroups, apart from any other run of this test.
+        self.cgroup_parent = f"promsidecar-images-test-{os.getpid()}"
+
+    def cgroup(self, cid):
+        return f"/{self.cgroup_parent}/{cid}"
 
     def start(self):
         if os.path.exists(self.dir):
@@ -249,7 +253,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     def run_detached(self, cid, ref, args, extra=()):
         self.ids.append(cid)
-        self.ctr("run", "-d", "--read-only", "--cgroup", f"/{CGROUP_PARENT}/{cid}", *extra, ref, cid, *args)
+        self.ctr("run", "-d", "--read-only", "--cgroup", self.cgroup(cid), *extra, ref, cid, *args)
 
     def pid(self, cid):
         out = self.ctr("task", "ls").stdout
@@ -283,7 +287,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                 self.proc.kill()
                 self.proc.wait()
         for root in ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", d) for d in os.listdir("/sys/fs/cgroup")]:
-            parent = os.path.join(root, CGROUP_PARENT)
+            parent = os.path.join(root, self.cgroup_parent)
             if os.path.isdir(parent):
                 for child in os.listdir(parent):
                     if os.path.isdir(os.path.join(parent, child)):
@@ -364,7 +368,7 @@ def check_containerd(source, state_dir):
         for name in ("agent", "agent-next"):
             if name in refs:
                 _, pattern = expected_run(name, refs[name])
-                out = c.ctr("run", "--rm", "--read-only", "--cgroup", f"/{CGROUP_PARENT}/{name}-version", refs[name],
+                out = c.ctr("run", "--rm", "--read-only", "--cgroup", c.cgroup(f"{name}-version"), refs[name],
                             f"{name}-version", "promsidecar-agent", "--version").stdout
                 if not re.search(pattern, out, re.M):
                     failures.append(f"{name}: promsidecar-agent --version printed {out!r}, want {pattern!r}")
@@ -402,7 +406,7 @@ def check_containerd(source, state_dir):
                 if not c.stop(cid):
                     failures.append(f"{cid}: still running 30 s after SIGTERM")
         if "operator" in refs:
-            r = c.ctr("run", "--rm", "--read-only", "--cgroup", f"/{CGROUP_PARENT}/operator", refs["operator"],
+            r = c.ctr("run", "--rm", "--read-only", "--cgroup", c.cgroup("operator"), refs["operator"],
                       "operator", "/usr/local/bin/promsidecar-operator", "--help", check=False)
             if r.returncode != 0 or "inject" not in r.stdout:
                 failures.append(f"operator: --help exited {r.returncode}: {r.stdout[-1000:]!r}")
@@ -410,7 +414,7 @@ def check_containerd(source, state_dir):
             # ctr run in the foreground returns the task's exit status.
             c.ids.append("pause")
             p = subprocess.Popen(["ctr", "--address", c.sock, "-n", "k8s.io", "run", "--rm", "--read-only", "--cgroup",
-                                  f"/{CGROUP_PARENT}/pause", refs["pause"], "pause"])
+                                  c.cgroup("pause"), refs["pause"], "pause"])
             poll("pause running", lambda: c.pid("pause")[1] == "RUNNING")
             pid, _ = c.pid("pause")
             c.ctr("task", "kill", "-s", "SIGTERM", "pause")
