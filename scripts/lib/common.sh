@@ -5,19 +5,27 @@
 # here, keyed by version (PROMSIDECAR_CACHE overrides).
 promsidecar_cache() { echo "${PROMSIDECAR_CACHE:-$HOME/.cache/promsidecar}"; }
 
-# The Go release our modules need at least, and the toolchain taken from the
-# Go module proxy when the machine has none as new (Debian bookworm ships 1.19).
-promsidecar_go_minimum=1.24
-promsidecar_go_toolchain=go1.24.13
+# The toolchain taken from the Go module proxy when the machine's Go is
+# older than what our modules need (Debian bookworm ships 1.19): at least the
+# newest `go` directive among the repository's go.mod files.
+promsidecar_go_toolchain=go1.26.8
 
-go_new_enough() { # go binary
-  local v
-  v=$("$1" env GOVERSION 2>/dev/null) || return 1
-  [[ "$v" =~ ^go1\.([0-9]+) ]] || return 1
-  ((BASH_REMATCH[1] >= ${promsidecar_go_minimum#1.}))
+# The newest `go` directive among our go.mod files, e.g. 1.26.7.
+go_required() {
+  local top
+  top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  find "$top" -name go.mod -not -path '*/build/*' -exec awk '$1 == "go" {print $2}' {} + | sort -V | tail -1
 }
 
-# Puts a Go >= $promsidecar_go_minimum first on PATH: the machine's when it is
+go_new_enough() { # go binary
+  local have need
+  have=$("$1" env GOVERSION 2>/dev/null) || return 1
+  have=${have#go}
+  need=$(go_required)
+  [[ -z "$need" || "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -1)" == "$need" ]]
+}
+
+# Puts a Go new enough for our modules first on PATH: the machine's when it is
 # new enough, else the official toolchain module (golang.org/toolchain, the
 # one GOTOOLCHAIN uses) from the Go module proxy, downloaded once with
 # Debian's golang-go into the cache. Needs root only to install golang-go.
