@@ -206,6 +206,12 @@ class ImagesCheckTest(unittest.TestCase):
         def mtime(index, config, layers):
             layers[0].append(entry("etc/group", 0o644, mtime=1700000000))
 
+        def group_writable(index, config, layers):
+            layers[0][0] = entry("etc/", 0o775, kind=tarfile.DIRTYPE)
+
+        def tmp_and_links(index, config, layers):
+            layers[0] += [entry("tmp/", 0o1777, kind=tarfile.DIRTYPE), entry("lib64/ld.so", 0o777, kind=tarfile.SYMTYPE)]
+
         def shell(index, config, layers):
             layers[0].append(entry("bin/sh", kind=tarfile.SYMTYPE))
 
@@ -228,6 +234,8 @@ class ImagesCheckTest(unittest.TestCase):
             ("two references", two_refs, "agent", "the archive names"),
             ("a creation time", created_now, "agent", "creation time"),
             ("an mtime", mtime, "agent", "etc/group has mtime 1700000000"),
+            ("group-writable", group_writable, "agent", "etc/ has mode 775"),
+            ("/tmp and symlinks may be", tmp_and_links, "agent", None),
             ("a shell", shell, "agent", "holds /bin/sh"),
             ("a shell in the operator", shell, "operator", "holds /bin/sh"),
             ("a shell in the sample app", shell, "sampleapp", None),

@@ -92,6 +92,10 @@ def image_problems(name, want_ref, index, config, layers):
             if info.mtime != 0:
                 problems.append(f"{name}: {path} has mtime {info.mtime}, want 0 (reproducible layers)")
                 break
+            # Writable by others: a mode copied from a checkout (its umask), or a hole.
+            if info.mode & 0o022 and not info.issym() and path.strip("./") != "tmp":
+                problems.append(f"{name}: {path} has mode {info.mode:o}, writable by group or others")
+                break
     if name in NO_SHELL:
         for path in FORBIDDEN:
             if path in files:
