@@ -135,6 +135,13 @@ int main(int argc, char** argv) {
   app.add_option("--shutdown.grace", grace,
                  "On SIGTERM, how long to keep sending what is pending before exiting.")
       ->capture_default_str();
+  std::vector<std::string> features;
+  app.add_option(
+         "--enable-feature", features,
+         "Prometheus feature flags the agent implements: created-timestamp-zero-ingestion (a counter, "
+         "summary or histogram sample whose created timestamp is newer than the series' last sample is "
+         "preceded by a zero sample at that time; protobuf scrapes). Repeatable or comma-separated.")
+      ->delimiter(',');
   std::string stale_markers = "auto", probe_window = "0s";
   app.add_option("--shutdown.stale-markers", stale_markers,
                  "auto: no staleness markers when the process stops (as in Prometheus), except in sidecar "
@@ -234,6 +241,15 @@ int main(int argc, char** argv) {
   if (*window_d >= *grace_d) {
     return bad_flag("--shutdown.probe-window", probe_window + " must be shorter than --shutdown.grace (" +
                                                    grace + "): probing takes from the time left to send");
+  }
+  for (const auto& f : features) {
+    if (f == "created-timestamp-zero-ingestion") {
+      opts.created_timestamp_zero_ingestion = true;
+    } else {
+      return bad_flag(
+          "--enable-feature",
+          "unknown feature \"" + f + "\" (promsidecar-agent implements created-timestamp-zero-ingestion)");
+    }
   }
   opts.stale_markers = ps::agent::ParseStaleMarkersMode(stale_markers).value();
   opts.probe_window = *window_d;

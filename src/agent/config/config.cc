@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -599,6 +600,47 @@ std::string Fmt(Millis d) {
   return units::FormatDuration(d);
 }
 
+constexpr std::string_view kProtocolNames =
+    "PrometheusProto, OpenMetricsText1.0.0, OpenMetricsText0.0.1, PrometheusText1.0.0, PrometheusText0.0.4";
+
+// A scrape protocol name, or an error naming the key and the known names.
+std::optional<ScrapeProtocol> ReadProtocol(Ctx& ctx, int line, const std::string& path,
+                                           const std::string& name) {
+  if (auto p = textparse::ParseScrapeProtocol(name)) return p;
+  std::string why =
+      "unknown scrape protocol " + Quote(name) + " (one of " + std::string(kProtocolNames) + ")";
+  if (name == "OpenMetricsText2.0.0")
+    why = "OpenMetricsText2.0.0 is not supported (one of " + std::string(kProtocolNames) + ")";
+  ctx.Error(line, path, why);
+  return std::nullopt;
+}
+
+// scrape_protocols: a non-empty list of known names without duplicates.
+// Returns whether the key was given.
+bool ReadProtocols(MapReader& r, std::vector<ScrapeProtocol>& out) {
+  std::vector<std::string> names;
+  std::vector<int> lines;
+  if (!r.StringList("scrape_protocols", names, &lines)) return false;
+  if (names.empty()) {
+    r.ctx().Error(
+        r.LineOfKey("scrape_protocols"), r.Path("scrape_protocols"),
+        "must not be empty (list the protocols to negotiate, e.g. [PrometheusProto, PrometheusText0.0.4])");
+    return false;
+  }
+  out.clear();
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string path = r.Path("scrape_protocols") + "[" + std::to_string(i) + "]";
+    auto p = ReadProtocol(r.ctx(), lines[i], path, names[i]);
+    if (!p) continue;
+    if (std::find(out.begin(), out.end(), *p) != out.end()) {
+      r.ctx().Error(lines[i], path, "duplicate protocol " + Quote(names[i]));
+      continue;
+    }
+    out.push_back(*p);
+  }
+  return true;
+}
+
 GlobalConfig ReadGlobal(Ctx& ctx, const YAML::Node* node, int line) {
   GlobalConfig g;
   if (!node) return g;
@@ -616,6 +658,9 @@ GlobalConfig ReadGlobal(Ctx& ctx, const YAML::Node* node, int line) {
       (has_timeout && timeout.count() > 0) ? timeout : std::min(Millis(10000), g.scrape_interval);
   ReadLabels(r, "external_labels", g.external_labels);
   ReadLimits(r, g.limits);
+  ReadProtocols(r, g.scrape_protocols);
+  r.Bool("scrape_native_histograms", g.scrape_native_histograms);
+  r.Bool("always_scrape_classic_histograms", g.always_scrape_classic_histograms);
   r.Finish();
   return g;
 }
@@ -722,6 +767,28 @@ ScrapeConfig ReadScrapeConfig(Ctx& ctx, const YAML::Node& item, const std::strin
   sc.limits.label_name_length_limit = pick(own.label_name_length_limit, g.limits.label_name_length_limit);
   sc.limits.label_value_length_limit = pick(own.label_value_length_limit, g.limits.label_value_length_limit);
   sc.limits.body_size_limit = pick(own.body_size_limit, g.limits.body_size_limit);
+  sc.scrape_native_histograms = g.scrape_native_histograms;
+  r.Bool("scrape_native_histograms", sc.scrape_native_histograms);
+  sc.always_scrape_classic_histograms = g.always_scrape_classic_histograms;
+  r.Bool("always_scrape_classic_histograms", sc.always_scrape_classic_histograms);
+  if (!ReadProtocols(r, sc.scrape_protocols)) {
+    sc.scrape_protocols = DefaultScrapeProtocolsFor(g, sc.scrape_native_histograms);
+  }
+  std::string fallback;
+  if (r.String("fallback_scrape_protocol", fallback) && !fallback.empty()) {
+    sc.fallback_scrape_protocol = ReadProtocol(ctx, r.LineOfKey("fallback_scrape_protocol"),
+                                               r.Path("fallback_scrape_protocol"), fallback);
+  }
+  r.Uint("native_histogram_bucket_limit", sc.native_histogram_bucket_limit);
+  if (const YAML::Node* v = r.Get("native_histogram_min_bucket_factor")) {
+    double f = 0;
+    if (!v->IsScalar() || !YAML::convert<double>::decode(*v, f) || !(f >= 0) || std::isinf(f)) {
+      ctx.Error(LineOf(*v), r.Path("native_histogram_min_bucket_factor"),
+                "must be a number of at least 0 (e.g. 1.1: neighbouring buckets differ by 10 % or more)");
+    } else {
+      sc.native_histogram_min_bucket_factor = f;
+    }
+  }
   ReadRelabelList(r, "relabel_configs", sc.relabel_configs);
   ReadRelabelList(r, "metric_relabel_configs", sc.metric_relabel_configs);
   sc.basic_auth = ReadBasicAuth(r);
@@ -733,6 +800,17 @@ ScrapeConfig ReadScrapeConfig(Ctx& ctx, const YAML::Node& item, const std::strin
   r.Finish();
   return sc;
 }
+
+}  // namespace
+
+std::vector<ScrapeProtocol> DefaultScrapeProtocolsFor(const GlobalConfig& global, bool native_histograms) {
+  // As Prometheus resolves it: only the protobuf format carries native histograms.
+  if (!global.scrape_protocols.empty()) return global.scrape_protocols;
+  auto d = native_histograms ? textparse::ProtoFirstScrapeProtocols() : textparse::DefaultScrapeProtocols();
+  return {d.begin(), d.end()};
+}
+
+namespace {
 
 // --- remote_write ---
 

@@ -5,7 +5,9 @@
 // promsidecar-agent:
 //
 //   global:          scrape_interval (1m), scrape_timeout (min(10s, interval)),
-//                    external_labels, and the scrape-limit defaults below
+//                    external_labels, the scrape-limit defaults below, and
+//                    scrape_protocols, scrape_native_histograms,
+//                    always_scrape_classic_histograms (job defaults)
 //   scrape_configs:  static_configs only (no service discovery)
 //   sidecar:         min_scrape_interval, legacy_annotations, self_monitoring
 //                    (our extension: the sidecar mode's settings)
@@ -55,6 +57,7 @@
 
 #include "agent/model/labels.h"
 #include "agent/relabel/relabel.h"
+#include "agent/textparse/content_type.h"
 #include "common/util/result.h"
 
 namespace promsidecar::config {
@@ -136,11 +139,19 @@ struct ScrapeLimits {
   friend bool operator==(const ScrapeLimits&, const ScrapeLimits&) = default;
 };
 
+using textparse::ScrapeProtocol;
+
 struct GlobalConfig {
   Millis scrape_interval{std::chrono::minutes(1)};
   Millis scrape_timeout{std::chrono::seconds(10)};
   model::Labels external_labels;  // canonical (sorted), names valid
   ScrapeLimits limits;            // defaults for every scrape job
+  // Defaults for every job, as in Prometheus 3. Empty scrape_protocols: each
+  // job picks Prometheus's default (protobuf first when it scrapes native
+  // histograms).
+  std::vector<ScrapeProtocol> scrape_protocols;
+  bool scrape_native_histograms = false;
+  bool always_scrape_classic_histograms = false;
   friend bool operator==(const GlobalConfig&, const GlobalConfig&) = default;
 };
 
@@ -162,6 +173,15 @@ struct ScrapeConfig {
   Millis scrape_interval{0};  // resolved: job value, else global
   Millis scrape_timeout{0};   // resolved: job value, else min(global timeout, interval); <= interval
   ScrapeLimits limits;        // resolved: job value if non-zero, else global
+  // Negotiation (resolved: job, else global, else Prometheus's default for
+  // scrape_native_histograms) and what a Content-Type we cannot read means.
+  std::vector<ScrapeProtocol> scrape_protocols{textparse::DefaultScrapeProtocols().begin(),
+                                               textparse::DefaultScrapeProtocols().end()};
+  std::optional<ScrapeProtocol> fallback_scrape_protocol;
+  bool scrape_native_histograms = false;          // resolved: job, else global
+  bool always_scrape_classic_histograms = false;  // resolved: job, else global
+  uint64_t native_histogram_bucket_limit = 0;     // 0: no limit
+  double native_histogram_min_bucket_factor = 0;  // 0: none (schema as exposed)
   std::vector<relabel::Rule> relabel_configs;
   std::vector<relabel::Rule> metric_relabel_configs;
   std::optional<BasicAuth> basic_auth;  // at most one of basic_auth, authorization
@@ -216,6 +236,10 @@ struct AgentConfig {
   const ScrapeConfig* FindJob(std::string_view job_name) const;
   const RemoteWriteConfig* FindRemoteWrite(std::string_view name) const;
 };
+
+// The scrape protocols of a job that sets none: the global list, else
+// Prometheus's default for whether it scrapes native histograms.
+std::vector<ScrapeProtocol> DefaultScrapeProtocolsFor(const GlobalConfig& global, bool native_histograms);
 
 // Everything a parse found: a config when there are no errors, otherwise the
 // complete list of errors in file order.

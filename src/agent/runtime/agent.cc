@@ -442,6 +442,7 @@ void Agent::ApplyScrapeLoops(const config::AgentConfig& cfg) {
     auto built = scrape::BuildTargets(job, options_.pod_uid);
     for (const auto& e : built.errors) log::Warn("target skipped", {{"reason", e}});
     for (auto& t : built.targets) {
+      t.settings.created_timestamp_zero_ingestion = options_.created_timestamp_zero_ingestion;
       std::string key = LoopKey(t);
       job_of[key] = &job;
       wanted.emplace(std::move(key), std::move(t));

@@ -46,6 +46,7 @@ struct AgentOptions {
   StaleMarkersMode stale_markers = StaleMarkersMode::kAuto;
   std::chrono::milliseconds probe_window{0};
   std::chrono::milliseconds probe_timeout{1000};  // per target and round
+  bool created_timestamp_zero_ingestion = false;  // --enable-feature=created-timestamp-zero-ingestion
   std::string pod_uid;                            // spreads scrape offsets of identical targets across pods
   std::string version = "dev";
   std::chrono::milliseconds bind_retry{std::chrono::seconds(5)};

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "agent/model/histogram.h"
 #include "agent/model/labels.h"
 #include "common/util/result.h"
 
@@ -26,6 +27,12 @@ class Appender {
   // created in the transaction are forgotten.
   virtual SeriesRef AddSeries(const model::Labels& labels) = 0;
   virtual void Append(SeriesRef ref, int64_t timestamp_ms, double value) = 0;
+  // A native histogram sample of `ref`.
+  virtual void AppendHistogram(SeriesRef ref, int64_t timestamp_ms, const model::Histogram& histogram) = 0;
+  // An exemplar of `ref` (labels canonical, timestamp set).
+  virtual void AppendExemplar(SeriesRef ref, const model::Exemplar& exemplar) = 0;
+  // The metric metadata of `ref` from now on (called when it changes).
+  virtual void SetMetadata(SeriesRef ref, const model::Metadata& metadata) = 0;
   // Makes the transaction durable (the WAL acknowledges it). On error the
   // transaction is discarded as by Rollback.
   virtual Status Commit() = 0;

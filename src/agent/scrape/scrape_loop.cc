@@ -22,7 +22,7 @@ Result<FetchResult> HttpFetcher::Fetch(const ScrapeTarget& target, uint64_t max_
   req.timeout = target.timeout;
   req.decode_gzip = true;
   req.max_body_bytes = max_body_bytes;
-  req.headers.Add("Accept", std::string(textparse::kScrapeAcceptHeader));
+  req.headers.Add("Accept", target.accept);
   // Tells the target how long it has, as Prometheus does.
   req.headers.Add("X-Prometheus-Scrape-Timeout-Seconds",
                   std::to_string(static_cast<double>(target.timeout.count()) / 1000.0));
@@ -111,7 +111,7 @@ ScrapeReport ScrapeLoop::ScrapeOnce() {
   if (!fetched.ok()) {
     report = state_.Fail(fetched.message(), start_ms, duration, *appender_);
   } else {
-    auto format = textparse::FormatForContentType(fetched->content_type).format;
+    auto format = textparse::FormatForContentType(fetched->content_type, target_.fallback_protocol).format;
     report = state_.Process(fetched->body, format, start_ms, duration, *appender_);
   }
   if (observer_.on_scrape) observer_.on_scrape(target_, report);

@@ -15,6 +15,7 @@
 
 #include "agent/scrape/appender.h"
 #include "agent/scrape/scrape_processor.h"
+#include "agent/textparse/content_type.h"
 #include "common/http/client.h"
 
 namespace promsidecar::scrape {
@@ -30,6 +31,11 @@ struct ScrapeTarget {
   // credentials files are re-read when they change.
   std::function<std::string()> authorization;
   uint64_t identity_hash = 0;  // see offset.h
+  // The Accept header (textparse::AcceptHeader of the job's scrape_protocols)
+  // and the protocol a response with an unknown Content-Type is read as
+  // (none: the text format).
+  std::string accept = textparse::AcceptHeader(textparse::DefaultScrapeProtocols());
+  std::optional<textparse::ScrapeProtocol> fallback_protocol;
 };
 
 // The body cap when a job sets no body_size_limit (0). Prometheus reads

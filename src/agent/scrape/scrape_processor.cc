@@ -1,5 +1,7 @@
 #include "agent/scrape/scrape_processor.h"
 
+#include <bit>
+#include <type_traits>
 #include <unordered_set>
 
 namespace promsidecar::scrape {
@@ -35,11 +37,12 @@ std::string InvalidLabelsReason(const model::Labels& labels) {
 
 }  // namespace
 
-std::optional<model::Labels> TargetState::BuildLabels(const textparse::Parser& parser) const {
+std::optional<model::Labels> TargetState::BuildLabels(std::string_view name,
+                                                      std::span<const textparse::LabelView> exposed) const {
   model::Labels labels;
-  labels.reserve(parser.labels().size() + settings_.target_labels.size() + 1);
-  labels.push_back({std::string(model::kMetricName), std::string(parser.metric_name())});
-  for (const auto& l : parser.labels()) {
+  labels.reserve(exposed.size() + settings_.target_labels.size() + 1);
+  labels.push_back({std::string(model::kMetricName), std::string(name)});
+  for (const auto& l : exposed) {
     if (l.value.empty()) continue;  // an empty value means "no such label"
     labels.push_back({std::string(l.name), std::string(l.value)});
   }
@@ -71,30 +74,87 @@ std::optional<model::Labels> TargetState::BuildLabels(const textparse::Parser& p
   return labels;
 }
 
-ScrapeReport TargetState::Process(std::string_view body, textparse::Format format, int64_t scrape_ts_ms,
-                                  double duration_s, Appender& appender) {
-  ++iteration_;
-  Begin(appender);
-  ScrapeReport report;
-  added_this_scrape_.clear();
-  staleness_.BeginScrape();
-  std::unordered_set<SeriesRef> seen;
-  std::string failure;
+TargetState::FamilyMeta& TargetState::Family(const std::string& family, const model::Metadata& declared) {
+  auto it = families_.find(family);
+  if (it == families_.end()) it = families_.emplace(family, FamilyMeta{}).first;
+  FamilyMeta& f = it->second;
+  if (f.version == 0 || f.metadata != declared) {
+    f.metadata = declared;
+    f.version = next_meta_version_++;
+  }
+  f.last_seen = iteration_;
+  return f;
+}
 
-  textparse::Parser& parser = parser_;
-  parser.Reset(body, format);
+namespace {
+
+uint64_t ExemplarHash(const model::Exemplar& e) {
+  uint64_t h = model::Hash(e.labels);
+  for (uint64_t v : {std::bit_cast<uint64_t>(e.value), static_cast<uint64_t>(e.timestamp_ms)}) {
+    h = (h ^ v) * 1099511628211ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+void TargetState::AppendExemplar(CacheEntry& entry, const textparse::Exemplar& ex, int64_t sample_ts,
+                                 Appender& appender, ScrapeReport& report) {
+  if (!ex.WithinLengthLimit()) {
+    ++report.exemplars_dropped;
+    return;
+  }
+  exemplar_.labels.clear();
+  for (const auto& l : ex.labels) exemplar_.labels.push_back({std::string(l.name), std::string(l.value)});
+  model::Canonicalize(exemplar_.labels);
+  exemplar_.value = ex.value;
+  // Prometheus stamps an exemplar without a timestamp with its sample's.
+  exemplar_.has_timestamp = true;
+  exemplar_.timestamp_ms = ex.timestamp_ms ? *ex.timestamp_ms : sample_ts;
+  if (ex.timestamp_out_of_range) {
+    ++report.exemplars_dropped;
+    return;
+  }
+  uint64_t h = ExemplarHash(exemplar_);
+  if (h == entry.exemplar_hash) return;  // the page repeats its exemplar: keep it once
+  entry.exemplar_hash = h;
+  appender.AppendExemplar(entry.ref, exemplar_);
+  ++report.exemplars;
+}
+
+template <typename P>
+void TargetState::ProcessEntries(P& parser, int64_t scrape_ts_ms, Appender& appender, ScrapeReport& report,
+                                 std::string& failure) {
+  constexpr bool kProto = std::is_same_v<P, textparse::ProtoParser>;
+  std::unordered_set<SeriesRef> seen;
   std::string key;
+  std::string_view current_family;  // valid until the next Next(); compared by value
+  FamilyMeta* family = nullptr;
+  std::string family_name;
+  declaring_.clear();
+  declared_ = model::Metadata{};
   for (textparse::Entry e = parser.Next(); e != textparse::Entry::kEof; e = parser.Next()) {
     if (e == textparse::Entry::kInvalid) {
       failure = "parse error: " + parser.error().message;
-      break;
+      return;
     }
-    if (e != textparse::Entry::kSeries) continue;
+    if (e == textparse::Entry::kHelp || e == textparse::Entry::kType || e == textparse::Entry::kUnit) {
+      if (parser.metric_name() != declaring_) {
+        declaring_.assign(parser.metric_name());
+        declared_ = model::Metadata{};
+      }
+      if (e == textparse::Entry::kHelp) declared_.help.assign(parser.help());
+      if (e == textparse::Entry::kType) declared_.type = parser.declared_type();
+      if (e == textparse::Entry::kUnit) declared_.unit.assign(parser.unit());
+      family = nullptr;
+      continue;
+    }
+    if (e != textparse::Entry::kSeries && e != textparse::Entry::kHistogram) continue;
     ++report.samples_scraped;
     key.assign(parser.series());
     auto it = cache_.find(key);
     if (it == cache_.end()) {
-      auto labels = BuildLabels(parser);
+      auto labels = BuildLabels(parser.metric_name(), parser.labels());
       CacheEntry entry;
       entry.last_seen = iteration_;
       if (!labels) {
@@ -102,11 +162,11 @@ ScrapeReport TargetState::Process(std::string_view body, textparse::Format forma
       } else {
         if (std::string why = InvalidLabelsReason(*labels); !why.empty()) {
           failure = std::move(why);
-          break;
+          return;
         }
         if (auto why = CheckLabelLimits(*labels, settings_.limits)) {
           failure = std::move(*why);
-          break;
+          return;
         }
         entry.ref = appender.AddSeries(*labels);
         ++report.series_added;
@@ -114,12 +174,13 @@ ScrapeReport TargetState::Process(std::string_view body, textparse::Format forma
       it = cache_.emplace(key, entry).first;
       added_this_scrape_.push_back(key);
     }
-    it->second.last_seen = iteration_;
-    if (it->second.dropped) continue;
+    CacheEntry& entry = it->second;
+    entry.last_seen = iteration_;
+    if (entry.dropped) continue;
     ++report.samples_post_relabel;
     if (auto why = CheckSampleLimit(report.samples_post_relabel, settings_.limits)) {
       failure = std::move(*why);
-      break;
+      return;
     }
     if (settings_.honor_timestamps && parser.timestamp_out_of_range()) {
       // Valid syntax, but no storage takes it (Prometheus counts it in
@@ -127,16 +188,90 @@ ScrapeReport TargetState::Process(std::string_view body, textparse::Format forma
       ++report.out_of_bounds;
       continue;
     }
-    SeriesRef ref = it->second.ref;
+    const SeriesRef ref = entry.ref;
     if (!seen.insert(ref).second) {
       ++report.duplicates;  // Prometheus keeps the first sample of a series
       continue;
     }
     int64_t ts = scrape_ts_ms;
     if (settings_.honor_timestamps && parser.timestamp_ms()) ts = *parser.timestamp_ms();
-    appender.Append(ref, ts, parser.value());
+
+    // Metadata: looked up once per family, written once per series and change.
+    if (family == nullptr || parser.family_name() != current_family) {
+      family_name.assign(parser.family_name());
+      family = &Family(family_name, family_name == declaring_ ? declared_ : model::Metadata{});
+      current_family = parser.family_name();
+    }
+    if (entry.meta_version != family->version) {
+      if (!family->metadata.empty()) {
+        appender.SetMetadata(ref, family->metadata);
+        ++report.metadata_updates;
+      }
+      entry.meta_version = family->version;
+    }
+
+    const bool histogram = kProto && e == textparse::Entry::kHistogram;
+    if (settings_.created_timestamp_zero_ingestion) {
+      if (auto ct = parser.created_timestamp_ms(); ct && *ct<ts&& * ct> entry.last_ts) {
+        if (histogram) {
+          // An empty histogram of the same kind and schema, as Prometheus writes it.
+          model::Histogram zero;
+          if constexpr (kProto) {
+            zero.is_float = parser.histogram().is_float;
+            zero.schema = parser.histogram().schema;
+            zero.zero_threshold = parser.histogram().zero_threshold;
+            zero.custom_values = parser.histogram().custom_values;
+          }
+          appender.AppendHistogram(ref, *ct, zero);
+        } else {
+          appender.Append(ref, *ct, 0);
+        }
+        ++report.samples_appended;
+      }
+    }
+    if constexpr (kProto) {
+      if (histogram) {
+        histogram_ = parser.histogram();
+        if (model::IsExponentialSchema(histogram_.schema) &&
+            histogram_.schema > settings_.native_histogram_max_schema) {
+          model::ReduceResolution(histogram_, settings_.native_histogram_max_schema);
+        }
+        if (!model::ApplyBucketLimit(histogram_, settings_.native_histogram_bucket_limit)) {
+          failure = "native_histogram_bucket_limit " +
+                    std::to_string(settings_.native_histogram_bucket_limit) + " exceeded: histogram " +
+                    std::string(parser.metric_name()) + " has " + std::to_string(histogram_.bucket_count()) +
+                    " buckets even at the lowest resolution; raise the limit";
+          return;
+        }
+        appender.AppendHistogram(ref, ts, histogram_);
+        ++report.histograms;
+        for (const auto& ex : parser.histogram_exemplars()) AppendExemplar(entry, ex, ts, appender, report);
+      }
+    }
+    if (!histogram) {
+      appender.Append(ref, ts, parser.value());
+      if (const textparse::Exemplar* ex = parser.exemplar()) AppendExemplar(entry, *ex, ts, appender, report);
+    }
+    entry.last_ts = ts;
     staleness_.Seen(ref);
     ++report.samples_appended;
+  }
+}
+
+ScrapeReport TargetState::Process(std::string_view body, textparse::Format format, int64_t scrape_ts_ms,
+                                  double duration_s, Appender& appender) {
+  ++iteration_;
+  Begin(appender);
+  ScrapeReport report;
+  added_this_scrape_.clear();
+  staleness_.BeginScrape();
+  std::string failure;
+  if (format == textparse::Format::kProtobuf) {
+    proto_parser_.Reset(body, settings_.proto);
+    ProcessEntries(proto_parser_, scrape_ts_ms, appender, report, failure);
+  } else {
+    parser_.Reset(body, format);
+    ProcessEntries(parser_, scrape_ts_ms, appender, report, failure);
   }
 
   if (!failure.empty()) {
@@ -242,6 +377,8 @@ Status TargetState::Drop(int64_t ts_ms, Appender& appender) {
 void TargetState::EvictUnused() {
   if (iteration_ % kCacheTtlScrapes != 0) return;
   std::erase_if(cache_, [&](const auto& kv) { return iteration_ - kv.second.last_seen >= kCacheTtlScrapes; });
+  std::erase_if(families_,
+                [&](const auto& kv) { return iteration_ - kv.second.last_seen >= kCacheTtlScrapes; });
 }
 
 }  // namespace promsidecar::scrape

@@ -126,6 +126,14 @@ TargetsResult BuildTargets(const config::ScrapeConfig& job, const std::string& p
           Limits{job.limits.sample_limit, job.limits.label_limit, job.limits.label_name_length_limit,
                  job.limits.label_value_length_limit, job.limits.body_size_limit};
       t.settings.metric_relabel = job.metric_relabel_configs;
+      t.settings.proto.native_histograms = job.scrape_native_histograms;
+      t.settings.proto.keep_classic_histograms = job.always_scrape_classic_histograms;
+      t.settings.native_histogram_bucket_limit = job.native_histogram_bucket_limit;
+      if (job.native_histogram_min_bucket_factor > 0) {
+        t.settings.native_histogram_max_schema = model::PickSchema(job.native_histogram_min_bucket_factor);
+      }
+      t.accept = textparse::AcceptHeader(job.scrape_protocols);
+      t.fallback_protocol = job.fallback_scrape_protocol;
       t.tls.ca_file = job.tls_config.ca_file;
       t.tls.cert_file = job.tls_config.cert_file;
       t.tls.key_file = job.tls_config.key_file;

@@ -22,6 +22,28 @@ void WalAppender::Append(scrape::SeriesRef ref, int64_t timestamp_ms, double val
   }
 }
 
+void WalAppender::AppendHistogram(scrape::SeriesRef ref, int64_t timestamp_ms,
+                                  const model::Histogram& histogram) {
+  if (!lock_.owns_lock()) Begin();
+  if (!shared_.wal()->AppendHistogram(ref, timestamp_ms, histogram).ok()) {
+    shared_.rejected_samples.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void WalAppender::AppendExemplar(scrape::SeriesRef ref, const model::Exemplar& exemplar) {
+  if (!lock_.owns_lock()) Begin();
+  if (!shared_.wal()->AppendExemplar(ref, exemplar).ok()) {
+    shared_.rejected_samples.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void WalAppender::SetMetadata(scrape::SeriesRef ref, const model::Metadata& metadata) {
+  if (!lock_.owns_lock()) Begin();
+  if (!shared_.wal()->SetMetadata(ref, metadata).ok()) {
+    shared_.rejected_samples.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 Status WalAppender::Commit() {
   if (!lock_.owns_lock()) Begin();
   Status s = shared_.wal()->Commit();

@@ -23,7 +23,8 @@ class SharedWal {
   // Wire to wal::Options::on_series_forgotten (called inside Commit, lock held).
   void OnSeriesForgotten() { epoch_.fetch_add(1, std::memory_order_relaxed); }
   uint64_t epoch() const { return epoch_.load(std::memory_order_relaxed); }
-  // Samples the WAL refused (unknown ref); 0 in a healthy agent.
+  // Samples, histograms, exemplars and metadata the WAL refused (unknown
+  // ref); 0 in a healthy agent.
   std::atomic<uint64_t> rejected_samples{0};
   std::atomic<uint64_t> failed_commits{0};
 
@@ -42,6 +43,10 @@ class WalAppender : public scrape::Appender {
   uint64_t ForgetEpoch() const override { return shared_.epoch(); }
   scrape::SeriesRef AddSeries(const model::Labels& labels) override;
   void Append(scrape::SeriesRef ref, int64_t timestamp_ms, double value) override;
+  void AppendHistogram(scrape::SeriesRef ref, int64_t timestamp_ms,
+                       const model::Histogram& histogram) override;
+  void AppendExemplar(scrape::SeriesRef ref, const model::Exemplar& exemplar) override;
+  void SetMetadata(scrape::SeriesRef ref, const model::Metadata& metadata) override;
   Status Commit() override;
   void Rollback() override;
 

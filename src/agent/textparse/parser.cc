@@ -172,7 +172,12 @@ inline const char* SkipPlainValueBytes(const char* p, const char* end) {
 }  // namespace
 
 std::string_view ToString(Format format) {
-  return format == Format::kOpenMetrics ? "OpenMetrics" : "Prometheus text";
+  switch (format) {
+    case Format::kOpenMetrics: return "OpenMetrics";
+    case Format::kProtobuf: return "Prometheus protobuf";
+    case Format::kPrometheusText: break;
+  }
+  return "Prometheus text";
 }
 
 std::string_view ToString(Entry entry) {
@@ -238,6 +243,10 @@ void Parser::Reset(std::string_view body, Format format) {
 
 MetricType Parser::type() const {
   return IsSeriesOfFamily(name_, family_name_, family_type_) ? family_type_ : MetricType::kUnknown;
+}
+
+std::string_view Parser::family_name() const {
+  return IsSeriesOfFamily(name_, family_name_, family_type_) ? family_name_ : name_;
 }
 
 Entry Parser::Next() {

@@ -26,8 +26,9 @@
 namespace promsidecar::textparse {
 
 enum class Format {
-  kPrometheusText,  // text/plain; version=0.0.4
+  kPrometheusText,  // text/plain; version=0.0.4 (and 1.0.0)
   kOpenMetrics,     // application/openmetrics-text; version=1.0.0
+  kProtobuf,        // delimited protobuf: ProtoParser (protoparse.h), never this Parser
 };
 std::string_view ToString(Format format);
 
@@ -109,6 +110,11 @@ class Parser {
   // the sample's name is that family's name or one of the suffixes its type
   // allows (_total, _bucket, _count, ...), else kUnknown.
   MetricType type() const;
+  // The family the current sample belongs to: the last TYPE line's name if
+  // the sample is of that family (see type()), else the sample's own name.
+  std::string_view family_name() const;
+  // Created timestamps come from the protobuf format only (see ProtoParser).
+  std::optional<int64_t> created_timestamp_ms() const { return std::nullopt; }
 
   // --- kHelp: the text, unescaped (text format: `\\` and `\n`; OpenMetrics
   // also `\"`). kType: declared_type(), which also stays the type of the

@@ -598,6 +598,81 @@ TEST(Config, ReservedHeaders) {
 namespace promsidecar::config {
 namespace {
 
+// Prometheus 3's scrape negotiation and native-histogram settings: the job
+// inherits the global ones; without scrape_protocols anywhere the default
+// list is the text formats, or protobuf first when the job scrapes native
+// histograms.
+TEST(Config, ScrapeProtocolsAndNativeHistograms) {
+  using textparse::ScrapeProtocol;
+  AgentConfig c = MustParse(R"(global:
+  scrape_native_histograms: true
+  always_scrape_classic_histograms: true
+scrape_configs:
+  - job_name: inherits
+    static_configs: [{targets: ["a:1"]}]
+  - job_name: own
+    scrape_protocols: [PrometheusText0.0.4, PrometheusProto]
+    fallback_scrape_protocol: PrometheusText0.0.4
+    scrape_native_histograms: false
+    always_scrape_classic_histograms: false
+    native_histogram_bucket_limit: 160
+    native_histogram_min_bucket_factor: 1.1
+    static_configs: [{targets: ["a:1"]}]
+)");
+  const ScrapeConfig& inherits = c.scrape_configs[0];
+  EXPECT_TRUE(inherits.scrape_native_histograms);
+  EXPECT_TRUE(inherits.always_scrape_classic_histograms);
+  const auto proto_first = textparse::ProtoFirstScrapeProtocols();
+  EXPECT_EQ(inherits.scrape_protocols, std::vector<ScrapeProtocol>(proto_first.begin(), proto_first.end()));
+  EXPECT_FALSE(inherits.fallback_scrape_protocol.has_value());
+  EXPECT_EQ(inherits.native_histogram_bucket_limit, 0u);
+  const ScrapeConfig& own = c.scrape_configs[1];
+  EXPECT_FALSE(own.scrape_native_histograms);
+  EXPECT_FALSE(own.always_scrape_classic_histograms);
+  EXPECT_EQ(own.scrape_protocols, (std::vector<ScrapeProtocol>{ScrapeProtocol::kPrometheusText0_0_4,
+                                                               ScrapeProtocol::kPrometheusProto}));
+  EXPECT_EQ(own.fallback_scrape_protocol, ScrapeProtocol::kPrometheusText0_0_4);
+  EXPECT_EQ(own.native_histogram_bucket_limit, 160u);
+  EXPECT_DOUBLE_EQ(own.native_histogram_min_bucket_factor, 1.1);
+
+  AgentConfig plain =
+      MustParse("scrape_configs:\n  - job_name: x\n    static_configs: [{targets: [\"a:1\"]}]\n");
+  const auto text = textparse::DefaultScrapeProtocols();
+  EXPECT_EQ(plain.scrape_configs[0].scrape_protocols, std::vector<ScrapeProtocol>(text.begin(), text.end()));
+  AgentConfig global = MustParse(
+      "global:\n  scrape_protocols: [OpenMetricsText1.0.0]\nscrape_configs:\n  - job_name: x\n"
+      "    scrape_native_histograms: true\n    static_configs: [{targets: [\"a:1\"]}]\n");
+  EXPECT_EQ(global.scrape_configs[0].scrape_protocols,
+            std::vector<ScrapeProtocol>{ScrapeProtocol::kOpenMetricsText1_0_0});
+}
+
+TEST(Config, BadScrapeProtocolsNameTheKeyAndTheChoices) {
+  struct Case {
+    const char* yaml;
+    const char* want;
+  };
+  const Case cases[] = {
+      {"scrape_configs:\n  - job_name: x\n    scrape_protocols: [PrometheusText0.0.4, Bogus]\n",
+       "test.yml:3: scrape_configs[0].scrape_protocols[1]: unknown scrape protocol \"Bogus\" (one of "
+       "PrometheusProto"},
+      {"scrape_configs:\n  - job_name: x\n    scrape_protocols: [PrometheusProto, PrometheusProto]\n",
+       "scrape_protocols[1]: duplicate protocol \"PrometheusProto\""},
+      {"global:\n  scrape_protocols: []\n", "test.yml:2: global.scrape_protocols: must not be empty"},
+      {"scrape_configs:\n  - job_name: x\n    fallback_scrape_protocol: OpenMetricsText2.0.0\n",
+       "scrape_configs[0].fallback_scrape_protocol: OpenMetricsText2.0.0 is not supported"},
+      {"scrape_configs:\n  - job_name: x\n    native_histogram_min_bucket_factor: -1\n",
+       "scrape_configs[0].native_histogram_min_bucket_factor: must be a number of at least 0"},
+      {"scrape_configs:\n  - job_name: x\n    native_histogram_bucket_limit: lots\n",
+       "scrape_configs[0].native_histogram_bucket_limit: must be a non-negative integer"},
+      {"scrape_configs:\n  - job_name: x\n    convert_classic_histograms_to_nhcb: true\n",
+       "scrape_configs[0].convert_classic_histograms_to_nhcb: unsupported key"},
+  };
+  for (const auto& c : cases) {
+    ParseOutcome out = ParseConfig(c.yaml, "test.yml");
+    EXPECT_THAT(JoinErrors(out.errors), HasSubstr(c.want)) << c.yaml;
+  }
+}
+
 TEST(SidecarSection, ParsesAndRejectsBadValues) {
   auto ok = LoadConfigString(
       "sidecar:\n  min_scrape_interval: 30s\n  legacy_annotations: true\n  self_monitoring: false\n",

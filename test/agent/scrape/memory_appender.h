@@ -21,6 +21,15 @@ class MemoryAppender : public Appender {
     return ref;
   }
   void Append(SeriesRef ref, int64_t ts, double value) override { pending_.push_back({ref, ts, value}); }
+  void AppendHistogram(SeriesRef ref, int64_t ts, const model::Histogram& h) override {
+    pending_histograms_.push_back({ref, ts, h});
+  }
+  void AppendExemplar(SeriesRef ref, const model::Exemplar& e) override {
+    pending_exemplars_.push_back({ref, e});
+  }
+  void SetMetadata(SeriesRef ref, const model::Metadata& m) override {
+    pending_metadata_.emplace_back(ref, m);
+  }
   Status Commit() override {
     if (fail_next_commit_) {
       fail_next_commit_ = false;
@@ -34,14 +43,33 @@ class MemoryAppender : public Appender {
       }
       rows_.push_back(r);
     }
+    for (const auto& h : pending_histograms_) {
+      if (!series_.contains(h.ref)) RecordUnknownRef(h.ref);
+      histograms_.push_back(h);
+    }
+    for (const auto& e : pending_exemplars_) {
+      if (!series_.contains(e.ref)) RecordUnknownRef(e.ref);
+      exemplars_.push_back(e);
+    }
+    for (const auto& [ref, m] : pending_metadata_) {
+      if (!series_.contains(ref)) RecordUnknownRef(ref);
+      metadata_[ref] = m;
+      ++metadata_updates_;
+    }
     pending_series_.clear();
     pending_.clear();
+    pending_histograms_.clear();
+    pending_exemplars_.clear();
+    pending_metadata_.clear();
     ++commits_;
     return {};
   }
   void Rollback() override {
     pending_series_.clear();
     pending_.clear();
+    pending_histograms_.clear();
+    pending_exemplars_.clear();
+    pending_metadata_.clear();
     ++rollbacks_;
   }
 
@@ -56,6 +84,20 @@ class MemoryAppender : public Appender {
   // The committed value of metric `name` in the last commit containing it.
   const model::Labels& LabelsOf(SeriesRef ref) const { return series_.at(ref); }
 
+  struct HistogramRow {
+    SeriesRef ref;
+    int64_t ts;
+    model::Histogram h;
+  };
+  struct ExemplarRow {
+    SeriesRef ref;
+    model::Exemplar e;
+  };
+  std::vector<HistogramRow> histograms_, pending_histograms_;
+  std::vector<ExemplarRow> exemplars_, pending_exemplars_;
+  std::map<SeriesRef, model::Metadata> metadata_;
+  std::vector<std::pair<SeriesRef, model::Metadata>> pending_metadata_;
+  size_t metadata_updates_ = 0;
   std::map<SeriesRef, model::Labels> series_;
   std::map<SeriesRef, model::Labels> pending_series_;
   std::vector<Row> rows_;
