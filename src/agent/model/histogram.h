@@ -35,6 +35,10 @@ struct Metadata {
   MetricType type = MetricType::kUnknown;
   std::string help;
   std::string unit;
+  // The family's name as the page declared it (`foo` for OpenMetrics' `foo_total`):
+  // remote write 1.0 sends metadata per family name.
+  std::string family;
+  // Nothing declared (the family name alone is no metadata).
   bool empty() const { return type == MetricType::kUnknown && help.empty() && unit.empty(); }
   friend bool operator==(const Metadata&, const Metadata&) = default;
 };

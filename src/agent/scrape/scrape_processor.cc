@@ -78,8 +78,10 @@ TargetState::FamilyMeta& TargetState::Family(const std::string& family, const mo
   auto it = families_.find(family);
   if (it == families_.end()) it = families_.emplace(family, FamilyMeta{}).first;
   FamilyMeta& f = it->second;
-  if (f.version == 0 || f.metadata != declared) {
+  if (f.version == 0 || f.metadata.type != declared.type || f.metadata.help != declared.help ||
+      f.metadata.unit != declared.unit) {
     f.metadata = declared;
+    f.metadata.family = family;
     f.version = next_meta_version_++;
   }
   f.last_seen = iteration_;

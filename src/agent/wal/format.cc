@@ -258,7 +258,7 @@ Result<Record> DecodeExemplars(std::string_view in) {
 Result<Record> DecodeMetadata(std::string_view in) {
   size_t pos = 0;
   uint64_t count;
-  if (!GetUvarint(in, &pos, &count) || count > (in.size() - pos) / 4) return Truncated("metadata count");
+  if (!GetUvarint(in, &pos, &count) || count > (in.size() - pos) / 5) return Truncated("metadata count");
   MetadataRecord rec;
   rec.metadata.resize(static_cast<size_t>(count));
   for (auto& r : rec.metadata) {
@@ -266,7 +266,8 @@ Result<Record> DecodeMetadata(std::string_view in) {
     const auto type = static_cast<uint8_t>(in[pos++]);
     if (type > static_cast<uint8_t>(model::MetricType::kStateset)) return Truncated("metadata type");
     r.metadata.type = static_cast<model::MetricType>(type);
-    if (!GetString(in, &pos, &r.metadata.unit) || !GetString(in, &pos, &r.metadata.help)) {
+    if (!GetString(in, &pos, &r.metadata.unit) || !GetString(in, &pos, &r.metadata.help) ||
+        !GetString(in, &pos, &r.metadata.family)) {
       return Truncated("metadata");
     }
   }
@@ -325,6 +326,8 @@ void EncodeMetadataPayload(std::string& out, std::span<const RefMetadata> metada
     out.append(r.metadata.unit);
     PutUvarint(out, r.metadata.help.size());
     out.append(r.metadata.help);
+    PutUvarint(out, r.metadata.family.size());
+    out.append(r.metadata.family);
   }
 }
 

@@ -139,7 +139,8 @@ void EncodeHistogramsPayload(std::string& out, std::span<const RefHistogram> his
 // labels as in series records.
 void EncodeExemplarsPayload(std::string& out, std::span<const RefExemplar> exemplars);
 // Metadata payload: uvarint count, then per series: uvarint ref, u8 type,
-// uvarint length + unit bytes, uvarint length + help bytes.
+// uvarint length + unit bytes, uvarint length + help bytes, uvarint length +
+// family name bytes.
 void EncodeMetadataPayload(std::string& out, std::span<const RefMetadata> metadata);
 
 Result<Record> DecodePayload(uint8_t type, std::string_view payload);

@@ -361,7 +361,8 @@ TEST(ScrapeProcessorProto, NativeHistogramWithExemplarAndMetadataOncePerChange) 
   EXPECT_EQ(app.exemplars_[0].e.labels, (Labels{{"trace_id", "abc"}}));
   EXPECT_EQ(app.exemplars_[0].e.timestamp_ms, 1700000000500);
   const SeriesRef h = app.histograms_[0].ref;
-  EXPECT_EQ(app.metadata_.at(h), (model::Metadata{model::MetricType::kHistogram, "Latency.", ""}));
+  EXPECT_EQ(app.metadata_.at(h),
+            (model::Metadata{model::MetricType::kHistogram, "Latency.", "", "rpc_seconds"}));
   ASSERT_EQ(app.Of(WithTarget("jobs_total")).size(), 1u);
   const SeriesRef c = app.Of(WithTarget("jobs_total"))[0].ref;
   EXPECT_EQ(app.metadata_.at(c).type, model::MetricType::kCounter);
@@ -397,7 +398,7 @@ TEST(ScrapeProcessorProto, TextFormatMetadataFromHelpTypeUnitLines) {
       Format::kOpenMetrics, 1000, 0, app);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(app.metadata_.at(app.Of(WithTarget("temp_celsius"))[0].ref),
-            (model::Metadata{model::MetricType::kGauge, "Temperature.", "celsius"}));
+            (model::Metadata{model::MetricType::kGauge, "Temperature.", "celsius", "temp_celsius"}));
   EXPECT_EQ(app.metadata_.at(app.Of(WithTarget("c_total"))[0].ref).type, model::MetricType::kCounter);
   EXPECT_EQ(app.metadata_.at(app.Of(WithTarget("c_created"))[0].ref).type, model::MetricType::kCounter);
   EXPECT_FALSE(app.metadata_.contains(app.Of(WithTarget("bare"))[0].ref)) << "no metadata, none written";

@@ -213,9 +213,11 @@ model::Exemplar FixtureExemplar(int scrape) {
 
 model::Metadata FixtureMetadata(int series, bool later) {
   switch (series) {
-    case 1: return {model::MetricType::kCounter, later ? "HTTP requests, by code." : "HTTP requests.", ""};
-    case 2: return {model::MetricType::kGauge, "Temperature.", "celsius"};
-    default: return {model::MetricType::kHistogram, "RPC latency.", "seconds"};
+    case 1:
+      return {model::MetricType::kCounter, later ? "HTTP requests, by code." : "HTTP requests.", "",
+              "http_requests"};
+    case 2: return {model::MetricType::kGauge, "Temperature.", "celsius", "temperature_celsius"};
+    default: return {model::MetricType::kHistogram, "RPC latency.", "seconds", "rpc_duration_seconds"};
   }
 }
 

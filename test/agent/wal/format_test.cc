@@ -202,8 +202,8 @@ TEST(Record, ExemplarsAndMetadataRoundTrip) {
   EXPECT_TRUE(SameBits(got[1].exemplar.value, model::NormalNaN()));
 
   MetadataRecord md;
-  md.metadata.push_back(
-      {9, model::Metadata{model::MetricType::kHistogram, "Request \"latency\".\n", "seconds"}});
+  md.metadata.push_back({9, model::Metadata{model::MetricType::kHistogram, "Request \"latency\".\n",
+                                            "seconds", "request_seconds"}});
   md.metadata.push_back({10, model::Metadata{model::MetricType::kStateset, "", ""}});
   out = DecodeRecord(Frame(md));
   ASSERT_TRUE(out.ok()) << out.message();
