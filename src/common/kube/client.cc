@@ -97,6 +97,12 @@ Client::Client(Config config, std::shared_ptr<Transport> transport, ClientOption
   while (!config_.server.empty() && config_.server.back() == '/') config_.server.pop_back();
   token_ = std::make_unique<TokenSource>(config_.token, config_.token_file);
   if (!options_.sleep) options_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  write_limiter_ = std::make_unique<TokenBucket>(options_.write_qps, options_.write_burst,
+                                                 std::chrono::steady_clock::now());
+}
+
+double Client::WriteThrottleSeconds() const {
+  return static_cast<double>(write_throttle_us_.load()) / 1e6;
 }
 
 std::string Client::ContextFor(std::string_view method, std::string_view path) const {
@@ -119,7 +125,16 @@ ApiResult<http::Response> Client::Execute(const Call& call) {
 
   int max_attempts = call.max_attempts > 0 ? call.max_attempts : std::max(1, options_.retry.max_attempts);
   bool refreshed_token = false;
+  const bool write = call.method != "GET";
   for (int attempt = 1;; ++attempt) {
+    if (write) {
+      const auto wait = write_limiter_->Reserve(std::chrono::steady_clock::now());
+      if (wait > std::chrono::steady_clock::duration::zero()) {
+        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait);
+        write_throttle_us_.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(ms).count());
+        options_.sleep(ms);
+      }
+    }
     std::string token;
     if (!token_->empty()) {
       auto t = token_->Token();
@@ -317,6 +332,7 @@ ApiResult<void> Client::Watch(const Resource& r, std::string_view ns, const Watc
                         {"fieldSelector", o.field_selector},
                         {"allowWatchBookmarks", o.allow_watch_bookmarks ? "true" : ""},
                         {"timeoutSeconds", o.timeout_seconds > 0 ? std::to_string(o.timeout_seconds) : ""}});
+  c.accept = o.accept;
   // A watch resumes from the last resourceVersion; retrying here would
   // replay events, so the caller decides.
   c.max_attempts = 1;

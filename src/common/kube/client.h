@@ -4,9 +4,13 @@
 // Thread-safety: a Client is thread-safe; share one per process. Every request
 // has a timeout; 429/5xx and connection failures are retried per RetryPolicy
 // (see retry.h for which verbs). Watches are not retried: the caller (usually
-// an Informer) re-opens them from the last resourceVersion.
+// an Informer) re-opens them from the last resourceVersion. Every write
+// (POST, PUT, PATCH, DELETE) first takes a token from the client-side bucket
+// (ClientOptions::write_qps/write_burst), so no code path can flood the API
+// server, whatever it loops over.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -19,6 +23,7 @@
 
 #include "common/kube/config.h"
 #include "common/kube/errors.h"
+#include "common/kube/rate_limit.h"
 #include "common/kube/resource.h"
 #include "common/kube/retry.h"
 #include "common/kube/transport.h"
@@ -34,8 +39,12 @@ struct ClientOptions {
   // Bound on one response body (a LIST page, an object).
   size_t max_response_bytes = 128u << 20;
   std::string user_agent = "promsidecar";
-  // Waits between retries; tests replace it to avoid real sleeps.
+  // Waits between retries and for write tokens; tests replace it to avoid
+  // real sleeps.
   std::function<void(std::chrono::milliseconds)> sleep;
+  // Client-side token bucket on writes; write_qps <= 0: unlimited.
+  double write_qps = 0;
+  int write_burst = 1;
 };
 
 struct ListOptions {
@@ -52,6 +61,9 @@ struct ListOptions {
 
 inline constexpr const char* kMetadataOnlyList =
     "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+// The same for a watch: each event's object is a PartialObjectMetadata.
+inline constexpr const char* kMetadataOnlyWatch =
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 
 struct WatchOptions {
   std::string resource_version;  // empty: start with synthetic ADDED events for existing objects
@@ -60,6 +72,8 @@ struct WatchOptions {
   bool allow_watch_bookmarks = true;
   // The server ends the watch after this; the HTTP timeout is this plus a margin.
   int timeout_seconds = 300;
+  // Accept header; empty: application/json. kMetadataOnlyWatch: metadata only.
+  std::string accept;
 };
 
 enum class PatchType {
@@ -136,6 +150,9 @@ class Client {
   // Any GET path, e.g. "/version" or "/apis" (with retries).
   ApiResult<json> GetPath(std::string_view path);
 
+  // Seconds writes have waited for the client-side token bucket (a metric).
+  double WriteThrottleSeconds() const;
+
  private:
   struct Call;
   ApiResult<http::Response> Execute(const Call& call);
@@ -146,6 +163,8 @@ class Client {
   ClientOptions options_;
   std::shared_ptr<Transport> transport_;
   std::unique_ptr<TokenSource> token_;
+  std::unique_ptr<TokenBucket> write_limiter_;
+  std::atomic<int64_t> write_throttle_us_{0};
 };
 
 // Helpers for objects.

@@ -1,59 +1,41 @@
 #include "common/kube/informer.h"
 
-#include <set>
-
 #include "common/log/log.h"
 
 namespace promsidecar::kube {
 
 using nlohmann::json;
 
-namespace {
-
-void DropManagedFields(json& object) {
-  // Server-side apply bookkeeping, often the larger half of an object; no
-  // informer user reads it.
-  if (object.is_object() && object.contains("metadata") && object["metadata"].is_object()) {
-    object["metadata"].erase("managedFields");
+ObjectPtr<json> KeepJson(json&& object) {
+  if (object.is_object()) {
+    auto md = object.find("metadata");
+    if (md != object.end() && md->is_object()) md->erase("managedFields");
   }
+  return std::make_shared<const json>(std::move(object));
 }
 
-}  // namespace
-
-std::vector<StoreDelta> DiffSnapshot(const std::map<std::string, json>& cache, const json& items) {
-  std::map<std::string, const json*> fresh;
-  if (items.is_array()) {
-    for (const auto& item : items) fresh[ObjectKey(item)] = &item;
-  }
-  std::vector<StoreDelta> out;
-  for (const auto& [key, old] : cache) {
-    if (!fresh.contains(key)) out.push_back({StoreDelta::Kind::kDelete, old, json()});
-  }
-  for (const auto& [key, now] : fresh) {
-    auto it = cache.find(key);
-    if (it == cache.end()) {
-      out.push_back({StoreDelta::Kind::kAdd, json(), *now});
-    } else if (ResourceVersion(it->second) != ResourceVersion(*now)) {
-      out.push_back({StoreDelta::Kind::kUpdate, it->second, *now});
-    }
-  }
-  return out;
+std::string CacheKey(std::string_view ns, std::string_view name) {
+  if (ns.empty()) return std::string(name);
+  std::string key;
+  key.reserve(ns.size() + 1 + name.size());
+  key.append(ns).append("/").append(name);
+  return key;
 }
 
-Informer::Informer(Client& client, InformerOptions options, InformerHandlers handlers)
-    : client_(client), options_(std::move(options)), handlers_(std::move(handlers)) {}
+Reflector::Reflector(Client& client, InformerOptions options, ReflectorSink& sink)
+    : client_(client), options_(std::move(options)), sink_(sink) {}
 
-Informer::~Informer() {
+Reflector::~Reflector() {
   Stop();
 }
 
-void Informer::Start() {
+void Reflector::Start() {
   if (thread_.joinable()) return;
   stop_.store(false);
   thread_ = std::thread([this] { Run(); });
 }
 
-void Informer::Stop() {
+void Reflector::Stop() {
   {
     std::lock_guard lock(mu_);
     stop_.store(true);
@@ -62,95 +44,70 @@ void Informer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool Informer::WaitForSync(std::chrono::milliseconds timeout) const {
+bool Reflector::WaitForSync(std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mu_);
   return cv_.wait_for(lock, timeout, [this] { return synced_.load() || stop_.load(); }) && synced_.load();
 }
 
-std::optional<json> Informer::Get(std::string_view ns, std::string_view name) const {
-  std::string key = ns.empty() ? std::string(name) : std::string(ns) + "/" + std::string(name);
-  std::lock_guard lock(mu_);
-  auto it = cache_.find(key);
-  if (it == cache_.end()) return std::nullopt;
-  return it->second;
-}
-
-std::vector<json> Informer::List() const {
-  std::lock_guard lock(mu_);
-  std::vector<json> out;
-  out.reserve(cache_.size());
-  for (const auto& [key, obj] : cache_) out.push_back(obj);
-  return out;
-}
-
-std::string Informer::LastResourceVersion() const {
+std::string Reflector::LastResourceVersion() const {
   std::lock_guard lock(mu_);
   return resource_version_;
 }
 
-void Informer::Backoff(std::chrono::milliseconds& delay) {
+void Reflector::Backoff(std::chrono::milliseconds& delay) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, delay, [this] { return stop_.load(); });
   delay = std::min(delay * 2, options_.max_backoff);
 }
 
-bool Informer::ListAndReplace() {
+bool Reflector::ListAndReplace() {
   ListOptions lo;
   lo.label_selector = options_.label_selector;
   lo.field_selector = options_.field_selector;
   lo.limit = options_.list_page_size;
-  auto list = client_.ListAll(options_.resource, options_.ns, lo);
+  if (options_.metadata_only) lo.accept = kMetadataOnlyList;
   lists_.fetch_add(1);
-  if (!list.ok()) {
-    log::Warn("informer list failed", {{"resource", options_.resource.Name()}, {"err", list.message()}});
-    return false;
-  }
-  json& items = (*list)["items"];
-  if (items.is_array()) {
-    for (auto& item : items) DropManagedFields(item);
-  }
-  std::vector<StoreDelta> deltas;
-  {
-    std::lock_guard lock(mu_);
-    deltas = DiffSnapshot(cache_, items);
-    cache_.clear();
-    // Moved, not copied: at 10,000 pods a copy of the list is hundreds of MiB.
+  sink_.BeginList();
+  std::string list_rv;
+  for (;;) {
+    // One page at a time: each page's items are handed over (and their JSON
+    // freed) before the next is read.
+    auto page = client_.List(options_.resource, options_.ns, lo);
+    if (!page.ok()) {
+      log::Warn("informer list failed", {{"resource", options_.resource.Name()}, {"err", page.message()}});
+      return false;
+    }
+    if (list_rv.empty()) list_rv = ResourceVersion(*page);
+    json& items = (*page)["items"];
     if (items.is_array()) {
-      for (auto& item : items) {
-        std::string key = ObjectKey(item);
-        cache_[std::move(key)] = std::move(item);
-      }
+      for (auto& item : items) sink_.ListItem(std::move(item));
     }
-    resource_version_ = ResourceVersion(*list);
-  }
-  for (const auto& d : deltas) {
-    switch (d.kind) {
-      case StoreDelta::Kind::kAdd:
-        if (handlers_.on_add) handlers_.on_add(d.new_object);
-        break;
-      case StoreDelta::Kind::kUpdate:
-        if (handlers_.on_update) handlers_.on_update(d.old_object, d.new_object);
-        break;
-      case StoreDelta::Kind::kDelete:
-        if (handlers_.on_delete) handlers_.on_delete(d.old_object);
-        break;
+    std::string next;
+    if (auto md = page->find("metadata"); md != page->end() && md->is_object()) {
+      next = md->value("continue", "");
     }
+    if (stop_.load()) return false;  // a partial list must not read as deletions
+    if (next.empty()) break;
+    lo.continue_token = std::move(next);
   }
+  sink_.EndList();
   {
     std::lock_guard lock(mu_);
+    resource_version_ = list_rv;
     synced_.store(true);
   }
   cv_.notify_all();
   return true;
 }
 
-bool Informer::WatchOnce(bool* made_progress) {
+bool Reflector::WatchOnce(bool* made_progress) {
   WatchOptions wo;
   wo.label_selector = options_.label_selector;
   wo.field_selector = options_.field_selector;
   wo.allow_watch_bookmarks = true;
   wo.timeout_seconds = options_.watch_timeout_seconds;
   wo.resource_version = LastResourceVersion();
+  if (options_.metadata_only) wo.accept = kMetadataOnlyWatch;
   bool gone = false;
   watches_.fetch_add(1);
   auto result = client_.Watch(
@@ -168,31 +125,10 @@ bool Informer::WatchOnce(bool* made_progress) {
         }
         *made_progress = true;
         std::string rv = ResourceVersion(ev.object);
-        if (ev.type == WatchEvent::Type::kBookmark) {
+        if (ev.type != WatchEvent::Type::kBookmark) sink_.Event(ev.type, std::move(ev.object));
+        if (!rv.empty()) {
           std::lock_guard lock(mu_);
-          if (!rv.empty()) resource_version_ = rv;
-          return !stop_.load();
-        }
-        DropManagedFields(ev.object);
-        std::string key = ObjectKey(ev.object);
-        std::optional<json> old;
-        {
-          std::lock_guard lock(mu_);
-          auto it = cache_.find(key);
-          if (it != cache_.end()) old = std::move(it->second);
-          if (ev.type == WatchEvent::Type::kDeleted) {
-            if (it != cache_.end()) cache_.erase(it);
-          } else {
-            cache_[key] = ev.object;
-          }
-          if (!rv.empty()) resource_version_ = rv;
-        }
-        if (ev.type == WatchEvent::Type::kDeleted) {
-          if (handlers_.on_delete) handlers_.on_delete(ev.object);
-        } else if (old) {
-          if (handlers_.on_update) handlers_.on_update(*old, ev.object);
-        } else {
-          if (handlers_.on_add) handlers_.on_add(ev.object);
+          resource_version_ = std::move(rv);
         }
         return !stop_.load();
       },
@@ -210,7 +146,7 @@ bool Informer::WatchOnce(bool* made_progress) {
   return gone;
 }
 
-void Informer::Run() {
+void Reflector::Run() {
   std::chrono::milliseconds delay = options_.min_backoff;
   bool need_list = true;
   while (!stop_.load()) {

@@ -36,9 +36,14 @@ std::string IpHostOf(const std::string& url) {
 
 }  // namespace
 
-WebhookService::WebhookService(kube::Client& client, WebhookServiceOptions options,
-                               metrics::Registry& registry)
-    : client_(client), options_(std::move(options)), metrics_(WebhookMetrics::Register(registry)) {
+WebhookService::WebhookService(kube::Client& client, cache::ClusterCache& cache,
+                               WebhookServiceOptions options, metrics::Registry& registry)
+    : client_(client),
+      cache_(cache),
+      options_(std::move(options)),
+      metrics_(WebhookMetrics::Register(registry)),
+      facts_(cache) {
+  cache_.Subscribe({.on_agent = [this](const auto&, const auto&) { OnAgentsChanged(); }});
   registry.AddCallbackGauge("promsidecar_operator_webhook_serving",
                             "1 while this replica's admission webhook server is listening.",
                             [this] { return serving_.load() ? 1.0 : 0.0; });
@@ -84,13 +89,8 @@ Status WebhookService::Start() {
     certs_ = std::make_unique<CertManager>(client_, copts);
   }
 
-  cache_ = std::make_unique<ClusterCache>(
-      client_, ClusterCacheOptions{.group = options_.configuration.group,
-                                   .agent_namespaces = options_.agent_namespaces,
-                                   .on_agents_changed = [this] { OnAgentsChanged(); },
-                                   .node_label_selector = options_.node_label_selector});
-  pods_ = std::make_unique<PodInjectionWebhook>(*cache_, options_.settings, metrics_);
-  agents_ = std::make_unique<AgentValidationWebhook>(*cache_, options_.configuration.group, metrics_);
+  pods_ = std::make_unique<PodInjectionWebhook>(facts_, options_.settings, metrics_);
+  agents_ = std::make_unique<AgentValidationWebhook>(facts_, options_.configuration.group, metrics_);
   AdmissionServerOptions sopts;
   sopts.http.listen_address = options_.listen_address;
   sopts.http.tls = http::ServerTlsOptions{tls_dir_ + "/" + kTlsCertKey, tls_dir_ + "/" + kTlsKeyKey};
@@ -99,7 +99,6 @@ Status WebhookService::Start() {
   server_->Register(kMutatePodPath, [this](const AdmissionRequest& r) { return pods_->Handle(r); });
   server_->Register(kValidateAgentPath, [this](const AdmissionRequest& r) { return agents_->Handle(r); });
 
-  cache_->Start();
   loop_ = std::thread([this] { CertificateLoop(); });
   return {};
 }
@@ -114,7 +113,6 @@ void WebhookService::Stop() {
   if (loop_.joinable()) loop_.join();
   if (server_) server_->Stop();
   serving_ = false;
-  if (cache_) cache_->Stop();
 }
 
 void WebhookService::SetLeading(bool leading) {
@@ -128,7 +126,7 @@ void WebhookService::SetLeading(bool leading) {
 }
 
 bool WebhookService::Ready() const {
-  return serving_.load() && cache_ && cache_->HasSynced();
+  return serving_.load() && cache_.HasSynced();
 }
 
 int WebhookService::BoundPort() const {
@@ -143,7 +141,7 @@ void WebhookService::OnAgentsChanged() {
     leading = leading_ && applied_as_leader_;
   }
   if (!leading || !configurator_) return;
-  if (Status s = configurator_->SetLegacyAnnotations(AnyLegacyAnnotations(cache_->Agents())); !s.ok()) {
+  if (Status s = configurator_->SetLegacyAnnotations(AnyLegacyAnnotations(*cache_.Agents())); !s.ok()) {
     log::Warn("cannot update the pod webhook's matchConditions", {{"error", s.message()}});
   }
 }
@@ -192,7 +190,7 @@ bool WebhookService::Reconcile() {
   if (leading && !applied && configurator_ && complete) {
     // The full desired state, once per leadership: the trigger follows the agents.
     Status s = configurator_->Apply();
-    if (s.ok()) s = configurator_->SetLegacyAnnotations(AnyLegacyAnnotations(cache_->Agents()));
+    if (s.ok()) s = configurator_->SetLegacyAnnotations(AnyLegacyAnnotations(*cache_.Agents()));
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (leading_ == leading) applied_as_leader_ = true;
@@ -208,7 +206,7 @@ bool WebhookService::Reconcile() {
 void WebhookService::CertificateLoop() {
   // The configurations' matchConditions depend on the agents: apply them
   // only from a synced cache.
-  while (!cache_->WaitForSync(std::chrono::milliseconds(500))) {
+  while (!cache_.WaitForSync(std::chrono::milliseconds(500))) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
   }

@@ -1,6 +1,6 @@
-// The admission side of a running operator replica: the informer caches, both
-// webhooks behind one TLS server, the serving certificate and the webhook
-// configurations. Every replica serves; only the leader writes (rotates the
+// The admission side of a running operator replica: both webhooks behind one
+// TLS server (reading the process's shared cache), the serving certificate
+// and the webhook configurations. Every replica serves; only the leader writes (rotates the
 // certificate, applies the configurations), because the configurations are
 // applied whole with server-side apply and a replica that does not know the
 // current caBundle would remove it.
@@ -30,11 +30,12 @@
 #include "common/kube/client.h"
 #include "common/metrics/metrics.h"
 #include "common/util/result.h"
+#include "operator/admission/cache_facts.h"
 #include "operator/admission/certs.h"
-#include "operator/admission/cluster_cache.h"
 #include "operator/admission/server.h"
 #include "operator/admission/webhook_config.h"
 #include "operator/admission/webhooks.h"
+#include "operator/cache/cache.h"
 #include "operator/inject/inject.h"
 
 namespace promsidecar::admission {
@@ -53,8 +54,6 @@ struct WebhookServiceOptions {
   bool manage_configurations = true;
   WebhookConfigOptions configuration;
   inject::OperatorSettings settings;
-  std::vector<std::string> agent_namespaces;
-  std::string node_label_selector;
   // How often the certificate is re-checked (leader) or re-read (others)
   // once everything is in place; retries while not are every second.
   std::chrono::seconds certificate_check_period{300};
@@ -62,13 +61,16 @@ struct WebhookServiceOptions {
 
 class WebhookService {
  public:
-  WebhookService(kube::Client& client, WebhookServiceOptions options, metrics::Registry& registry);
+  // `cache` is the process's shared cache: subscribed to here (before it
+  // starts), started by its owner.
+  WebhookService(kube::Client& client, cache::ClusterCache& cache, WebhookServiceOptions options,
+                 metrics::Registry& registry);
   ~WebhookService();
   WebhookService(const WebhookService&) = delete;
   WebhookService& operator=(const WebhookService&) = delete;
 
-  // Validates the options (an error names the flag to fix), starts the caches
-  // and the certificate loop. The server starts when a certificate exists.
+  // Validates the options (an error names the flag to fix) and starts the
+  // certificate loop. The server starts when a certificate exists.
   Status Start();
   void Stop();
   // From the leader elector (or true at once without leader election).
@@ -86,9 +88,10 @@ class WebhookService {
   void OnAgentsChanged();
 
   kube::Client& client_;
+  cache::ClusterCache& cache_;
   WebhookServiceOptions options_;
   WebhookMetrics metrics_;
-  std::unique_ptr<ClusterCache> cache_;
+  CacheFacts facts_;
   std::unique_ptr<PodInjectionWebhook> pods_;
   std::unique_ptr<AgentValidationWebhook> agents_;
   std::unique_ptr<AdmissionServer> server_;

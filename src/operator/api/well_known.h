@@ -22,6 +22,9 @@ inline constexpr const char* kSkipReasonAnnotation = "prometheus.operator.io/inj
 inline constexpr const char* kAgentVersionAnnotation = "prometheus.operator.io/agent-version";
 inline constexpr const char* kPrometheusVersionAnnotation = "prometheus.operator.io/prometheus-version";
 inline constexpr const char* kInjectedHashAnnotation = "prometheus.operator.io/injected-hash";
+// The pod's own inputs to what was injected ("terminationGracePeriodSeconds=30"),
+// so the controller can tell from metadata alone what would be injected now.
+inline constexpr const char* kInjectionClassAnnotation = "prometheus.operator.io/injection-class";
 inline constexpr const char* kDefaultContainerAnnotation = "kubectl.kubernetes.io/default-container";
 
 // What the webhook injects.

@@ -15,6 +15,7 @@
 #include "common/metrics/metrics.h"
 #include "common/util/units.h"
 #include "operator/admission/webhook_service.h"
+#include "operator/cache/cache.h"
 #include "operator/controller/controller.h"
 #include "operator/leader/leader.h"
 
@@ -37,6 +38,10 @@ struct RunOptions {
   int renew_deadline = 10;
   int retry_period = 2;
   int resync_period = 600;
+  std::string status_interval = "10s";
+  // Client-side token bucket on every API write.
+  double api_write_qps = 20;
+  int api_write_burst = 40;
   std::string agent_image;
   // Repair report and agent upgrades (docs/operator.md).
   std::string repair_interval = "10m";
@@ -122,11 +127,19 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   app.add_option("--resync-period", o.resync_period,
                  "Seconds between full re-checks of every rendered Secret")
       ->check(CLI::PositiveNumber);
+  app.add_option("--status.min-interval", o.status_interval,
+                 "Least time between two status writes of one PrometheusAgent; changes in between are "
+                 "coalesced into one write (Prometheus duration)");
+  app.add_option("--api.write-qps", o.api_write_qps,
+                 "Client-side token bucket on every API write (create, update, patch, delete): writes per "
+                 "second; 0 disables it")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--api.write-burst", o.api_write_burst, "Writes the token bucket lets through at once")
+      ->check(CLI::PositiveNumber);
   app.add_option("--agent-image", o.agent_image, "Default agent image (what would be injected now)");
   app.add_option("--repair.interval", o.repair_interval,
-                 "How often every pod's metadata is listed to find annotated pods without a sidecar "
-                 "(Prometheus duration, at least 30s; the list is served from the API server's cache "
-                 "without paging, so keep it long)");
+                 "How often the repair report looks for annotated pods without a sidecar (Prometheus "
+                 "duration, at least 10s; it reads the operator's cache, not the API server)");
   app.add_flag("--repair.enabled", o.repair_enabled,
                "Restart the Deployment/StatefulSet/DaemonSet of pods the repair report finds (needs "
                "deploy/optional/restart-workloads-rbac.yaml); bare pods are only reported");
@@ -165,7 +178,8 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   app.add_option("--webhook.namespace-opt-in-label", o.webhook_namespace_opt_in_label,
                  "\"key\" or \"key=value\": only namespaces with this label get the pod webhook");
   app.add_option("--webhook.node-selector", o.webhook_node_selector,
-                 "Label selector of the Nodes whose kubelet versions decide native sidecars (default: all)");
+                 "Label selector of the Nodes whose kubelet versions decide native sidecars and in-place "
+                 "upgrades (default: all); the webhook and the controller read the same Node view");
   app.add_option("--log.level", o.log_level, "debug, info, warn or error");
   app.add_option("--log.format", o.log_format, "logfmt or json");
   try {
@@ -181,11 +195,16 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   }
   log::Configure(*level, *format);
   auto repair_interval = units::ParseDuration(o.repair_interval);
-  if (!repair_interval || *repair_interval < std::chrono::seconds(30)) {
+  if (!repair_interval || *repair_interval < std::chrono::seconds(10)) {
     err << "--repair.interval: \"" << o.repair_interval << "\" "
-        << (repair_interval ? std::string("is shorter than the minimum 30s (each run lists every pod)")
-                            : repair_interval.message())
+        << (repair_interval ? std::string("is shorter than the minimum 10s") : repair_interval.message())
         << "; use a duration such as 10m\n";
+    return 2;
+  }
+  auto status_interval = units::ParseDuration(o.status_interval);
+  if (!status_interval) {
+    err << "--status.min-interval: \"" << o.status_interval << "\" " << status_interval.message()
+        << "; use a duration such as 10s\n";
     return 2;
   }
 
@@ -217,8 +236,13 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
 
   kube::ClientOptions client_options;
   client_options.user_agent = "promsidecar-operator";
+  client_options.write_qps = o.api_write_qps;
+  client_options.write_burst = o.api_write_burst;
   kube::Client client(*config, client_options);
   metrics::Registry registry;
+  auto& api_calls = registry.AddCounterFamily("promsidecar_operator_api_calls_total",
+                                              "Kubernetes API calls by verb, resource and outcome.",
+                                              {"verb", "resource", "outcome"});
 
   // What is injected and what the controller compares pods with: one set.
   inject::OperatorSettings settings;
@@ -227,17 +251,25 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   if (!o.agent_image.empty()) settings.agent_image = o.agent_image;
   const api::AgentApiGroup group{o.api_group};
 
+  // One cache per process: the webhooks and the controller read the same
+  // view (one Node view filtered by --webhook.node-selector for both).
+  cache::ClusterCache cluster(client, {.group = group,
+                                       .agent_namespaces = o.agent_namespaces,
+                                       .node_label_selector = o.webhook_node_selector});
+  cluster.RegisterMetrics(registry, api_calls);
+
   controller::Options copts;
-  copts.agent_namespaces = o.agent_namespaces;
   copts.api_group = group;
   copts.settings = settings;
   copts.resync_period = std::chrono::seconds(o.resync_period);
+  copts.status_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*status_interval);
   copts.repair_interval = std::chrono::duration_cast<std::chrono::seconds>(*repair_interval);
   copts.repair_enabled = o.repair_enabled;
-  copts.rollout_enabled = o.rollout_enabled;
-  copts.max_restarts_per_minute = o.repair_max_restarts_per_minute;
-  copts.max_in_place_per_minute = o.upgrade_max_in_place_per_minute;
-  controller::Controller controller(client, copts, &registry);
+  copts.upgrades.rollout_enabled = o.rollout_enabled;
+  copts.restarts.max_per_minute = o.repair_max_restarts_per_minute;
+  copts.upgrades.max_in_place_per_minute = o.upgrade_max_in_place_per_minute;
+  copts.events.reporting_instance = o.identity;
+  controller::Controller controller(client, cluster, copts, &registry, &api_calls);
 
   std::unique_ptr<admission::WebhookService> webhooks;
   if (o.webhook_enabled) {
@@ -257,9 +289,7 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     wopts.configuration.service_namespace = o.operator_namespace;
     wopts.configuration.cert_manager_inject_ca_from = o.webhook_cert_manager_inject_ca_from;
     wopts.settings = settings;
-    wopts.agent_namespaces = o.agent_namespaces;
-    wopts.node_label_selector = o.webhook_node_selector;
-    webhooks = std::make_unique<admission::WebhookService>(client, wopts, registry);
+    webhooks = std::make_unique<admission::WebhookService>(client, cluster, wopts, registry);
   }
 
   http::Server metrics_server({.listen_address = o.metrics_address, .name = "metrics"});
@@ -272,7 +302,7 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   health_server.Handle("GET", "/healthz",
                        [](const http::ServerRequest&) { return http::ServerResponse::Text(200, "ok\n"); });
   health_server.Handle("GET", "/readyz", [&controller, &webhooks](const http::ServerRequest&) {
-    if (!controller.Synced()) return http::ServerResponse::Text(503, "controller informers not synced\n");
+    if (!controller.Synced()) return http::ServerResponse::Text(503, "informer caches not synced\n");
     if (webhooks && !webhooks->Ready()) {
       return http::ServerResponse::Text(503, "webhook server not serving yet (certificate or caches)\n");
     }
@@ -296,6 +326,7 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
                                               {"identity", o.identity},
                                               {"leader_election", o.leader_election}});
 
+  cluster.Start();
   controller.Start();
   if (webhooks) {
     if (Status s = webhooks->Start(); !s.ok()) {
@@ -332,6 +363,7 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   if (elector) elector->Stop();
   set_leading(false);
   controller.Stop();
+  cluster.Stop();
   // Last: other replicas (or failurePolicy Ignore) take the requests.
   if (webhooks) webhooks->Stop();
   health_server.Stop();

@@ -1,278 +1,129 @@
 #include "operator/controller/controller.h"
 
 #include <algorithm>
-#include <ctime>
 
 #include "common/log/log.h"
+#include "common/util/json_access.h"
+#include "common/util/time.h"
 #include "operator/api/well_known.h"
-#include "operator/controller/json_access.h"
 #include "operator/render/render.h"
 
 namespace promsidecar::controller {
 namespace {
 
 using nlohmann::json;
+using util::StringList;
+using Steady = std::chrono::steady_clock;
 
-kube::Resource Nodes() {
-  return {"", "v1", "nodes", false};
-}
-kube::Resource LimitRanges() {
-  return {"", "v1", "limitranges", true};
-}
-
-std::string Now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+// Per-namespace keys: "<agent ns>/<agent name>@<namespace>" ('@' is in no
+// Kubernetes name).
+std::string NamespaceKey(const std::string& agent_key, const std::string& ns) {
+  return agent_key + "@" + ns;
 }
 
-using detail::At;
-using detail::Str;
-
-api::Labels LabelsOf(const json& obj) {
-  api::Labels out;
-  const json& labels = At(At(obj, "metadata"), "labels");
-  if (labels.is_object()) {
-    for (const auto& [k, v] : labels.items()) {
-      if (v.is_string()) out[k] = v.get<std::string>();
-    }
-  }
-  return out;
-}
-
-std::string LabelValueFor(const std::string& ns, const std::string& name) {
-  api::Agent a;
-  a.namespace_ = ns;
-  a.name = name;
-  return a.LabelValue();
-}
-
-bool PodActive(const json& pod) {
-  if (!At(At(pod, "metadata"), "deletionTimestamp").is_null()) return false;
-  const std::string phase = Str(At(pod, "status"), "phase");
-  return phase != "Succeeded" && phase != "Failed";
-}
-
-// Seconds since an RFC 3339 timestamp; a large value when unreadable.
-int64_t AgeSeconds(const std::string& ts) {
-  std::tm tm{};
-  if (ts.empty() || strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) return INT64_MAX;
-  return static_cast<int64_t>(std::time(nullptr) - timegm(&tm));
-}
-
-bool HasFinalizer(const json& obj) {
-  const json& f = At(At(obj, "metadata"), "finalizers");
-  if (!f.is_array()) return false;
-  return std::find(f.begin(), f.end(), json(kFinalizer)) != f.end();
-}
-
-std::vector<std::string> StringList(const json& j) {
-  std::vector<std::string> out;
-  if (j.is_array()) {
-    for (const auto& v : j) {
-      if (v.is_string()) out.push_back(v.get<std::string>());
-    }
-  }
-  return out;
+bool SpecChanged(const cache::AgentObject& a, const cache::AgentObject& b) {
+  // Our own status writes change only the status: nothing to do then.
+  return a.generation != b.generation || a.deleting != b.deleting || a.finalizers != b.finalizers ||
+         a.parse_error != b.parse_error;
 }
 
 }  // namespace
 
-bool NamespaceAdmitted(const api::Agent& agent, const std::string& ns, const api::Labels& labels) {
-  if (!agent.sidecar.namespace_selector) return ns == agent.namespace_;
-  return api::Matches(*agent.sidecar.namespace_selector, labels);
-}
+struct Controller::Metrics {
+  metrics::Counter* reconciles = nullptr;
+  metrics::Counter* errors = nullptr;
+  metrics::Counter* secret_writes = nullptr;
+  metrics::Counter* status_writes = nullptr;
+  metrics::Family<metrics::Gauge>* uninjected = nullptr;
+  metrics::Family<metrics::Counter>* repair_runs = nullptr;
+  metrics::Family<metrics::Counter>* owner_restarts = nullptr;
+  metrics::Family<metrics::Counter>* in_place = nullptr;
 
-bool PodOutdated(const json& pod, const inject::ClusterFacts& facts) {
-  return CheckInjectedPod(pod, facts).drift != PodDrift::kCurrent;
-}
-
-json StatusJson(const AgentStatus& status, const json& old_status, const std::string& now) {
-  json conditions = json::array();
-  for (const auto& c : status.conditions) {
-    std::string transition = now;
-    const json& old = At(old_status, "conditions");
-    if (old.is_array()) {
-      for (const auto& oc : old) {
-        if (Str(oc, "type") == c.type && Str(oc, "status") == c.status &&
-            !Str(oc, "lastTransitionTime").empty()) {
-          transition = Str(oc, "lastTransitionTime");
-        }
-      }
-    }
-    conditions.push_back({{"type", c.type},
-                          {"status", c.status},
-                          {"reason", c.reason},
-                          {"message", c.message},
-                          {"observedGeneration", status.observed_generation},
-                          {"lastTransitionTime", transition}});
+  static std::unique_ptr<Metrics> Register(metrics::Registry& r) {
+    auto m = std::make_unique<Metrics>();
+    m->reconciles =
+        &r.AddCounter("promsidecar_operator_reconciles_total", "Reconciles run (agent and namespace keys).");
+    m->errors = &r.AddCounter("promsidecar_operator_reconcile_errors_total", "Reconciles that failed.");
+    m->secret_writes = &r.AddCounter("promsidecar_operator_rendered_secret_writes_total",
+                                     "Rendered Secrets created, updated or deleted.");
+    m->status_writes =
+        &r.AddCounter("promsidecar_operator_status_writes_total", "PrometheusAgent status writes.");
+    m->uninjected = &r.AddGaugeFamily(
+        "promsidecar_operator_uninjected_pods",
+        "Pods the agent should serve that have no sidecar (created while the webhook was unreachable), "
+        "as of the last repair report.",
+        {"agent"});
+    m->repair_runs = &r.AddCounterFamily("promsidecar_operator_repair_runs_total",
+                                         "Repair reports run, by outcome (ok, error).", {"outcome"});
+    m->owner_restarts = &r.AddCounterFamily(
+        "promsidecar_operator_owner_restarts_total",
+        "Workloads restarted (restartedAt) so that their pods get the current sidecar, by reason (repair, "
+        "rollout) and outcome (restarted, forbidden, error).",
+        {"reason", "outcome"});
+    m->in_place = &r.AddCounterFamily(
+        "promsidecar_operator_in_place_upgrades_total",
+        "Agent containers upgraded in place (updateStrategy InPlace), by outcome: patched, confirmed (the "
+        "container status shows the new image), failed, forbidden, unconfirmed (no confirmation in time).",
+        {"outcome"});
+    return m;
   }
-  return {{"observedGeneration", status.observed_generation},
-          {"injectedPods", status.injected_pods},
-          {"outdatedPods", status.outdated_pods},
-          {"uninjectedPods", status.uninjected_pods},
-          {"namespaces", status.namespaces},
-          {"renderedNamespaces", status.rendered_namespaces},
-          {"conditions", conditions}};
-}
+};
 
-bool StatusEquivalent(const json& a, const json& b) {
-  auto strip = [](json s) {
-    if (s.is_object() && s.contains("conditions") && s["conditions"].is_array()) {
-      for (auto& c : s["conditions"]) {
-        if (c.is_object()) c.erase("lastTransitionTime");
-      }
-    }
-    return s;
-  };
-  return strip(a) == strip(b);
-}
-
-Controller::Controller(kube::Client& client, Options options, metrics::Registry* registry)
-    : client_(client),
-      options_(std::move(options)),
-      metrics_(std::make_unique<Metrics>()),
-      restart_limiter_(options_.max_restarts_per_minute),
-      restarted_owners_(options_.min_restart_interval),
-      in_place_limiter_(options_.max_in_place_per_minute) {
-  agents_resource_ = {options_.api_group.group, api::kAgentVersion, api::kAgentPlural, true};
+namespace {
+metrics::Registry& OrUnused(metrics::Registry* r) {
   static metrics::Registry unused;
-  metrics::Registry& r = registry != nullptr ? *registry : unused;
-  metrics_->reconciles = &r.AddCounter("promsidecar_operator_reconciles_total", "Agent reconciles run.");
-  metrics_->errors =
-      &r.AddCounter("promsidecar_operator_reconcile_errors_total", "Agent reconciles that failed.");
-  metrics_->secret_writes = &r.AddCounter("promsidecar_operator_rendered_secret_writes_total",
-                                          "Rendered Secrets created, updated or deleted.");
-  metrics_->api_calls = &r.AddCounterFamily("promsidecar_operator_api_calls_total",
-                                            "Kubernetes API calls by verb, resource and outcome.",
-                                            {"verb", "resource", "outcome"});
-  metrics_->uninjected = &r.AddGaugeFamily(
-      "promsidecar_operator_uninjected_pods",
-      "Pods the agent should serve that have no sidecar (created while the webhook was unreachable), "
-      "as of the last repair report.",
-      {"agent"});
-  metrics_->repair_runs = &r.AddCounterFamily("promsidecar_operator_repair_runs_total",
-                                              "Repair reports run, by outcome (ok, error).", {"outcome"});
-  metrics_->owner_restarts = &r.AddCounterFamily(
-      "promsidecar_operator_owner_restarts_total",
-      "Workloads restarted (restartedAt) so that their pods get the current sidecar, by reason (repair, "
-      "rollout) and outcome (restarted, forbidden, error).",
-      {"reason", "outcome"});
-  metrics_->in_place = &r.AddCounterFamily(
-      "promsidecar_operator_in_place_upgrades_total",
-      "Agent containers upgraded in place (updateStrategy InPlace), by outcome: patched, confirmed (the "
-      "container status shows the new image), failed, forbidden, unconfirmed (no confirmation in time).",
-      {"outcome"});
+  return r != nullptr ? *r : unused;
+}
+}  // namespace
+
+Controller::Controller(kube::Client& client, cache::ClusterCache& cache, Options options,
+                       metrics::Registry* registry, metrics::Family<metrics::Counter>* api_calls)
+    : client_(client),
+      cache_(cache),
+      options_(std::move(options)),
+      metrics_(Metrics::Register(OrUnused(registry))),
+      calls_(api_calls),
+      event_sink_(client, calls_),
+      events_(event_sink_, options_.events),
+      fanout_(client, calls_, metrics_->secret_writes),
+      restarter_(client, calls_, events_, metrics_->owner_restarts, options_.restarts),
+      upgrader_(client, calls_, events_, restarter_, metrics_->in_place, options_.upgrades),
+      repairer_(cache, events_, restarter_, options_.repair_enabled, metrics_->uninjected,
+                metrics_->repair_runs) {
+  agents_resource_ = {options_.api_group.group, api::kAgentVersion, api::kAgentPlural, true};
+  metrics::Registry& r = OrUnused(registry);
   r.AddCallbackGauge("promsidecar_operator_in_place_upgrades_pending",
-                     "In-place upgrades patched and not yet confirmed by the container status.", [this] {
-                       std::lock_guard<std::mutex> lock(mu_);
-                       return static_cast<double>(pending_upgrades_.size());
-                     });
-  r.AddCallbackGauge("promsidecar_operator_queue_depth", "Agent keys waiting to be reconciled.",
+                     "In-place upgrades patched and not yet confirmed by the container status.",
+                     [this] { return static_cast<double>(upgrader_.PendingCount()); });
+  r.AddCallbackGauge("promsidecar_operator_queue_depth", "Keys waiting to be reconciled.",
                      [this] { return static_cast<double>(queue_.Len()); });
   r.AddCallbackGauge("promsidecar_operator_leading", "1 while this replica is the leader.",
                      [this] { return leading_.load() ? 1.0 : 0.0; });
-  r.AddCollector([this] {
-    auto mirror = [this](const kube::Informer* inf, const std::string& resource) {
-      if (inf == nullptr) return;
-      metrics_->api_calls->With({"list", resource, "informer"}).SetTotal(static_cast<double>(inf->lists()));
-      metrics_->api_calls->With({"watch", resource, "informer"})
-          .SetTotal(static_cast<double>(inf->watches()));
-    };
-    // Informers of one resource in several namespaces add up.
-    double al = 0, aw = 0, sl = 0, sw = 0, cl = 0, cw = 0;
-    for (const auto& i : agent_informers_) al += double(i->lists()), aw += double(i->watches());
-    for (const auto& [ns, i] : secret_informers_) sl += double(i->lists()), sw += double(i->watches());
-    for (const auto& [ns, i] : config_map_informers_) cl += double(i->lists()), cw += double(i->watches());
-    metrics_->api_calls->With({"list", agents_resource_.plural, "informer"}).SetTotal(al);
-    metrics_->api_calls->With({"watch", agents_resource_.plural, "informer"}).SetTotal(aw);
-    metrics_->api_calls->With({"list", "secrets", "informer"}).SetTotal(sl);
-    metrics_->api_calls->With({"watch", "secrets", "informer"}).SetTotal(sw);
-    metrics_->api_calls->With({"list", "configmaps", "informer"}).SetTotal(cl);
-    metrics_->api_calls->With({"watch", "configmaps", "informer"}).SetTotal(cw);
-    mirror(pods_.get(), "pods");
-    mirror(namespaces_.get(), "namespaces");
-    mirror(nodes_.get(), "nodes");
-    mirror(limit_ranges_.get(), "limitranges");
-  });
+  r.AddCallbackGauge("promsidecar_operator_events_tracked", "Aggregated Events the recorder remembers.",
+                     [this] { return static_cast<double>(events_.Tracked()); });
+  r.AddCallbackGauge("promsidecar_operator_api_write_throttle_seconds",
+                     "Seconds API writes have waited for the client-side token bucket (--api.write-qps).",
+                     [this] { return client_.WriteThrottleSeconds(); });
 
-  for (const auto& ns : options_.agent_namespaces) {
-    agent_informers_.push_back(std::make_unique<kube::Informer>(
-        client_, kube::InformerOptions{.resource = agents_resource_, .ns = ns},
-        kube::InformerHandlers{.on_add = [this](const json& o) { queue_.Add(kube::ObjectKey(o)); },
-                               .on_update =
-                                   [this](const json& old_o, const json& o) {
-                                     // Our own status writes change only status: nothing to do.
-                                     const auto deleting = [](const json& x) {
-                                       return At(At(x, "metadata"), "deletionTimestamp");
-                                     };
-                                     if (At(old_o, "spec") == At(o, "spec") &&
-                                         deleting(old_o) == deleting(o) &&
-                                         HasFinalizer(old_o) == HasFinalizer(o)) {
-                                       return;
-                                     }
-                                     queue_.Add(kube::ObjectKey(o));
-                                   },
-                               .on_delete = [this](const json& o) { queue_.Add(kube::ObjectKey(o)); }}));
-    auto on_ref = [this, ns](const json&) { EnqueueAgentsInNamespace(ns); };
-    kube::InformerHandlers ref_handlers{.on_add = on_ref,
-                                        .on_update = [on_ref](const json&, const json& o) { on_ref(o); },
-                                        .on_delete = on_ref};
-    secret_informers_[ns] = std::make_unique<kube::Informer>(
-        client_, kube::InformerOptions{.resource = kube::resources::Secrets(), .ns = ns}, ref_handlers);
-    config_map_informers_[ns] = std::make_unique<kube::Informer>(
-        client_, kube::InformerOptions{.resource = kube::resources::ConfigMaps(), .ns = ns}, ref_handlers);
-  }
-  pods_ = std::make_unique<kube::Informer>(
-      client_,
-      kube::InformerOptions{.resource = kube::resources::Pods(), .label_selector = api::kInjectionLabel},
-      kube::InformerHandlers{.on_add =
-                                 [this](const json& p) {
-                                   EnqueueForPod(p);
-                                   MaybePodEvent(p);
-                                 },
-                             .on_update =
-                                 [this](const json& old_p, const json& p) {
-                                   CheckPendingUpgrade(p);
-                                   if (LabelsOf(old_p) != LabelsOf(p) || PodActive(old_p) != PodActive(p) ||
-                                       At(At(old_p, "metadata"), "annotations") !=
-                                           At(At(p, "metadata"), "annotations")) {
-                                     EnqueueForPod(old_p);
-                                     EnqueueForPod(p);
-                                   }
-                                 },
-                             .on_delete =
-                                 [this](const json& p) {
-                                   {
-                                     std::lock_guard<std::mutex> lock(mu_);
-                                     pending_upgrades_.erase(Str(At(p, "metadata"), "uid"));
-                                   }
-                                   EnqueueForPod(p);
-                                 }});
-  namespaces_ = std::make_unique<kube::Informer>(
-      client_, kube::InformerOptions{.resource = kube::resources::Namespaces()},
-      kube::InformerHandlers{.on_update = [this](const json& old_n, const json& n) {
-        if (LabelsOf(old_n) != LabelsOf(n)) EnqueueAll();
-      }});
-  nodes_ = std::make_unique<kube::Informer>(
-      client_, kube::InformerOptions{.resource = Nodes()},
-      kube::InformerHandlers{.on_add = [this](const json&) { EnqueueAll(); },
-                             .on_update =
-                                 [this](const json& old_n, const json& n) {
-                                   auto v = [](const json& x) {
-                                     return Str(At(At(x, "status"), "nodeInfo"), "kubeletVersion");
-                                   };
-                                   if (v(old_n) != v(n)) EnqueueAll();
-                                 },
-                             .on_delete = [this](const json&) { EnqueueAll(); }});
-  auto all = [this](const json&) { EnqueueAll(); };
-  limit_ranges_ = std::make_unique<kube::Informer>(
-      client_, kube::InformerOptions{.resource = LimitRanges()},
-      kube::InformerHandlers{
-          .on_add = all, .on_update = [all](const json&, const json& o) { all(o); }, .on_delete = all});
+  cache_.Subscribe(cache::CacheHandlers{
+      .on_pod = [this](const auto& o, const auto& n) { OnPod(o, n); },
+      .on_agent = [this](const auto& o, const auto& n) { OnAgent(o, n); },
+      .on_namespace =
+          [this](const cache::ObjectPtr<cache::NamespaceMeta>& o,
+                 const cache::ObjectPtr<cache::NamespaceMeta>& n) {
+            if (o && n && (o->labels != n->labels || o->terminating != n->terminating)) EnqueueAll();
+          },
+      .on_nodes = [this] { EnqueueAll(); },
+      .on_limit_ranges = [this](const std::string&) { EnqueueAll(); },
+      .on_reference =
+          [this](const std::string& kind, const std::string& ns, const std::string& name) {
+            for (const auto& a : *cache_.Agents()) {
+              if (a.namespace_ != ns) continue;
+              const auto names =
+                  kind == "Secret" ? render::ReferencedSecretNames(a) : render::ReferencedConfigMapNames(a);
+              if (std::find(names.begin(), names.end(), name) != names.end()) queue_.Add(a.Ref());
+            }
+          }});
 }
 
 Controller::~Controller() {
@@ -280,211 +131,116 @@ Controller::~Controller() {
 }
 
 void Controller::Start() {
-  if (auto v = client_.GetPath("/version"); v.ok()) {
-    apiserver_version_ = Str(*v, "gitVersion");
-  } else {
-    log::Warn("cannot read the API server version; native sidecars are treated as unavailable",
-              {{"error", v.message()}});
-  }
-  for (auto& i : agent_informers_) i->Start();
-  for (auto& [ns, i] : secret_informers_) i->Start();
-  for (auto& [ns, i] : config_map_informers_) i->Start();
-  pods_->Start();
-  namespaces_->Start();
-  nodes_->Start();
-  limit_ranges_->Start();
-  last_resync_ = std::chrono::steady_clock::now();
+  last_resync_ = Steady::now();
   worker_ = std::thread([this] { Worker(); });
-  repair_thread_ = std::thread([this] { RepairLoop(); });
-}
-
-bool Controller::Synced() const {
-  for (const auto& i : agent_informers_) {
-    if (!i->HasSynced()) return false;
-  }
-  for (const auto& [ns, i] : secret_informers_) {
-    if (!i->HasSynced()) return false;
-  }
-  for (const auto& [ns, i] : config_map_informers_) {
-    if (!i->HasSynced()) return false;
-  }
-  return pods_->HasSynced() && namespaces_->HasSynced() && nodes_->HasSynced() && limit_ranges_->HasSynced();
-}
-
-bool Controller::WaitForSync(std::chrono::milliseconds timeout) const {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!Synced()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
-
-void Controller::SetLeading(bool leading) {
-  const bool was = leading_.exchange(leading);
-  if (leading && !was) {
-    log::Info("leading: reconciling every agent");
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      known_.clear();  // another replica may have written meanwhile
-    }
-    EnqueueAll();
-    repair_due_ = true;  // a new leader reports at once, not one interval later
-    // Pods injected or skipped while no replica led: their events (names are
-    // deterministic, so a repeat is an AlreadyExists, never a duplicate).
-    for (const auto& pod : pods_->List()) MaybePodEvent(pod);
-  }
+  loop_ = std::thread([this] { Loop(); });
 }
 
 void Controller::Stop() {
   if (stop_.exchange(true)) return;
   queue_.ShutDown();
   if (worker_.joinable()) worker_.join();
-  if (repair_thread_.joinable()) repair_thread_.join();
-  for (auto& i : agent_informers_) i->Stop();
-  for (auto& [ns, i] : secret_informers_) i->Stop();
-  for (auto& [ns, i] : config_map_informers_) i->Stop();
-  if (pods_) pods_->Stop();
-  if (namespaces_) namespaces_->Stop();
-  if (nodes_) nodes_->Stop();
-  if (limit_ranges_) limit_ranges_->Stop();
+  if (loop_.joinable()) loop_.join();
+  events_.Flush();  // what was recorded before a graceful stop
 }
 
-void Controller::EnqueueAgentsInNamespace(const std::string& ns) {
-  for (const auto& i : agent_informers_) {
-    for (const auto& o : i->List()) {
-      if (kube::Namespace(o) == ns) queue_.Add(kube::ObjectKey(o));
+void Controller::SetLeading(bool leading) {
+  const bool was = leading_.exchange(leading);
+  if (leading && !was) {
+    log::Info("leading: reconciling every agent");
+    fanout_.ForgetAll();  // another replica may have written meanwhile
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_status_.clear();
     }
+    EnqueueAll();
+    repair_due_ = true;  // a new leader reports at once, not one interval later
   }
 }
 
 void Controller::EnqueueAll() {
-  for (const auto& i : agent_informers_) {
-    for (const auto& o : i->List()) queue_.Add(kube::ObjectKey(o));
-  }
+  for (const auto& a : *cache_.Agents()) queue_.Add(a.Ref());
 }
 
-void Controller::EnqueueForPod(const json& pod) {
-  const auto labels = LabelsOf(pod);
-  auto it = labels.find(api::kAgentLabel);
-  if (it == labels.end()) return;
-  for (const auto& i : agent_informers_) {
-    for (const auto& o : i->List()) {
-      if (LabelValueFor(kube::Namespace(o), kube::Name(o)) == it->second) queue_.Add(kube::ObjectKey(o));
+std::string Controller::AgentForLabel(std::string_view label) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = agent_by_label_.find(label);
+  return it == agent_by_label_.end() ? std::string() : it->second;
+}
+
+void Controller::ScheduleStatus(const std::string& key) {
+  // The agent key soon: it writes the status when due (coalesced).
+  queue_.AddAfter(key, std::chrono::seconds(1));
+}
+
+void Controller::OnAgent(const cache::ObjectPtr<cache::AgentObject>& old_agent,
+                         const cache::ObjectPtr<cache::AgentObject>& new_agent) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    agent_by_label_.clear();
+    for (const auto& a : *cache_.Agents()) agent_by_label_[a.LabelValue()] = a.Ref();
+  }
+  if (!old_agent || !new_agent) {
+    // A new or deleted agent can change which agent other pods would get.
+    EnqueueAll();
+    if (old_agent && !new_agent) {
+      const std::string key = old_agent->Key();
+      fanout_.Forget(key);
+      std::lock_guard<std::mutex> lock(mu_);
+      renders_.erase(key);
+      last_status_.erase(key);
+    }
+    if (new_agent) queue_.Add(new_agent->Key());
+    return;
+  }
+  if (SpecChanged(*old_agent, *new_agent)) queue_.Add(new_agent->Key());
+}
+
+void Controller::OnPod(const cache::ObjectPtr<cache::PodMeta>& old_pod,
+                       const cache::ObjectPtr<cache::PodMeta>& new_pod) {
+  if (!new_pod && old_pod) upgrader_.Forget(old_pod->uid);
+  if (new_pod && old_pod && upgrader_.IsPending(new_pod->uid)) {
+    // Its container status may confirm an in-place upgrade: read it (on the worker).
+    queue_.Add("pod:" + new_pod->Ref());
+  }
+  // A pod the webhook skipped: a Warning on its workload, counted.
+  if (new_pod && new_pod->injection == cache::Injection::kSkipped &&
+      (!old_pod || old_pod->injection != cache::Injection::kSkipped) && leading_.load()) {
+    const auto age =
+        std::chrono::system_clock::now().time_since_epoch() - std::chrono::seconds(new_pod->created_unix);
+    if (new_pod->created_unix > 0 && age < options_.pod_event_max_age) {
+      const ObjectRef target = EventTargetOf(*new_pod);
+      const std::string reason(new_pod->skip_reason.empty() ? "no reason given" : new_pod->skip_reason);
+      events_.Record(
+          target, "Warning", "InjectionSkipped", "Inject",
+          (target.kind == "Pod" ? std::string("the pod") : "pods of " + target.kind + " " + target.name) +
+              " opted in but got no promsidecar agent: " + reason,
+          target.kind == "Pod" ? std::nullopt
+                               : std::optional<ObjectRef>(ObjectRef{"v1", "Pod", std::string(new_pod->ns),
+                                                                    new_pod->name, new_pod->uid}));
     }
   }
-}
-
-void Controller::MaybePodEvent(const json& pod) {
-  if (!leading_.load()) return;
-  const json& md = At(pod, "metadata");
-  if (AgeSeconds(Str(md, "creationTimestamp")) > options_.pod_event_max_age.count()) return;
-  const auto labels = LabelsOf(pod);
-  auto it = labels.find(api::kInjectionLabel);
-  if (it == labels.end()) return;
-  const std::string uid = Str(md, "uid");
-  const std::string suffix = "." + uid.substr(0, std::min<size_t>(8, uid.size()));
-  json involved = {{"apiVersion", "v1"},
-                   {"kind", "Pod"},
-                   {"name", Str(md, "name")},
-                   {"namespace", Str(md, "namespace")},
-                   {"uid", uid}};
-  if (it->second == "injected") {
-    auto agent = labels.count(api::kAgentLabel) ? labels.at(api::kAgentLabel) : std::string();
-    EmitEvent(involved, "Normal", "Injected", "promsidecar agent injected (agent " + agent + ")",
-              Str(md, "name") + suffix + ".injected");
-  } else if (it->second == "skipped") {
-    const std::string reason = Str(At(md, "annotations"), api::kSkipReasonAnnotation);
-    EmitEvent(involved, "Warning", "InjectionSkipped",
-              "promsidecar agent not injected: " + (reason.empty() ? std::string("no reason given") : reason),
-              Str(md, "name") + suffix + ".skipped");
-  }
-}
-
-void Controller::CountCall(const std::string& verb, const std::string& resource, bool ok) {
-  metrics_->api_calls->With({verb, resource, ok ? "ok" : "error"}).Inc();
-}
-
-void Controller::EmitEvent(const json& involved, const std::string& type, const std::string& reason,
-                           const std::string& message, const std::string& name_hint) {
-  const std::string now = Now();
-  const std::string ns = Str(involved, "namespace");
-  std::string name = name_hint;
-  if (name.empty()) {
-    char buf[32];
-    std::snprintf(
-        buf, sizeof buf, "%llx",
-        static_cast<unsigned long long>(std::chrono::system_clock::now().time_since_epoch().count()));
-    name = Str(involved, "name") + "." + buf;
-  }
-  json event = {{"apiVersion", "v1"},
-                {"kind", "Event"},
-                {"metadata", {{"name", name}, {"namespace", ns}}},
-                {"involvedObject", involved},
-                {"type", type},
-                {"reason", reason},
-                {"message", message},
-                {"source", {{"component", kComponent}}},
-                {"reportingComponent", kComponent},
-                {"firstTimestamp", now},
-                {"lastTimestamp", now},
-                {"count", 1}};
-  auto r = client_.Create(kube::resources::Events(), ns, event);
-  CountCall("create", "events", r.ok() || kube::IsAlreadyExists(r.error()));
-  if (!r.ok() && !kube::IsAlreadyExists(r.error())) {
-    log::Warn("cannot create event",
-              {{"reason", reason}, {"object", ns + "/" + Str(involved, "name")}, {"error", r.message()}});
-  }
-}
-
-kube::Informer* Controller::SecretsIn(const std::string& ns) {
-  auto it = secret_informers_.find(ns);
-  return it == secret_informers_.end() ? nullptr : it->second.get();
-}
-
-kube::Informer* Controller::ConfigMapsIn(const std::string& ns) {
-  auto it = config_map_informers_.find(ns);
-  return it == config_map_informers_.end() ? nullptr : it->second.get();
-}
-
-inject::ClusterFacts Controller::FactsFor(const std::string& ns) const {
-  inject::ClusterFacts facts = BaseFacts();
-  AddNamespaceFacts(ns, &facts);
-  return facts;
-}
-
-inject::ClusterFacts Controller::BaseFacts() const {
-  inject::ClusterFacts facts;
-  facts.settings = options_.settings;
-  facts.apiserver_version = apiserver_version_;
-  for (const auto& i : agent_informers_) {
-    for (const auto& o : i->List()) {
-      if (auto a = api::ParseAgent(o); a.ok()) facts.agents.push_back(std::move(*a));
-    }
-  }
-  for (const auto& n : nodes_->List()) {
-    facts.node_kubelet_versions.push_back(Str(At(At(n, "status"), "nodeInfo"), "kubeletVersion"));
-  }
-  return facts;
-}
-
-void Controller::AddNamespaceFacts(const std::string& ns, inject::ClusterFacts* facts) const {
-  facts->namespace_labels.clear();
-  facts->limit_ranges.clear();
-  if (auto n = namespaces_->Get("", ns)) facts->namespace_labels = LabelsOf(*n);
-  for (const auto& lr : limit_ranges_->List()) {
-    if (kube::Namespace(lr) == ns) facts->limit_ranges.push_back(lr);
+  // Settle the namespace's Secret of the agent(s) concerned.
+  auto relevant = [](const cache::ObjectPtr<cache::PodMeta>& p) { return p && !p->agent_label.empty(); };
+  auto state = [](const cache::PodMeta& p) {
+    return std::tuple(p.agent_label, p.injection, p.deleting, p.injected_hash, p.agent_version,
+                      p.grace_seconds, p.agent_selector, p.native_override);
+  };
+  if (relevant(old_pod) && relevant(new_pod) && state(*old_pod) == state(*new_pod)) return;
+  for (const auto& p : {old_pod, new_pod}) {
+    if (!relevant(p)) continue;
+    const std::string key = AgentForLabel(p->agent_label);
+    if (key.empty()) continue;
+    queue_.Add(NamespaceKey(key, std::string(p->ns)));
+    ScheduleStatus(key);
   }
 }
 
 void Controller::Worker() {
   while (!stop_.load()) {
-    if (leading_.load() && std::chrono::steady_clock::now() - last_resync_ > options_.resync_period) {
-      last_resync_ = std::chrono::steady_clock::now();
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        known_.clear();
-      }
+    if (leading_.load() && Steady::now() - last_resync_ > options_.resync_period) {
+      last_resync_ = Steady::now();
+      fanout_.ForgetAll();
       EnqueueAll();
     }
     if (!leading_.load() || !Synced()) {
@@ -498,291 +254,278 @@ void Controller::Worker() {
       queue_.Add(*key);  // keep it for when we lead again
       continue;
     }
-    Status s = Reconcile(*key);
+    Status s;
+    if (key->starts_with("pod:")) {
+      const auto slash = key->find('/');
+      upgrader_.CheckPending(key->substr(4, slash - 4), key->substr(slash + 1));
+    } else if (const auto at = key->find('@'); at != std::string::npos) {
+      s = ReconcileNamespace(key->substr(0, at), key->substr(at + 1));
+    } else {
+      s = ReconcileAgent(*key);
+    }
     metrics_->reconciles->Inc();
     if (s.ok()) {
       queue_.Forget(*key);
     } else {
       metrics_->errors->Inc();
       log::Warn("reconcile failed; retrying",
-                {{"agent", *key}, {"error", s.message()}, {"retry", queue_.Failures(*key) + 1}});
+                {{"key", *key}, {"error", s.message()}, {"retry", queue_.Failures(*key) + 1}});
       queue_.AddRateLimited(*key);
     }
     queue_.Done(*key);
   }
 }
 
-Status Controller::DeleteSecret(const std::string& ns, const std::string& name) {
-  auto r = client_.Delete(kube::resources::Secrets(), ns, name);
-  const bool ok = r.ok() || kube::IsNotFound(r.error());
-  CountCall("delete", "secrets", ok);
-  if (!ok) return MakeError("deleting Secret " + ns + "/" + name + ": " + r.message());
-  if (r.ok()) {
-    metrics_->secret_writes->Inc();
-    log::Info("deleted rendered Secret", {{"namespace", ns}, {"name", name}});
+void Controller::Loop() {
+  auto next_repair = Steady::now();
+  while (!stop_.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (!leading_.load()) continue;
+    events_.Flush();
+    if (!Synced()) continue;
+    upgrader_.ExpirePending();
+    const auto now = Steady::now();
+    if (repair_due_.exchange(false)) next_repair = now;
+    if (now < next_repair) continue;
+    const auto report = repairer_.Run(options_.settings, [this] { return leading_.load() && !stop_.load(); });
+    for (const auto& agent : report.changed_agents) queue_.Add(agent);  // its status.uninjectedPods
+    next_repair = Steady::now() + options_.repair_interval;
+    // Owners left over by the restart rate limit are taken up once it allows.
+    if (report.left_over) {
+      const auto wait = restarter_.WaitTime();
+      if (wait < options_.repair_interval) next_repair = Steady::now() + wait;
+    }
   }
-  return {};
 }
 
-Status Controller::EnsureSecret(const std::string& key, const api::Agent& agent, const json& desired,
-                                const std::string& hash, bool* wrote) {
-  *wrote = false;
-  const std::string ns = kube::Namespace(desired);
-  const std::string name = kube::Name(desired);
+std::shared_ptr<const render::RenderedSecret> Controller::Render(const cache::AgentObject& object,
+                                                                 std::string* error) {
+  const api::Agent& agent = object.agent;
+  const std::string key = object.Key();
+  // What the rendering depends on: the agent's version and its references'.
+  const auto secret_versions =
+      cache_.SecretVersions(agent.namespace_).value_or(std::map<std::string, std::string>());
+  const auto cm_versions =
+      cache_.ConfigMapVersions(agent.namespace_).value_or(std::map<std::string, std::string>());
+  std::string fingerprint = object.resource_version;
+  std::vector<std::tuple<std::string, std::string, std::string>> refs;  // kind, name, rv ("" absent)
+  for (const auto& name : render::ReferencedSecretNames(agent)) {
+    auto it = secret_versions.find(name);
+    refs.emplace_back("Secret", name, it == secret_versions.end() ? "" : it->second);
+  }
+  for (const auto& name : render::ReferencedConfigMapNames(agent)) {
+    auto it = cm_versions.find(name);
+    refs.emplace_back("ConfigMap", name, it == cm_versions.end() ? "" : it->second);
+  }
+  for (const auto& [kind, name, rv] : refs) fingerprint += "|" + kind + "/" + name + "@" + rv;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto a = known_.find(key);
-    if (a != known_.end()) {
-      auto n = a->second.find(ns);
-      if (n != a->second.end() && n->second == hash) return {};
+    auto it = renders_.find(key);
+    if (it != renders_.end() && it->second.fingerprint == fingerprint) {
+      *error = it->second.error;
+      return it->second.rendered;
     }
   }
-  auto current = client_.Get(kube::resources::Secrets(), ns, name);
-  CountCall("get", "secrets", current.ok() || kube::IsNotFound(current.error()));
-  if (!current.ok()) {
-    if (!kube::IsNotFound(current.error()))
-      return MakeError("reading Secret " + ns + "/" + name + ": " + current.message());
-    auto created = client_.Create(kube::resources::Secrets(), ns, desired);
-    CountCall("create", "secrets", created.ok());
-    if (!created.ok()) return MakeError("creating Secret " + ns + "/" + name + ": " + created.message());
-    *wrote = true;
-  } else {
-    const json& md = At(*current, "metadata");
-    if (Str(At(md, "labels"), api::kAgentLabel) != agent.LabelValue()) {
-      return MakeError("Secret " + ns + "/" + name +
-                       " exists and was not rendered by promsidecar-operator for " + agent.Ref() +
-                       " (rename or delete it)");
+  // Read the data of the references that changed: one GET each (the cache
+  // keeps their metadata only).
+  render::ReferencedObjects objects;
+  for (const auto& [kind, name, rv] : refs) {
+    if (rv.empty()) continue;  // absent: the renderer says which reference is missing
+    const std::string ref_key = kind + "/" + agent.namespace_ + "/" + name;
+    std::map<std::string, std::string> data;
+    bool have = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = references_.find(ref_key);
+      if (it != references_.end() && it->second.first == rv) {
+        data = it->second.second;
+        have = true;
+      }
     }
-    const bool same = Str(At(md, "annotations"), render::kDataHashAnnotation) == hash &&
-                      render::SecretData(*current) == render::SecretData(desired) &&
-                      At(md, "labels") == At(At(desired, "metadata"), "labels");
-    if (!same) {
-      json update = desired;
-      update["metadata"]["resourceVersion"] = kube::ResourceVersion(*current);
-      auto updated = client_.Update(kube::resources::Secrets(), update);
-      CountCall("update", "secrets", updated.ok());
-      if (!updated.ok()) return MakeError("updating Secret " + ns + "/" + name + ": " + updated.message());
-      *wrote = true;
-    }
-  }
-  if (*wrote) {
-    metrics_->secret_writes->Inc();
-    log::Info("rendered Secret written", {{"agent", agent.Ref()}, {"namespace", ns}, {"hash", hash}});
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  known_[key][ns] = hash;
-  return {};
-}
-
-Status Controller::Finalize(const api::Agent& agent, const json& object) {
-  const std::string key = agent.namespace_ + "/" + agent.name;
-  if (!HasFinalizer(object)) return {};
-  std::set<std::string> namespaces;
-  for (const auto& ns : StringList(At(At(object, "status"), "renderedNamespaces"))) namespaces.insert(ns);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [ns, h] : known_[key]) namespaces.insert(ns);
-  }
-  for (const auto& ns : namespaces) {
-    if (Status s = DeleteSecret(ns, api::SharedConfigSecretName(agent)); !s) return s;
-  }
-  json updated = object;
-  json kept = json::array();
-  for (const auto& f : updated["metadata"]["finalizers"]) {
-    if (f != kFinalizer) kept.push_back(f);
-  }
-  updated["metadata"]["finalizers"] = kept;
-  auto r = client_.Update(agents_resource_, updated);
-  CountCall("update", agents_resource_.plural, r.ok());
-  if (!r.ok() && !kube::IsNotFound(r.error())) {
-    return MakeError("removing the finalizer of " + agent.Ref() + ": " + r.message());
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  known_.erase(key);
-  log::Info("agent deleted: rendered Secrets removed",
-            {{"agent", agent.Ref()}, {"namespaces", static_cast<int64_t>(namespaces.size())}});
-  return {};
-}
-
-Status Controller::Reconcile(const std::string& key) {
-  const auto slash = key.find('/');
-  if (slash == std::string::npos) return MakeError("bad key " + key);
-  const std::string agent_ns = key.substr(0, slash);
-  const std::string agent_name = key.substr(slash + 1);
-  std::optional<json> object;
-  for (const auto& i : agent_informers_) {
-    if (!object) object = i->Get(agent_ns, agent_name);
-  }
-  if (!object) {
-    std::lock_guard<std::mutex> lock(mu_);
-    known_.erase(key);
-    return {};
-  }
-  auto parsed = api::ParseAgent(*object);
-  if (!parsed) {
-    log::Warn("cannot read agent; not reconciled", {{"agent", key}, {"error", parsed.message()}});
-    return {};
-  }
-  const api::Agent& agent = *parsed;
-  if (!agent.is_sidecar()) return {};  // other modes belong to prometheus-operator
-  if (!At(At(*object, "metadata"), "deletionTimestamp").is_null()) return Finalize(agent, *object);
-
-  if (!HasFinalizer(*object)) {
-    json updated = *object;
-    if (!updated["metadata"]["finalizers"].is_array()) updated["metadata"]["finalizers"] = json::array();
-    updated["metadata"]["finalizers"].push_back(kFinalizer);
-    auto r = client_.Update(agents_resource_, updated);
-    CountCall("update", agents_resource_.plural, r.ok());
-    if (!r.ok()) return MakeError("adding the finalizer to " + agent.Ref() + ": " + r.message());
-    object = *r;
-  }
-
-  // Pods injected by this agent, by namespace; only admitted namespaces count.
-  std::map<std::string, std::vector<json>> pods_by_ns;
-  const std::string label_value = agent.LabelValue();
-  for (const auto& pod : pods_->List()) {
-    const auto labels = LabelsOf(pod);
-    auto a = labels.find(api::kAgentLabel);
-    auto i = labels.find(api::kInjectionLabel);
-    if (a == labels.end() || a->second != label_value || i == labels.end() || i->second != "injected")
-      continue;
-    if (!PodActive(pod)) continue;
-    pods_by_ns[kube::Namespace(pod)].push_back(pod);
-  }
-  AgentStatus status;
-  status.observed_generation = agent.generation;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto u = uninjected_.find(key);
-    status.uninjected_pods = u == uninjected_.end() ? 0 : u->second;
-  }
-  std::vector<OutdatedPod> outdated;
-  std::set<std::string> desired;
-  for (const auto& [ns, pods] : pods_by_ns) {
-    api::Labels ns_labels;
-    bool terminating = false;
-    if (auto n = namespaces_->Get("", ns)) {
-      ns_labels = LabelsOf(*n);
-      terminating = !At(At(*n, "metadata"), "deletionTimestamp").is_null();
-    }
-    // A namespace being deleted refuses new objects; its pods are going away.
-    if (terminating) continue;
-    if (!NamespaceAdmitted(agent, ns, ns_labels)) {
-      log::Debug("pods carry the agent's label in a namespace it does not admit; no Secret rendered",
-                 {{"agent", agent.Ref()}, {"namespace", ns}});
-      continue;
-    }
-    desired.insert(ns);
-    const auto facts = FactsFor(ns);
-    for (const auto& pod : pods) {
-      ++status.injected_pods;
-      PodCheck check = CheckInjectedPod(pod, facts);
-      if (check.drift == PodDrift::kCurrent) continue;
-      ++status.outdated_pods;
-      outdated.push_back({pod, std::move(check)});
-    }
-  }
-
-  render::ReferencedObjects refs;
-  if (kube::Informer* secrets = SecretsIn(agent.namespace_)) {
-    for (const auto& name : render::ReferencedSecretNames(agent)) {
-      if (auto s = secrets->Get(agent.namespace_, name)) refs.secrets[name] = render::SecretData(*s);
-    }
-  }
-  if (kube::Informer* cms = ConfigMapsIn(agent.namespace_)) {
-    for (const auto& name : render::ReferencedConfigMapNames(agent)) {
-      if (auto c = cms->Get(agent.namespace_, name)) refs.config_maps[name] = render::ConfigMapData(*c);
-    }
-  }
-  const json& old_status = At(*object, "status");
-  std::set<std::string> previous;
-  for (const auto& ns : StringList(At(old_status, "renderedNamespaces"))) previous.insert(ns);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [ns, h] : known_[key]) previous.insert(ns);
-  }
-
-  auto rendered = render::RenderSharedConfig(agent, refs, "");
-  std::set<std::string> rendered_into;
-  std::vector<std::string> written;
-  // One namespace that refuses the write must not keep the others stale:
-  // the first failure is returned (and retried) after every namespace had its turn.
-  Status write_failure;
-  if (rendered.ok()) {
-    for (const auto& ns : desired) {
-      render::RenderedSecret r = *rendered;
-      r.namespace_ = ns;
-      bool wrote = false;
-      if (Status s = EnsureSecret(key, agent, render::SecretObject(agent, r), r.data_hash, &wrote); !s) {
-        log::Warn("cannot write the rendered Secret; other namespaces go on",
-                  {{"agent", agent.Ref()}, {"namespace", ns}, {"error", s.message()}});
-        if (write_failure.ok()) write_failure = s;
-        if (previous.count(ns)) rendered_into.insert(ns);
+    if (!have) {
+      const bool secret = kind == "Secret";
+      auto got = client_.Get(secret ? kube::resources::Secrets() : kube::resources::ConfigMaps(),
+                             agent.namespace_, name);
+      calls_.Count("get", secret ? "secrets" : "configmaps", got.ok() || kube::IsNotFound(got.error()));
+      if (!got.ok()) {
+        if (!kube::IsNotFound(got.error())) {
+          *error = "reading " + kind + " " + agent.namespace_ + "/" + name + ": " + got.message();
+          return nullptr;  // not cached: retried
+        }
         continue;
       }
-      rendered_into.insert(ns);
-      if (wrote) written.push_back(ns);
+      data = secret ? render::SecretData(*got) : render::ConfigMapData(*got);
+      std::lock_guard<std::mutex> lock(mu_);
+      references_[ref_key] = {kube::ResourceVersion(*got), data};
     }
-  } else {
-    // Keep the last good Secrets where they are still needed.
-    for (const auto& ns : desired) {
-      if (previous.count(ns)) rendered_into.insert(ns);
-    }
+    (kind == "Secret" ? objects.secrets : objects.config_maps)[name] = std::move(data);
   }
-  for (const auto& ns : previous) {
-    if (desired.count(ns)) continue;
-    if (Status s = DeleteSecret(ns, api::SharedConfigSecretName(agent)); !s) return s;
-    std::lock_guard<std::mutex> lock(mu_);
-    known_[key].erase(ns);
-  }
-  status.rendered_namespaces.assign(rendered_into.begin(), rendered_into.end());
-  status.namespaces = static_cast<int>(desired.size());
-
-  const json involved = {{"apiVersion", Str(*object, "apiVersion")},
-                         {"kind", api::kAgentKind},
-                         {"name", agent.name},
-                         {"namespace", agent.namespace_},
-                         {"uid", Str(At(*object, "metadata"), "uid")}};
+  auto rendered = render::RenderSharedConfig(agent, objects, "");
+  RenderCache entry{fingerprint, nullptr, ""};
   if (rendered.ok()) {
-    status.conditions.push_back(
-        {"Reconciled", "True", "ConfigRendered",
-         "config rendered into " + std::to_string(rendered_into.size()) + " namespace(s)"});
-    status.conditions.push_back({"Available", "True", "SecretsCurrent",
-                                 std::to_string(status.injected_pods) + " injected pod(s) in " +
-                                     std::to_string(rendered_into.size()) +
-                                     " namespace(s) have the current config"});
-    if (!written.empty()) {
-      std::string list;
-      for (const auto& ns : written) list += (list.empty() ? "" : ", ") + ns;
-      EmitEvent(involved, "Normal", "ConfigRendered", "shared config written to namespace(s): " + list);
-    }
+    entry.rendered = std::make_shared<const render::RenderedSecret>(std::move(*rendered));
   } else {
-    status.conditions.push_back({"Reconciled", "False", "ConfigRenderFailed", rendered.message()});
-    status.conditions.push_back({"Available", "False", "ConfigRenderFailed", rendered.message()});
-    // One event per distinct failure, not one per reconcile.
-    bool same_failure = false;
-    const json& conds = At(old_status, "conditions");
-    if (conds.is_array()) {
-      for (const auto& c : conds) {
-        if (Str(c, "type") == "Reconciled" && Str(c, "reason") == "ConfigRenderFailed" &&
-            Str(c, "message") == rendered.message()) {
-          same_failure = true;
-        }
+    entry.error = rendered.message();
+  }
+  *error = entry.error;
+  std::lock_guard<std::mutex> lock(mu_);
+  renders_[key] = entry;
+  return entry.rendered;
+}
+
+PlanInput Controller::Gather(const cache::ObjectPtr<cache::AgentObject>& object, const std::string& only_ns,
+                             std::vector<OutdatedPod>* outdated) {
+  PlanInput in;
+  in.agent = object;
+  in.whole = only_ns.empty();
+  in.now = util::FormatRfc3339(std::chrono::system_clock::now());
+  const api::Agent& agent = object->agent;
+  const std::string key = object->Key();
+  const std::string label = agent.LabelValue();
+  in.rendered = Render(*object, &in.render_error);
+  in.uninjected_pods = repairer_.Uninjected(key);
+  std::set<std::string> namespaces;
+  if (in.whole) {
+    for (const auto& [ns, n] : cache_.NamespacesOfAgent(label)) namespaces.insert(ns);
+    for (const auto& ns : fanout_.KnownPresent(key)) namespaces.insert(ns);
+    for (const auto& ns : StringList(util::At(object->status, "renderedNamespaces"))) namespaces.insert(ns);
+  } else {
+    namespaces.insert(only_ns);
+  }
+  for (const auto& ns : namespaces) {
+    NamespaceFacts f;
+    f.name = ns;
+    if (auto n = cache_.Namespace(ns)) {
+      f.labels = n->labels;
+      f.terminating = n->terminating;
+    } else {
+      f.exists = false;
+    }
+    f.secret_hash = fanout_.Known(key, ns);
+    std::optional<inject::ClusterFacts> facts;
+    std::optional<PodChecker> checker;
+    for (const auto& pod : cache_.Pods(ns)) {
+      if (pod->agent_label != label || pod->injection != cache::Injection::kInjected || !pod->Active())
+        continue;
+      ++f.injected_pods;
+      if (!in.whole) break;  // one is enough to want the Secret
+      if (!checker) {
+        facts = cache::FactsFor(cache_, ns, options_.settings);
+        checker.emplace(*facts);
+      }
+      const PodCheck check = checker->Check(*pod);
+      if (check.drift == PodDrift::kCurrent) continue;
+      ++f.outdated_pods;
+      // Not injectable any more (paused, namespace no longer admitted...):
+      // counted, but a restart would not bring the sidecar back.
+      if (check.drift == PodDrift::kOutdated && check.agent == agent.Ref() && outdated) {
+        outdated->push_back({pod, check.want_hash});
       }
     }
-    if (!same_failure) EmitEvent(involved, "Warning", "ConfigRenderFailed", rendered.message());
+    in.namespaces.push_back(std::move(f));
   }
+  return in;
+}
 
-  json new_status = StatusJson(status, old_status, Now());
-  if (!StatusEquivalent(new_status, old_status)) {
-    json updated = *object;
-    updated["status"] = new_status;
-    auto r = client_.UpdateStatus(agents_resource_, updated);
-    CountCall("update", agents_resource_.plural + "/status", r.ok());
-    if (!r.ok()) return MakeError("writing the status of " + agent.Ref() + ": " + r.message());
+Status Controller::Execute(const cache::AgentObject& object, const Plan& plan, bool whole) {
+  const api::Agent& agent = object.agent;
+  const std::string key = object.Key();
+  const ObjectRef regarding{object.api_version, api::kAgentKind, agent.namespace_, agent.name, agent.uid};
+  if (plan.finalizer == Plan::Finalizer::kAdd) {
+    json finalizers = object.finalizers;
+    finalizers.push_back(kFinalizer);
+    // Guarded by the resourceVersion: a concurrent change of the list fails
+    // (and is retried) instead of being overwritten.
+    auto r = client_.Patch(
+        agents_resource_, agent.namespace_, agent.name, kube::PatchType::kMerge,
+        {{"metadata", {{"finalizers", finalizers}, {"resourceVersion", object.resource_version}}}});
+    calls_.Count("patch", agents_resource_.plural, r.ok());
+    if (!r.ok()) return MakeError("adding the finalizer to " + agent.Ref() + ": " + r.message());
   }
-  if (!outdated.empty() && !agent.paused) ApplyUpdateStrategy(key, agent, involved, outdated);
-  return write_failure;
+  Status failure;
+  if (!plan.ensure.empty() && plan.secret) {
+    failure = fanout_.Ensure(key, agent, *plan.secret, plan.secret_hash, plan.ensure, nullptr);
+  }
+  if (Status s = fanout_.Remove(key, agent, plan.remove); !s && failure.ok()) failure = s;
+  for (const auto& e : plan.events) events_.Record(regarding, e.type, e.reason, "Render", e.note);
+  if (!failure.ok()) {
+    events_.Record(regarding, "Warning", "SecretWriteFailed", "Render", failure.message());
+    return failure;
+  }
+  if (plan.finalizer == Plan::Finalizer::kRemove) {
+    json kept = json::array();
+    for (const auto& f : object.finalizers) {
+      if (f != kFinalizer) kept.push_back(f);
+    }
+    auto r =
+        client_.Patch(agents_resource_, agent.namespace_, agent.name, kube::PatchType::kMerge,
+                      {{"metadata", {{"finalizers", kept}, {"resourceVersion", object.resource_version}}}});
+    calls_.Count("patch", agents_resource_.plural, r.ok());
+    if (!r.ok() && !kube::IsNotFound(r.error())) {
+      return MakeError("removing the finalizer of " + agent.Ref() + ": " + r.message());
+    }
+    fanout_.Forget(key);
+    log::Info("agent deleted: rendered Secrets removed",
+              {{"agent", agent.Ref()}, {"namespaces", static_cast<int64_t>(plan.remove.size())}});
+    return {};
+  }
+  if (whole && plan.status) {
+    const auto now = Steady::now();
+    std::chrono::milliseconds wait{0};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = last_status_.find(key);
+      if (it != last_status_.end() && now - it->second < options_.status_interval) {
+        wait = std::chrono::duration_cast<std::chrono::milliseconds>(options_.status_interval -
+                                                                     (now - it->second));
+      }
+    }
+    if (wait.count() > 0) {
+      queue_.AddAfter(key, wait);  // coalesced with whatever changes until then
+    } else {
+      auto r = client_.Patch(agents_resource_, agent.namespace_, agent.name, kube::PatchType::kMerge,
+                             {{"status", *plan.status}}, {.subresource = "status"});
+      calls_.Count("patch", agents_resource_.plural + "/status", r.ok());
+      if (!r.ok()) return MakeError("writing the status of " + agent.Ref() + ": " + r.message());
+      metrics_->status_writes->Inc();
+      std::lock_guard<std::mutex> lock(mu_);
+      last_status_[key] = now;
+    }
+  }
+  return {};
+}
+
+Status Controller::ReconcileAgent(const std::string& key) {
+  const auto slash = key.find('/');
+  if (slash == std::string::npos) return MakeError("bad key " + key);
+  const auto object = cache_.Agent(key.substr(0, slash), key.substr(slash + 1));
+  if (!object) return {};  // deleted: its finalizer ran first
+  if (!object->ok()) {
+    log::Warn("cannot read agent; not reconciled", {{"agent", key}, {"error", object->parse_error}});
+    return {};
+  }
+  if (!object->agent.is_sidecar()) return {};  // other modes belong to prometheus-operator
+  std::vector<OutdatedPod> outdated;
+  const PlanInput in = Gather(object, "", &outdated);
+  const Plan plan = PlanAgent(in);
+  if (Status s = Execute(*object, plan, true); !s) return s;
+  if (object->deleting || outdated.empty()) return {};
+  const auto kubelets = cache_.KubeletVersions();
+  const auto come_back = upgrader_.Apply(
+      *object, outdated,
+      [this](const std::string& ns) { return cache::FactsFor(cache_, ns, options_.settings); }, *kubelets,
+      [this] { return leading_.load() && !stop_.load(); });
+  if (come_back) queue_.AddAfter(key, *come_back);
+  return {};
+}
+
+Status Controller::ReconcileNamespace(const std::string& key, const std::string& ns) {
+  const auto slash = key.find('/');
+  if (slash == std::string::npos) return MakeError("bad key " + key);
+  const auto object = cache_.Agent(key.substr(0, slash), key.substr(slash + 1));
+  if (!object || !object->ok() || !object->agent.is_sidecar() || object->deleting) return {};
+  const Plan plan = PlanAgent(Gather(object, ns, nullptr));
+  return Execute(*object, plan, false);
 }
 
 }  // namespace promsidecar::controller

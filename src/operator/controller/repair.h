@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "operator/cache/objects.h"
 #include "operator/inject/inject.h"
 
 namespace promsidecar::controller {
@@ -18,19 +19,13 @@ namespace promsidecar::controller {
 inline constexpr const char* kRestartedAtAnnotation = "kubectl.kubernetes.io/restartedAt";
 
 // The agent ("ns/name") that should have injected this pod, or "" when the
-// pod is not a repair case. `pod` may be metadata only (an item of a
-// PartialObjectMetadataList): Decide then runs on it with an empty spec, so
-// opt-in (including legacy prometheus.io/scrape where the chosen agent
-// honours it), excluded namespaces, agent selection and namespace admission
-// are decided exactly as the webhook would. Pods that carry our status
-// annotation, our skipped label or a deletionTimestamp are not repair cases.
-std::string UninjectedAgent(const nlohmann::json& pod, const inject::ClusterFacts& facts);
-
-// metadata.ownerReferences[] with controller: true.
-struct OwnerRef {
-  std::string api_version, kind, name, uid;
-};
-std::optional<OwnerRef> ControllerOf(const nlohmann::json& object);
+// pod is not a repair case. The pod is known by its metadata (the cache's
+// PodMeta): Decide runs on its class (ClassPod, upgrade.h), so opt-in
+// (including legacy prometheus.io/scrape where the chosen agent honours it),
+// excluded namespaces, agent selection and namespace admission are decided
+// exactly as the webhook would. Pods that carry our status annotation, our
+// injection label or a deletionTimestamp are not repair cases.
+std::string UninjectedAgent(const cache::PodMeta& pod, const inject::ClusterFacts& facts);
 
 // What restarting a pod's owner means. A ReplicaSet's owner is its
 // Deployment, which needs the ReplicaSet object: the first call (without it)
@@ -45,7 +40,9 @@ struct Workload {
   std::string KindName() const;  // "Deployment"
   std::string Plural() const;    // "deployments"
 };
-Workload ResolveWorkload(const nlohmann::json& pod, const nlohmann::json& replica_set = nullptr);
+// `owner` is the pod's controlling owner (cache::ControllerOf).
+Workload ResolveWorkload(const std::string& ns, const std::optional<cache::OwnerRef>& owner,
+                         const nlohmann::json& replica_set = nullptr);
 
 // The merge patch `kubectl rollout restart` sends: the pod template's
 // restartedAt annotation set to `now` (RFC 3339).
@@ -56,9 +53,5 @@ nlohmann::json RestartPatch(const std::string& now);
 // or kubectl): then it is not restarted again.
 bool RestartedWithin(const nlohmann::json& workload, std::chrono::system_clock::time_point now,
                      std::chrono::seconds interval);
-
-// RFC 3339 ("2026-01-02T03:04:05Z", "...+02:00", fractions ignored); nullopt when unreadable.
-std::optional<std::chrono::system_clock::time_point> ParseRfc3339(const std::string& text);
-std::string FormatRfc3339(std::chrono::system_clock::time_point t);
 
 }  // namespace promsidecar::controller

@@ -1,15 +1,15 @@
 #include "operator/controller/upgrade.h"
 
+#include "common/util/json_access.h"
 #include "operator/api/well_known.h"
-#include "operator/controller/json_access.h"
 
 namespace promsidecar::controller {
 namespace {
 
 using nlohmann::json;
 
-using detail::At;
-using detail::Str;
+using util::At;
+using util::Str;
 
 const json& Annotations(const json& pod) {
   return At(At(pod, "metadata"), "annotations");
@@ -30,6 +30,7 @@ std::string_view DriftName(PodDrift drift) {
     case PodDrift::kImageOnly: return "ImageOnly";
     case PodDrift::kNeedsRestart: return "NeedsRestart";
     case PodDrift::kNotInjectable: return "NotInjectable";
+    case PodDrift::kOutdated: return "Outdated";
   }
   return "Unknown";
 }
@@ -46,15 +47,15 @@ std::optional<AgentContainerRef> FindAgentContainer(const json& pod) {
   return std::nullopt;
 }
 
-PodCheck CheckInjectedPod(const json& pod, const inject::ClusterFacts& facts) {
-  PodCheck check;
-  const std::string ns = Str(At(pod, "metadata"), "namespace");
-  const json stripped = inject::StripInjection(pod);
+// What Decide would inject now into `stripped` (a pod without injection):
+// false when it would not (check->drift says why).
+static bool WantedNow(const json& stripped, const std::string& ns, const inject::ClusterFacts& facts,
+                      PodCheck* check) {
   const auto now = inject::Decide(stripped, ns, facts);
-  check.agent = now.agent;
+  check->agent = now.agent;
   if (now.outcome != inject::Outcome::kInjected) {
-    check.drift = PodDrift::kNotInjectable;
-    return check;
+    check->drift = PodDrift::kNotInjectable;
+    return false;
   }
   json want;
   try {
@@ -62,12 +63,20 @@ PodCheck CheckInjectedPod(const json& pod, const inject::ClusterFacts& facts) {
   } catch (const json::exception&) {
     // Decide's patch is relative to its input: failing to apply it is a bug
     // there; the pod cannot be brought up to date in place.
-    check.drift = PodDrift::kNeedsRestart;
-    return check;
+    check->drift = PodDrift::kNeedsRestart;
+    return false;
   }
-  check.want_hash = now.fragment_hash;
-  check.want_version = Str(Annotations(want), api::kAgentVersionAnnotation);
-  if (auto c = FindAgentContainer(want)) check.want_image = c->image;
+  check->want_hash = now.fragment_hash;
+  check->want_version = Str(Annotations(want), api::kAgentVersionAnnotation);
+  if (auto c = FindAgentContainer(want)) check->want_image = c->image;
+  return true;
+}
+
+PodCheck CheckInjectedPod(const json& pod, const inject::ClusterFacts& facts) {
+  PodCheck check;
+  const std::string ns = Str(At(pod, "metadata"), "namespace");
+  const json stripped = inject::StripInjection(pod);
+  if (!WantedNow(stripped, ns, facts, &check)) return check;
   const std::string have_hash = Str(Annotations(pod), api::kInjectedHashAnnotation);
   const std::string have_version = Str(Annotations(pod), api::kAgentVersionAnnotation);
   if (have_hash == check.want_hash && have_version == check.want_version) return check;
@@ -77,14 +86,57 @@ PodCheck CheckInjectedPod(const json& pod, const inject::ClusterFacts& facts) {
   check.drift = PodDrift::kNeedsRestart;
   if (!running || running->image.empty() || check.want_image.empty()) return check;
   inject::ClusterFacts pinned = facts;
-  for (api::Agent& a : pinned.agents) {
-    if (a.Ref() == now.agent) a.sidecar.image = running->image;
+  for (api::Agent& a : pinned.agents.Mutable()) {
+    if (a.Ref() == check.agent) a.sidecar.image = running->image;
   }
   const auto then = inject::Decide(stripped, ns, pinned);
-  if (then.outcome == inject::Outcome::kInjected && then.agent == now.agent &&
+  if (then.outcome == inject::Outcome::kInjected && then.agent == check.agent &&
       then.fragment_hash == have_hash) {
     check.drift = PodDrift::kImageOnly;
   }
+  return check;
+}
+
+json ClassPod(const cache::PodMeta& pod) {
+  json annotations = json::object();
+  if (pod.scrape) annotations[api::kScrapeAnnotation] = "true";
+  if (pod.legacy_scrape) annotations[api::kLegacyScrapeAnnotation] = "true";
+  if (!pod.agent_selector.empty()) annotations[api::kAgentSelectorAnnotation] = pod.agent_selector;
+  if (!pod.native_override.empty()) annotations[api::kNativeSidecarAnnotation] = pod.native_override;
+  json metadata = {{"name", pod.name}, {"namespace", pod.ns}, {"annotations", annotations}};
+  if (pod.job) metadata["ownerReferences"] = {{{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"name", "job"}}};
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", metadata},
+          {"spec",
+           {{"terminationGracePeriodSeconds", pod.grace_seconds.value_or(30)},
+            {"containers", json::array({{{"name", "app"}}})}}}};
+}
+
+PodCheck PodChecker::Check(const cache::PodMeta& pod) {
+  // Everything ClassPod reads, so equal keys give equal answers.
+  std::string key;
+  for (std::string_view part : {pod.ns, pod.agent_selector, pod.native_override}) {
+    key.append(part).push_back('\n');
+  }
+  key += pod.scrape ? 's' : '-';
+  key += pod.legacy_scrape ? 'l' : '-';
+  key += pod.job ? 'j' : '-';
+  key += std::to_string(pod.grace_seconds.value_or(30));
+  auto it = by_class_.find(key);
+  if (it == by_class_.end()) {
+    PodCheck want;
+    if (!WantedNow(ClassPod(pod), std::string(pod.ns), facts_, &want) &&
+        want.drift != PodDrift::kNotInjectable) {
+      want.drift = PodDrift::kOutdated;  // Decide's patch failed: only a new pod helps
+    }
+    it = by_class_.emplace(std::move(key), std::move(want)).first;
+  }
+  PodCheck check = it->second;
+  if (check.drift != PodDrift::kCurrent) return check;
+  check.drift = pod.injected_hash == check.want_hash && pod.agent_version == check.want_version
+                    ? PodDrift::kCurrent
+                    : PodDrift::kOutdated;
   return check;
 }
 

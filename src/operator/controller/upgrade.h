@@ -1,12 +1,17 @@
 // Outdated injected pods and what spec.sidecar.updateStrategy does about
 // them. Pure: a pod plus the cluster facts in, a decision or a JSON patch
-// out; the controller does the API calls.
+// out; the executors (upgrades.h) do the API calls.
 //
-// "What the agent would inject now" is always inject::Decide on the pod with
-// the injection stripped (inject::StripInjection); the hash is Decide's
-// fragment_hash, never recomputed here.
+// "What the agent would inject now" is always inject::Decide; the hash is
+// Decide's fragment_hash, never recomputed here. The controller knows pods by
+// their metadata only (cache::PodMeta): CheckPodMeta runs Decide on the pod's
+// class (the metadata inputs Decide reads plus the grace period stamped at
+// injection), once per class, not once per pod. Only for InPlace does a pod's
+// spec matter (which container, which image): CheckInjectedPod on the one pod
+// read with a GET.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "operator/cache/objects.h"
 #include "operator/inject/inject.h"
 
 namespace promsidecar::controller {
@@ -23,6 +29,7 @@ enum class PodDrift {
   kImageOnly,      // only the agent container's image differs: an in-place patch suffices
   kNeedsRestart,   // something else differs: only a new pod can get it
   kNotInjectable,  // Decide would not inject the pod now (agent paused, namespace no longer admitted...)
+  kOutdated,       // CheckPodMeta: differs; the spec (a GET) tells kImageOnly from kNeedsRestart
 };
 std::string_view DriftName(PodDrift drift);
 
@@ -38,6 +45,26 @@ struct PodCheck {
 // established by Decide too: pinned to the image the pod runs, Decide must
 // reproduce the pod's injected hash exactly.
 PodCheck CheckInjectedPod(const nlohmann::json& pod, const inject::ClusterFacts& facts);
+
+// The pod Decide sees for a PodMeta: its namespace and the metadata Decide
+// reads (opt-in, agent selector, native-sidecar override, Job ownership) and
+// a spec holding only the grace period stamped at injection (30 s, the
+// Kubernetes default, for pods injected before the stamp existed).
+nlohmann::json ClassPod(const cache::PodMeta& pod);
+
+// Compares a pod known by its metadata with what Decide would inject now:
+// kCurrent, kNotInjectable or kOutdated. Agrees with CheckInjectedPod on the
+// whole pod (kImageOnly and kNeedsRestart both read as kOutdated). The facts
+// must be those of the pod's namespace; Decide runs once per class.
+class PodChecker {
+ public:
+  explicit PodChecker(const inject::ClusterFacts& facts) : facts_(facts) {}
+  PodCheck Check(const cache::PodMeta& pod);
+
+ private:
+  const inject::ClusterFacts& facts_;
+  std::map<std::string, PodCheck> by_class_;
+};
 
 // The agent container in the pod's spec: "containers" or "initContainers"
 // (a native sidecar), its index and image; nullopt when the pod has none.

@@ -472,10 +472,14 @@ json Mount(const char* volume, const char* path, bool read_only) {
   return m;
 }
 
-std::string ShutdownGrace(const json& spec) {
-  int64_t tgps = 30;
+// The pod's terminationGracePeriodSeconds (the Kubernetes default when unset).
+int64_t GracePeriodSeconds(const json& spec) {
   const json& v = Get(spec, "terminationGracePeriodSeconds");
-  if (v.is_number_integer()) tgps = v.get<int64_t>();
+  return v.is_number_integer() ? v.get<int64_t>() : 30;
+}
+
+std::string ShutdownGrace(const json& spec) {
+  const int64_t tgps = GracePeriodSeconds(spec);
   // Leave the kubelet a margin to collect the container after the agent's flush.
   int64_t grace = tgps > 10 ? tgps - 5 : std::max<int64_t>(1, tgps / 2);
   return units::FormatDuration(std::chrono::seconds(grace));
@@ -653,7 +657,7 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
   // is some other Prometheus's pod and we stay silent.
   Selection sel = SelectAgent(
       annotations.count(api::kAgentSelectorAnnotation) ? annotations[api::kAgentSelectorAnnotation] : "", ns,
-      facts.agents);
+      facts.agents.get());
   if (!sel.agent) {
     if (legacy_only)
       return NotApplicable("NotOptedIn", "prometheus.io/scrape without an agent that honours it");
@@ -927,6 +931,10 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
       {api::kStatusAnnotation, "injected"},
       {api::kAgentVersionAnnotation, ImageVersion(agent_image)},
       {api::kInjectedHashAnnotation, r.fragment_hash},
+      // The pod's own input to the hash, so what would be injected now can be
+      // told from the pod's metadata (the controller never reads specs).
+      {api::kInjectionClassAnnotation,
+       "terminationGracePeriodSeconds=" + std::to_string(GracePeriodSeconds(spec))},
   };
   if (prometheus_engine) new_annotations[api::kPrometheusVersionAnnotation] = prometheus_version;
   const json& app_containers = Get(spec, "containers");
@@ -972,7 +980,8 @@ json StripInjection(const json& pod) {
       if (!meta.contains(field) || !meta[field].is_object()) continue;
       for (const char* key :
            {api::kAgentLabel, api::kInjectionLabel, api::kStatusAnnotation, api::kSkipReasonAnnotation,
-            api::kAgentVersionAnnotation, api::kPrometheusVersionAnnotation, api::kInjectedHashAnnotation}) {
+            api::kAgentVersionAnnotation, api::kPrometheusVersionAnnotation, api::kInjectedHashAnnotation,
+            api::kInjectionClassAnnotation}) {
         meta[field].erase(key);
       }
     }

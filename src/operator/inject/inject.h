@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,8 +47,43 @@ struct OperatorSettings {
                                                 "consul-connect-inject-init"};
 };
 
+// The agents Decide chooses from: an immutable list shared by reference, so a
+// webhook hands every admission the cache's current snapshot instead of a
+// copy. Writers (the CLI, tests) copy on write.
+class AgentList {
+ public:
+  using List = std::vector<api::Agent>;
+  AgentList() : list_(std::make_shared<const List>()) {}
+  AgentList(List agents) : list_(std::make_shared<const List>(std::move(agents))) {}  // NOLINT: implicit
+  AgentList(std::initializer_list<api::Agent> agents) : list_(std::make_shared<const List>(agents)) {}
+  explicit AgentList(std::shared_ptr<const List> shared) : list_(std::move(shared)) {}
+
+  List::const_iterator begin() const { return list_->begin(); }
+  List::const_iterator end() const { return list_->end(); }
+  size_t size() const { return list_->size(); }
+  bool empty() const { return list_->empty(); }
+  const api::Agent& operator[](size_t i) const { return (*list_)[i]; }
+  const List& get() const { return *list_; }
+
+  // Copy on write.
+  List& Mutable() {
+    // Only this object (list_ and own_) holds its own copy: write in place.
+    if (!own_ || own_.get() != list_.get() || own_.use_count() != 2) {
+      own_ = std::make_shared<List>(*list_);
+      list_ = own_;
+    }
+    return *own_;
+  }
+  void push_back(api::Agent agent) { Mutable().push_back(std::move(agent)); }
+  api::Agent& operator[](size_t i) { return Mutable()[i]; }
+
+ private:
+  std::shared_ptr<const List> list_;
+  std::shared_ptr<List> own_;  // set when list_ is this object's own copy
+};
+
 struct ClusterFacts {
-  std::vector<api::Agent> agents;                  // every PrometheusAgent the operator watches (any mode)
+  AgentList agents;                                // every PrometheusAgent the operator watches (any mode)
   api::Labels namespace_labels;                    // labels of the pod's namespace
   std::string apiserver_version;                   // e.g. "v1.34.0"; empty: unknown (treated as old)
   std::vector<std::string> node_kubelet_versions;  // every Node's status.nodeInfo.kubeletVersion

@@ -371,13 +371,15 @@ TEST_F(KubeIntegration, ListPaginatesOver250Objects) {
 struct Recorder {
   std::mutex mu;
   std::vector<std::string> events;
-  InformerHandlers Handlers() {
-    InformerHandlers h;
-    h.on_add = [this](const json& o) { Add("add " + Name(o) + " " + o["data"].value("k", "")); };
-    h.on_update = [this](const json&, const json& o) {
-      Add("update " + Name(o) + " " + o["data"].value("k", ""));
+  InformerHandlers<json> Handlers() {
+    InformerHandlers<json> h;
+    h.on_add = [this](const ObjectPtr<json>& o) {
+      Add("add " + Name(*o) + " " + (*o)["data"].value("k", ""));
     };
-    h.on_delete = [this](const json& o) { Add("delete " + Name(o)); };
+    h.on_update = [this](const ObjectPtr<json>&, const ObjectPtr<json>& o) {
+      Add("update " + Name(*o) + " " + (*o)["data"].value("k", ""));
+    };
+    h.on_delete = [this](const ObjectPtr<json>& o) { Add("delete " + Name(*o)); };
     return h;
   }
   void Add(std::string e) {
@@ -403,12 +405,12 @@ TEST_F(KubeIntegration, InformerCachesAndNotifiesAndStopsPromptly) {
   opts.resource = resources::ConfigMaps();
   opts.ns = ns_;
   opts.watch_timeout_seconds = 30;
-  Informer informer(*client_, opts, rec.Handlers());
+  JsonInformer informer(*client_, opts, KeepJson, rec.Handlers());
   EXPECT_FALSE(informer.HasSynced());
   informer.Start();
   ASSERT_TRUE(informer.WaitForSync(60s));
   EXPECT_TRUE(rec.Has("add pre 0")) << rec.Dump();
-  ASSERT_TRUE(informer.Get(ns_, "pre").has_value());
+  ASSERT_NE(informer.Get(ns_, "pre"), nullptr);
 
   ASSERT_TRUE(client_->Create(resources::ConfigMaps(), ns_, ConfigMap(ns_, "x", {{"k", "1"}})).ok());
   ASSERT_TRUE(
@@ -416,15 +418,50 @@ TEST_F(KubeIntegration, InformerCachesAndNotifiesAndStopsPromptly) {
   ASSERT_TRUE(client_->Delete(resources::ConfigMaps(), ns_, "pre").ok());
   EXPECT_TRUE(PollUntil([&] { return rec.Has("add x 1") && rec.Has("update x 2") && rec.Has("delete pre"); }))
       << rec.Dump();
-  EXPECT_FALSE(informer.Get(ns_, "pre").has_value());
+  EXPECT_EQ(informer.Get(ns_, "pre"), nullptr);
   auto x = informer.Get(ns_, "x");
-  ASSERT_TRUE(x.has_value());
+  ASSERT_NE(x, nullptr);
   EXPECT_EQ((*x)["data"]["k"], "2");
   EXPECT_EQ(informer.List().size(), 1u);
 
   auto start = std::chrono::steady_clock::now();
   informer.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+}
+
+// Metadata only, list and watch: labels arrive, data never does.
+TEST_F(KubeIntegration, MetadataOnlyInformerNeverSeesData) {
+  json pre = ConfigMap(ns_, "pre", {{"k", "secret-ish"}});
+  pre["metadata"]["labels"] = {{"tier", "a"}};
+  ASSERT_TRUE(client_->Create(resources::ConfigMaps(), ns_, pre).ok());
+  Recorder rec;
+  InformerOptions opts;
+  opts.resource = resources::ConfigMaps();
+  opts.ns = ns_;
+  opts.metadata_only = true;
+  InformerHandlers<json> h;
+  h.on_add = [&](const ObjectPtr<json>& o) { rec.Add("add " + Name(*o) + " " + o->dump()); };
+  h.on_update = [&](const ObjectPtr<json>&, const ObjectPtr<json>& o) {
+    rec.Add("update " + Name(*o) + " " + (*o)["metadata"]["labels"].value("tier", "") + " " + o->dump());
+  };
+  JsonInformer informer(*client_, opts, KeepJson, h);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(60s));
+  auto listed = informer.Get(ns_, "pre");
+  ASSERT_NE(listed, nullptr);
+  EXPECT_FALSE(listed->contains("data")) << listed->dump();
+  EXPECT_EQ((*listed)["metadata"]["labels"]["tier"], "a");
+  ASSERT_TRUE(client_
+                  ->Patch(resources::ConfigMaps(), ns_, "pre", PatchType::kMerge,
+                          {{"metadata", {{"labels", {{"tier", "b"}}}}}, {"data", {{"k", "v2"}}}})
+                  .ok());
+  EXPECT_TRUE(PollUntil([&] {
+    auto o = informer.Get(ns_, "pre");
+    return o && (*o)["metadata"]["labels"].value("tier", "") == "b";
+  })) << rec.Dump();
+  for (const auto& e : rec.events) EXPECT_EQ(e.find("secret-ish"), std::string::npos) << e;
+  EXPECT_FALSE(informer.Get(ns_, "pre")->contains("data"));
+  informer.Stop();
 }
 
 TEST_F(KubeIntegration, InformerRelistsAfterGoneAndEmitsWhatItMissed) {
@@ -443,7 +480,7 @@ TEST_F(KubeIntegration, InformerRelistsAfterGoneAndEmitsWhatItMissed) {
   opts.ns = ns_;
   opts.min_backoff = 50ms;
   opts.max_backoff = 500ms;
-  Informer informer(client, opts, rec.Handlers());
+  JsonInformer informer(client, opts, KeepJson, rec.Handlers());
   informer.Start();
   ASSERT_TRUE(informer.WaitForSync(60s));
   ASSERT_TRUE(rec.Has("add a 1") && rec.Has("add b 1")) << rec.Dump();
@@ -470,9 +507,9 @@ TEST_F(KubeIntegration, InformerRelistsAfterGoneAndEmitsWhatItMissed) {
   EXPECT_EQ(fault->expired_watches.load(), 1);
   EXPECT_GE(fault->gone_seen.load(), 1);
   EXPECT_EQ(informer.lists(), 2u);
-  EXPECT_FALSE(informer.Get(ns_, "a").has_value());
+  EXPECT_EQ(informer.Get(ns_, "a"), nullptr);
   EXPECT_EQ((*informer.Get(ns_, "b"))["data"]["k"], "2");
-  EXPECT_TRUE(informer.Get(ns_, "c").has_value());
+  EXPECT_NE(informer.Get(ns_, "c"), nullptr);
 
   // And it keeps watching afterwards.
   ASSERT_TRUE(client.Create(resources::ConfigMaps(), ns_, ConfigMap(ns_, "d", {{"k", "1"}})).ok());
@@ -627,13 +664,13 @@ TEST_F(CustomResourceIntegration, WidgetInformer) {
   InformerOptions opts;
   opts.resource = kWidgets;
   opts.ns = ns_;
-  InformerHandlers h;
-  h.on_add = [&](const json& o) { rec.Add("add " + Name(o)); };
-  h.on_update = [&](const json&, const json& o) {
-    rec.Add("update " + Name(o) + " " + o["spec"]["size"].dump());
+  InformerHandlers<json> h;
+  h.on_add = [&](const ObjectPtr<json>& o) { rec.Add("add " + Name(*o)); };
+  h.on_update = [&](const ObjectPtr<json>&, const ObjectPtr<json>& o) {
+    rec.Add("update " + Name(*o) + " " + (*o)["spec"]["size"].dump());
   };
-  h.on_delete = [&](const json& o) { rec.Add("delete " + Name(o)); };
-  Informer informer(*client_, opts, h);
+  h.on_delete = [&](const ObjectPtr<json>& o) { rec.Add("delete " + Name(*o)); };
+  JsonInformer informer(*client_, opts, KeepJson, h);
   informer.Start();
   ASSERT_TRUE(informer.WaitForSync(60s));
   ASSERT_TRUE(client_->Create(kWidgets, ns_, Widget(ns_, "w", 1)).ok());

@@ -181,21 +181,28 @@ json Obj(const std::string& ns, const std::string& name, const std::string& rv) 
   return {{"metadata", {{"namespace", ns}, {"name", name}, {"resourceVersion", rv}}}};
 }
 
-TEST(DiffSnapshot, AddsUpdatesDeletes) {
-  std::map<std::string, json> cache = {
-      {"a/x", Obj("a", "x", "1")}, {"a/y", Obj("a", "y", "2")}, {"a/z", Obj("a", "z", "3")}};
-  json items = json::array({Obj("a", "x", "1"), Obj("a", "y", "5"), Obj("b", "w", "6")});
-  auto d = DiffSnapshot(cache, items);
-  ASSERT_EQ(d.size(), 3u);
-  EXPECT_EQ(d[0].kind, StoreDelta::Kind::kDelete);
-  EXPECT_EQ(Name(d[0].old_object), "z");
-  EXPECT_EQ(d[1].kind, StoreDelta::Kind::kUpdate);
-  EXPECT_EQ(ResourceVersion(d[1].old_object), "2");
-  EXPECT_EQ(ResourceVersion(d[1].new_object), "5");
-  EXPECT_EQ(d[2].kind, StoreDelta::Kind::kAdd);
-  EXPECT_EQ(ObjectKey(d[2].new_object), "b/w");
-  EXPECT_TRUE(
-      DiffSnapshot(cache, json::array({Obj("a", "x", "1"), Obj("a", "y", "2"), Obj("a", "z", "3")})).empty());
+// ---- client-side write limit ----
+
+TEST(TokenBucket, BurstThenQpsInCallOrder) {
+  const auto t0 = TokenBucket::Clock::time_point{} + 1h;
+  TokenBucket b(10, 2, t0);  // 10/s, burst 2
+  EXPECT_EQ(b.Reserve(t0), 0ms);
+  EXPECT_EQ(b.Reserve(t0), 0ms);
+  // The bucket is empty: each further call waits one more tenth of a second.
+  EXPECT_EQ(std::chrono::round<std::chrono::milliseconds>(b.Reserve(t0)), 100ms);
+  EXPECT_EQ(std::chrono::round<std::chrono::milliseconds>(b.Reserve(t0)), 200ms);
+  // 0.3 s later the debt of two is paid and one token is back.
+  EXPECT_EQ(std::chrono::round<std::chrono::milliseconds>(b.Reserve(t0 + 300ms)), 0ms);
+  EXPECT_EQ(std::chrono::round<std::chrono::milliseconds>(b.Reserve(t0 + 300ms)), 100ms);
+  EXPECT_EQ(b.Reserve(t0 + 1h), 0ms);
+  EXPECT_EQ(b.Reserve(t0 + 1h), 0ms);
+  EXPECT_GT(b.Reserve(t0 + 1h), 0ms) << "the burst caps what an idle hour saves";
+}
+
+TEST(TokenBucket, ZeroQpsNeverWaits) {
+  const auto t0 = TokenBucket::Clock::time_point{};
+  TokenBucket b(0, 1, t0);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(b.Reserve(t0), 0ms);
 }
 
 // ---- request logic over a fake transport ----
@@ -450,20 +457,21 @@ TEST(Informer, RelistsOnGoneAndEmitsTheDifferences) {
   InformerOptions opts;
   opts.resource = resources::ConfigMaps();
   opts.min_backoff = 1ms;
-  InformerHandlers handlers;
-  handlers.on_add = [&](const json& o) {
+  InformerHandlers<json> handlers;
+  handlers.on_add = [&](const ObjectPtr<json>& o) {
     std::lock_guard lock(events_mu);
-    events.push_back("add " + ObjectKey(o) + "@" + ResourceVersion(o));
+    events.push_back("add " + ObjectKey(*o) + "@" + ResourceVersion(*o));
   };
-  handlers.on_update = [&](const json& old, const json& now) {
+  handlers.on_update = [&](const ObjectPtr<json>& old, const ObjectPtr<json>& now) {
     std::lock_guard lock(events_mu);
-    events.push_back("update " + ObjectKey(now) + "@" + ResourceVersion(old) + "->" + ResourceVersion(now));
+    events.push_back("update " + ObjectKey(*now) + "@" + ResourceVersion(*old) + "->" +
+                     ResourceVersion(*now));
   };
-  handlers.on_delete = [&](const json& o) {
+  handlers.on_delete = [&](const ObjectPtr<json>& o) {
     std::lock_guard lock(events_mu);
-    events.push_back("delete " + ObjectKey(o));
+    events.push_back("delete " + ObjectKey(*o));
   };
-  Informer informer(client, opts, handlers);
+  JsonInformer informer(client, opts, KeepJson, handlers);
   informer.Start();
   ASSERT_TRUE(informer.WaitForSync(10s));
   auto deadline = std::chrono::steady_clock::now() + 20s;
@@ -477,8 +485,8 @@ TEST(Informer, RelistsOnGoneAndEmitsTheDifferences) {
   EXPECT_EQ(events, (std::vector<std::string>{"add a/x@1", "add a/y@2", "update a/x@1->11", "delete a/y",
                                               "add a/z@15"}));
   EXPECT_EQ(watch_rvs, (std::vector<std::string>{"10", "20"}));
-  EXPECT_TRUE(informer.Get("a", "z").has_value());
-  EXPECT_FALSE(informer.Get("a", "y").has_value());
+  EXPECT_NE(informer.Get("a", "z"), nullptr);
+  EXPECT_EQ(informer.Get("a", "y"), nullptr);
   EXPECT_EQ(informer.List().size(), 2u);
   EXPECT_EQ(informer.LastResourceVersion(), "20");
 }
@@ -515,7 +523,7 @@ TEST(Informer, ResumesFromTheLastResourceVersionAfterAConnectionLoss) {
   opts.ns = "a";
   opts.label_selector = "app=x";
   opts.min_backoff = 1ms;
-  Informer informer(client, opts, {});
+  JsonInformer informer(client, opts, KeepJson);
   informer.Start();
   auto deadline = std::chrono::steady_clock::now() + 20s;
   while (watches.load() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
@@ -527,7 +535,119 @@ TEST(Informer, ResumesFromTheLastResourceVersionAfterAConnectionLoss) {
       << urls[0];
   EXPECT_NE(urls[1].find("resourceVersion=8"), std::string::npos) << urls[1];
   EXPECT_EQ(informer.lists(), 1u);
-  EXPECT_TRUE(informer.Get("a", "x").has_value());
+  EXPECT_NE(informer.Get("a", "x"), nullptr);
+}
+
+// A metadata-only informer of small structs: the list is read page by page
+// with the metadata Accept headers, the transform keeps some objects and
+// drops others, and an object the transform stops keeping reads as deleted.
+TEST(Informer, TransformsPagesAndDropsWhatIsNotKept) {
+  struct Small {
+    std::string name;
+    std::string color;
+  };
+  std::mutex mu;
+  std::vector<std::string> accepts, urls;
+  std::atomic<int> watches{0};
+  auto transport = std::make_shared<FakeTransport>([&](const http::Request& req, http::FailureKind* f) {
+    {
+      std::lock_guard lock(mu);
+      accepts.push_back(req.headers.Get("Accept").value_or(""));
+      urls.push_back(req.url);
+    }
+    if (req.url.find("watch=true") == std::string::npos) {
+      if (req.url.find("continue=p2") == std::string::npos) {
+        return Result<http::Response>(Resp(200, R"({"kind":"PartialObjectMetadataList",
+          "metadata":{"resourceVersion":"7","continue":"p2"},
+          "items":[{"metadata":{"namespace":"a","name":"x","resourceVersion":"1","labels":{"color":"red"}}},
+                   {"metadata":{"namespace":"a","name":"y","resourceVersion":"2"}}]})"));
+      }
+      return Result<http::Response>(Resp(200, R"({"kind":"PartialObjectMetadataList","metadata":{},
+          "items":[{"metadata":{"namespace":"b","name":"z","resourceVersion":"3","labels":{"color":"blue"}}}]})"));
+    }
+    if (++watches == 1) {
+      // x loses its label: no longer kept, so it reads as deleted.
+      req.on_chunk(
+          R"({"type":"MODIFIED","object":{"metadata":{"namespace":"a","name":"x","resourceVersion":"8"}}})"
+          "\n");
+      req.on_chunk(
+          R"({"type":"ADDED","object":{"metadata":{"namespace":"a","name":"w","resourceVersion":"9",)"
+          R"("labels":{"color":"green"}}}})"
+          "\n");
+    }
+    while (!req.should_abort()) std::this_thread::sleep_for(5ms);
+    *f = http::FailureKind::kAborted;
+    return Result<http::Response>(MakeError("aborted"));
+  });
+  Client client(TestConfig(), transport);
+  InformerOptions opts;
+  opts.resource = resources::Pods();
+  opts.metadata_only = true;
+  opts.list_page_size = 2;
+  opts.min_backoff = 1ms;
+  std::vector<std::string> events;
+  InformerHandlers<Small> handlers;
+  handlers.on_add = [&](const ObjectPtr<Small>& o) {
+    std::lock_guard lock(mu);
+    events.push_back("add " + o->name + " " + o->color);
+  };
+  handlers.on_delete = [&](const ObjectPtr<Small>& o) {
+    std::lock_guard lock(mu);
+    events.push_back("delete " + o->name);
+  };
+  Informer<Small> informer(
+      client, opts,
+      [](json&& o) -> ObjectPtr<Small> {
+        const json& labels = o["metadata"].value("labels", json::object());
+        if (!labels.contains("color")) return nullptr;
+        return std::make_shared<const Small>(Small{Name(o), labels["color"].get<std::string>()});
+      },
+      handlers);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(10s));
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (informer.Get("a", "w") == nullptr && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  informer.Stop();
+  EXPECT_EQ(events, (std::vector<std::string>{"add x red", "add z blue", "delete x", "add w green"}));
+  EXPECT_EQ(informer.Get("a", "x"), nullptr);
+  ASSERT_NE(informer.Get("b", "z"), nullptr);
+  EXPECT_EQ(informer.Get("b", "z")->color, "blue");
+  const auto in_a = informer.ListNamespace("a");
+  ASSERT_EQ(in_a.size(), 1u);
+  EXPECT_EQ(in_a[0]->name, "w");
+  EXPECT_EQ(informer.Size(), 2u);
+  std::lock_guard lock(mu);
+  ASSERT_GE(urls.size(), 3u);
+  EXPECT_NE(urls[0].find("limit=2"), std::string::npos) << urls[0];
+  EXPECT_NE(urls[1].find("continue=p2"), std::string::npos) << urls[1];
+  EXPECT_NE(urls[2].find("resourceVersion=7"), std::string::npos)
+      << "the watch starts at the first page's version";
+  EXPECT_EQ(accepts[0], kMetadataOnlyList);
+  EXPECT_EQ(accepts[2], kMetadataOnlyWatch);
+}
+
+TEST(Client, WritesWaitForTheTokenBucketReadsDoNot) {
+  std::vector<std::chrono::milliseconds> slept;
+  auto transport = std::make_shared<FakeTransport>([&](const http::Request&, http::FailureKind*) {
+    return Result<http::Response>(Resp(200, R"({"metadata":{"name":"cm"}})"));
+  });
+  ClientOptions o;
+  o.write_qps = 1;
+  o.write_burst = 2;
+  o.sleep = [&](std::chrono::milliseconds d) { slept.push_back(d); };
+  Client client(TestConfig(), transport, o);
+  const json cm = {{"metadata", {{"name", "cm"}, {"namespace", "a"}}}};
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(client.Get(resources::ConfigMaps(), "a", "cm").ok());
+  EXPECT_TRUE(slept.empty());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(client.Create(resources::ConfigMaps(), "a", cm).ok());
+  // Two from the burst, then about a second each (the fake sleep does not
+  // move the clock, so the debt adds up).
+  ASSERT_EQ(slept.size(), 2u);
+  EXPECT_GE(slept[0], 900ms);
+  EXPECT_GE(slept[1], 1900ms);
+  EXPECT_GT(client.WriteThrottleSeconds(), 2.5);
 }
 
 }  // namespace

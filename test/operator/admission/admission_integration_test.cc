@@ -1,9 +1,11 @@
 // The admission webhooks against the real kube-apiserver of the `cluster`
 // fixture: AdmissionServer in this process on 127.0.0.1:0 with a test CA,
 // registered through webhookconfig with a url clientConfig, facts from the
-// real informer caches (ClusterCache). The pods webhook is narrowed to
-// namespaces carrying this run's opt-in label, so concurrent tests in other
-// namespaces never reach it.
+// operator's shared cache (cache::ClusterCache). The cache, the webhook
+// configurations and the certificates use the operator's own identity (the
+// deploy/ ServiceAccount and RBAC, never system:masters). The pods webhook is
+// narrowed to namespaces carrying this run's opt-in label, so concurrent
+// tests in other namespaces never reach it.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -20,12 +22,14 @@
 #include "common/kube/client.h"
 #include "common/kube/config.h"
 #include "common/metrics/metrics.h"
+#include "operator/admission/cache_facts.h"
 #include "operator/admission/certs.h"
-#include "operator/admission/cluster_cache.h"
 #include "operator/admission/server.h"
 #include "operator/admission/webhook_config.h"
 #include "operator/admission/webhooks.h"
 #include "operator/api/well_known.h"
+#include "operator/cache/cache.h"
+#include "operator_identity.h"
 #include "testing/test_pki.h"
 
 namespace promsidecar::admission {
@@ -50,10 +54,12 @@ struct Suite {
   std::string node_label;    // key=value
   std::vector<std::string> nodes;
   std::unique_ptr<testing::TestCa> ca;
-  std::unique_ptr<kube::Client> client;
+  std::unique_ptr<kube::Client> admin;   // the test's own actions and cleanup
+  std::unique_ptr<kube::Client> client;  // the operator's identity
   metrics::Registry registry;
   WebhookMetrics metrics;
-  std::unique_ptr<ClusterCache> cache;
+  std::unique_ptr<cache::ClusterCache> cache;
+  std::unique_ptr<CacheFacts> facts;
   std::unique_ptr<PodInjectionWebhook> pods;
   std::unique_ptr<AgentValidationWebhook> agents;
   std::unique_ptr<AdmissionServer> server;
@@ -164,7 +170,7 @@ void CreateNode(const std::string& name, const std::string& kubelet_version) {
 }
 
 bool CacheSeesKubelets(size_t n) {
-  auto facts = S->cache->FactsFor(S->ns_a);
+  auto facts = S->facts->FactsFor(S->ns_a);
   return facts.ok() && facts->node_kubelet_versions.size() == n &&
          std::none_of(facts->node_kubelet_versions.begin(), facts->node_kubelet_versions.end(),
                       [](const std::string& v) { return v.empty(); });
@@ -190,7 +196,7 @@ class AdmissionIntegrationTest : public ::testing::Test {
 
     auto config = kube::LoadKubeconfig(S->env.kubeconfig);
     ASSERT_TRUE(config.ok()) << config.message();
-    S->client = std::make_unique<kube::Client>(*config);
+    S->admin = std::make_unique<kube::Client>(*config);
 
     // CRD first: the cache watches PrometheusAgents.
     MustKubectl({"apply", "-f", kCrd});
@@ -202,18 +208,27 @@ class AdmissionIntegrationTest : public ::testing::Test {
     testing::WriteFileAtomically(S->dir + "/tls.crt", serving.cert_pem);
     testing::WriteFileAtomically(S->dir + "/tls.key", serving.key_pem);
 
+    // The agent namespaces exist (and the operator may read agents there)
+    // before the cache watches them.
+    for (const auto& ns : {S->ns_a, S->ns_other, S->ns_quota, S->ns_lr, S->ns_excluded})
+      CreateNamespace(ns, true);
+    const std::vector<std::string> agent_namespaces = {S->ns_a, S->ns_other, S->ns_quota, S->ns_lr,
+                                                       S->ns_excluded};
+    auto token = testing::OperatorToken(S->env, agent_namespaces);
+    ASSERT_TRUE(token.ok()) << token.message();
+    S->client = std::make_unique<kube::Client>(testing::OperatorConfig(S->env, *token));
+
     S->metrics = WebhookMetrics::Register(S->registry);
-    S->cache = std::make_unique<ClusterCache>(
-        *S->client, ClusterCacheOptions{.group = api::AgentApiGroup::Own(),
-                                        // What the operator wires: the trigger follows the agents.
-                                        .on_agents_changed =
-                                            [] {
-                                              if (S->configurator) {
-                                                (void)S->configurator->SetLegacyAnnotations(
-                                                    AnyLegacyAnnotations(S->cache->Agents()));
-                                              }
-                                            },
-                                        .node_label_selector = S->node_label});
+    S->cache = std::make_unique<cache::ClusterCache>(
+        *S->client, cache::ClusterCacheOptions{.group = api::AgentApiGroup::Own(),
+                                               .agent_namespaces = agent_namespaces,
+                                               .node_label_selector = S->node_label});
+    // What the operator wires: the trigger follows the agents.
+    S->cache->Subscribe({.on_agent = [](const auto&, const auto&) {
+      if (S->configurator)
+        (void)S->configurator->SetLegacyAnnotations(AnyLegacyAnnotations(*S->cache->Agents()));
+    }});
+    S->facts = std::make_unique<CacheFacts>(*S->cache);
     S->cache->Start();
     ASSERT_TRUE(S->cache->WaitForSync(60s));
 
@@ -221,8 +236,8 @@ class AdmissionIntegrationTest : public ::testing::Test {
     settings.operator_namespace = "promsidecar-system";
     settings.excluded_namespaces.push_back(S->ns_excluded);
     settings.namespace_opt_in_label = S->opt_in_label;
-    S->pods = std::make_unique<PodInjectionWebhook>(*S->cache, settings, S->metrics);
-    S->agents = std::make_unique<AgentValidationWebhook>(*S->cache, api::AgentApiGroup::Own(), S->metrics);
+    S->pods = std::make_unique<PodInjectionWebhook>(*S->facts, settings, S->metrics);
+    S->agents = std::make_unique<AgentValidationWebhook>(*S->facts, api::AgentApiGroup::Own(), S->metrics);
 
     AdmissionServerOptions options;
     options.http.listen_address = "127.0.0.1:0";
@@ -233,9 +248,6 @@ class AdmissionIntegrationTest : public ::testing::Test {
     S->server->Register(kValidateAgentPath, [](const AdmissionRequest& r) { return S->agents->Handle(r); });
     auto started = S->server->Start();
     ASSERT_TRUE(started.ok()) << started.message();
-
-    for (const auto& ns : {S->ns_a, S->ns_other, S->ns_quota, S->ns_lr, S->ns_excluded})
-      CreateNamespace(ns, true);
 
     S->config.name = "promsidecar-admission-test-" + S->run;
     S->config.operator_namespace = settings.operator_namespace;
@@ -255,7 +267,7 @@ class AdmissionIntegrationTest : public ::testing::Test {
     for (const auto& ns : {S->ns_a, S->ns_quota, S->ns_lr, S->ns_excluded}) {
       MustKubectl({"apply", "-f", "-"}, Agent(ns, "agent").dump());
     }
-    ASSERT_TRUE(Eventually([] { return S->cache->Agents().size() >= 4; }));
+    ASSERT_TRUE(Eventually([] { return S->cache->Agents()->size() >= 4; }));
 
     // The apiserver activates webhook configurations asynchronously.
     ASSERT_TRUE(Eventually([] {
@@ -266,7 +278,8 @@ class AdmissionIntegrationTest : public ::testing::Test {
 
   static void TearDownTestSuite() {
     if (!S) return;
-    if (S->client) (void)DeleteWebhookConfigurations(*S->client, S->config.name);
+    // The operator never deletes its webhook configurations: the admin does.
+    if (S->admin) (void)DeleteWebhookConfigurations(*S->admin, S->config.name);
     if (S->server) S->server->Stop();
     if (S->cache) S->cache->Stop();
     for (auto it = S->cleanup.rbegin(); it != S->cleanup.rend(); ++it) (void)Kubectl(S->env, *it);
@@ -458,7 +471,7 @@ TEST_F(AdmissionIntegrationTest, LimitRangeClampsTheAgentsResources) {
                   {"maxLimitRequestRatio", {{"cpu", "2"}, {"memory", "2"}}}}}}}}};
   MustKubectl({"create", "-f", "-"}, lr.dump());
   ASSERT_TRUE(Eventually([] {
-    auto f = S->cache->FactsFor(S->ns_lr);
+    auto f = S->facts->FactsFor(S->ns_lr);
     return f.ok() && !f->limit_ranges.empty();
   }));
   json app_resources = {{"limits", {{"cpu", "10m"}, {"memory", "32Mi"}}},
@@ -503,7 +516,7 @@ TEST_F(AdmissionIntegrationTest, ValidatingWebhookAndCelRejectBadAgents) {
   S->cleanup.push_back(
       {"-n", S->ns_other, "delete", "prometheusagent.promsidecar.io", "default-1", "--ignore-not-found"});
   ASSERT_TRUE(Eventually([] {
-    for (const auto& a : S->cache->Agents()) {
+    for (const auto& a : *S->cache->Agents()) {
       if (a.name == "default-1") return true;
     }
     return false;

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include "common/util/time.h"
 #include "fixtures.h"
 #include "operator/api/well_known.h"
+#include "operator/cache/objects.h"
 #include "operator/controller/rate_limiter.h"
 
 namespace promsidecar::controller {
@@ -17,9 +19,12 @@ using testing::Facts;
 using testing::Injected;
 using testing::SidecarAgent;
 
-// A pod as a PartialObjectMetadataList item: metadata only.
-json MetadataOnly(const json& pod) {
-  return {{"apiVersion", "meta.k8s.io/v1"}, {"kind", "PartialObjectMetadata"}, {"metadata", pod["metadata"]}};
+// A pod as the cache keeps it (from a PartialObjectMetadata: metadata only).
+std::string Uninjected(const json& pod, const inject::ClusterFacts& facts) {
+  const json metadata_only = {
+      {"apiVersion", "meta.k8s.io/v1"}, {"kind", "PartialObjectMetadata"}, {"metadata", pod["metadata"]}};
+  const auto meta = cache::ToPodMeta(metadata_only);
+  return meta ? UninjectedAgent(*meta, facts) : "";
 }
 
 TEST(UninjectedAgent, OptedInPodsWithoutSidecarAreRepairCases) {
@@ -60,15 +65,13 @@ TEST(UninjectedAgent, OptedInPodsWithoutSidecarAreRepairCases) {
   const api::Agent agent = SidecarAgent("mon", "a");
   for (const auto& c : cases) {
     auto facts = Facts(agent);
-    json pod = MetadataOnly(AppPod("team-a"));
+    json pod = AppPod("team-a");
     c.change(pod["metadata"], facts);
-    EXPECT_EQ(UninjectedAgent(pod, facts), c.want) << c.name;
+    EXPECT_EQ(Uninjected(pod, facts), c.want) << c.name;
   }
-  // A pod the webhook injected is never a repair case, metadata only or not.
+  // A pod the webhook injected is never a repair case.
   const auto facts = Facts(agent);
-  const json injected = Injected(AppPod("team-a"), facts);
-  EXPECT_EQ(UninjectedAgent(injected, facts), "");
-  EXPECT_EQ(UninjectedAgent(MetadataOnly(injected), facts), "");
+  EXPECT_EQ(Uninjected(Injected(AppPod("team-a"), facts), facts), "");
 }
 
 json Owned(const json& object, const std::string& api_version, const std::string& kind,
@@ -112,7 +115,7 @@ TEST(ResolveWorkload, FollowsOwnerReferencesToWhatCanBeRestarted) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
-    const Workload w = ResolveWorkload(c.pod, c.replica_set);
+    const Workload w = ResolveWorkload("team-a", cache::ControllerOf(c.pod), c.replica_set);
     EXPECT_EQ(static_cast<int>(w.kind), static_cast<int>(c.kind));
     if (w.kind != Workload::Kind::kNone) {
       EXPECT_EQ(w.Key(), c.workload);
@@ -135,7 +138,7 @@ TEST(RestartPatch, IsWhatKubectlRolloutRestartSends) {
 }
 
 TEST(RestartedWithin, ReadsTheTemplateAnnotation) {
-  const auto now = *ParseRfc3339("2026-01-02T12:00:00Z");
+  const auto now = *util::ParseRfc3339("2026-01-02T12:00:00Z");
   auto workload = [](const std::string& at) {
     json w = {{"spec", {{"template", {{"metadata", json::object()}}}}}};
     if (!at.empty()) w["spec"]["template"]["metadata"]["annotations"] = {{kRestartedAtAnnotation, at}};
@@ -156,9 +159,10 @@ TEST(RestartedWithin, ReadsTheTemplateAnnotation) {
   for (const auto& c : cases) {
     EXPECT_EQ(RestartedWithin(workload(c.at), now, std::chrono::hours(1)), c.want) << c.at;
   }
-  EXPECT_EQ(FormatRfc3339(now), "2026-01-02T12:00:00Z");
-  EXPECT_FALSE(ParseRfc3339("2026-01-02T12:00:00"));  // no zone
-  EXPECT_FALSE(ParseRfc3339("2026-01-02T12:00:00Zjunk"));
+  EXPECT_EQ(util::FormatRfc3339(now), "2026-01-02T12:00:00Z");
+  EXPECT_EQ(util::FormatRfc3339Micro(now + std::chrono::microseconds(1234)), "2026-01-02T12:00:00.001234Z");
+  EXPECT_FALSE(util::ParseRfc3339("2026-01-02T12:00:00"));  // no zone
+  EXPECT_FALSE(util::ParseRfc3339("2026-01-02T12:00:00Zjunk"));
 }
 
 TEST(SlidingWindowLimiter, AtMostNInAnyMinute) {

@@ -10,7 +10,7 @@
 
 #include "fixtures.h"
 #include "operator/api/well_known.h"
-#include "operator/controller/controller.h"
+#include "operator/cache/objects.h"
 
 namespace promsidecar::controller {
 namespace {
@@ -87,7 +87,17 @@ TEST(CheckInjectedPod, ComparesWithWhatDecideWouldInjectNow) {
     c.change(pod, facts);
     const PodCheck check = CheckInjectedPod(pod, facts);
     EXPECT_EQ(DriftName(check.drift), DriftName(c.want));
-    EXPECT_EQ(PodOutdated(pod, facts), c.want != PodDrift::kCurrent);
+    // The controller's view, from the pod's metadata alone, agrees (only
+    // kImageOnly and kNeedsRestart cannot be told apart without the spec).
+    const auto meta = cache::ToPodMeta(pod);
+    ASSERT_NE(meta, nullptr);
+    PodChecker checker(facts);
+    const PodCheck from_meta = checker.Check(*meta);
+    const PodDrift want_meta =
+        c.want == PodDrift::kImageOnly || c.want == PodDrift::kNeedsRestart ? PodDrift::kOutdated : c.want;
+    EXPECT_EQ(DriftName(from_meta.drift), DriftName(want_meta));
+    EXPECT_EQ(from_meta.agent, check.agent);
+    EXPECT_EQ(from_meta.want_hash, check.want_hash);
     if (c.want == PodDrift::kCurrent || c.want == PodDrift::kImageOnly) {
       EXPECT_EQ(check.agent, "mon/a");
       // What Decide gives now, read back from an injection done now.
@@ -98,6 +108,41 @@ TEST(CheckInjectedPod, ComparesWithWhatDecideWouldInjectNow) {
       EXPECT_EQ(check.want_image, FindAgentContainer(fresh)->image);
     }
   }
+}
+
+// The class of a pod (what Decide reads from it besides its containers) is
+// in its metadata: pods that differ in it differ in what is injected, and the
+// metadata check tells them apart, once per class.
+TEST(PodChecker, TheStampedGracePeriodAndOverridesAreTheClass) {
+  const api::Agent agent = SidecarAgent("mon", "a");
+  const auto facts = Facts(agent);
+  json slow = AppPod("team-a", "slow");
+  slow["spec"]["terminationGracePeriodSeconds"] = 120;
+  json regular = AppPod("team-a", "regular");
+  regular["metadata"]["annotations"][api::kNativeSidecarAnnotation] = "never";
+  const json defaulted = Injected(AppPod("team-a", "default"), facts);
+  const json pods[] = {defaulted, Injected(slow, facts), Injected(regular, facts)};
+  std::set<std::string> hashes;
+  PodChecker checker(facts);
+  for (const json& pod : pods) {
+    SCOPED_TRACE(pod["metadata"]["name"].get<std::string>());
+    EXPECT_EQ(pod["metadata"]["annotations"].value(api::kInjectionClassAnnotation, ""),
+              "terminationGracePeriodSeconds=" +
+                  std::to_string(pod["spec"].value("terminationGracePeriodSeconds", 30)));
+    const auto meta = cache::ToPodMeta(pod);
+    EXPECT_EQ(checker.Check(*meta).drift, PodDrift::kCurrent);
+    hashes.insert(pod["metadata"]["annotations"][api::kInjectedHashAnnotation].get<std::string>());
+  }
+  EXPECT_EQ(hashes.size(), 3u) << "the three classes inject three different fragments";
+
+  // A pod injected before the class was stamped: the Kubernetes default
+  // grace period is assumed, so default pods stay current.
+  json legacy = defaulted;
+  legacy["metadata"]["annotations"].erase(api::kInjectionClassAnnotation);
+  EXPECT_EQ(checker.Check(*cache::ToPodMeta(legacy)).drift, PodDrift::kCurrent);
+  json legacy_slow = pods[1];
+  legacy_slow["metadata"]["annotations"].erase(api::kInjectionClassAnnotation);
+  EXPECT_EQ(checker.Check(*cache::ToPodMeta(legacy_slow)).drift, PodDrift::kOutdated);
 }
 
 // The paths a patch changed, from nlohmann's diff of before and after.
