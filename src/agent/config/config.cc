@@ -810,6 +810,12 @@ std::vector<ScrapeProtocol> DefaultScrapeProtocolsFor(const GlobalConfig& global
   return {d.begin(), d.end()};
 }
 
+void ApplyGlobalScrapeDefaults(const GlobalConfig& global, ScrapeConfig& job) {
+  job.scrape_native_histograms = global.scrape_native_histograms;
+  job.always_scrape_classic_histograms = global.always_scrape_classic_histograms;
+  job.scrape_protocols = DefaultScrapeProtocolsFor(global, job.scrape_native_histograms);
+}
+
 namespace {
 
 // --- remote_write ---
@@ -912,6 +918,15 @@ std::string CanonicalText(const RemoteWriteConfig& rw) {
   o << "\nproxy=" << rw.proxy_url << "\nqueue{" << q.capacity << '|' << q.max_samples_per_send << '|'
     << q.batch_send_deadline.count() << '|' << q.min_backoff.count() << '|' << q.max_backoff.count() << '|'
     << q.retry_on_http_429 << "}\n";
+  // Keys added later only when set, so the default name of an older section
+  // (and with it its WAL reader) stays what it was.
+  if (rw.message_v2) o << "message=v2\n";
+  if (rw.send_exemplars) o << "exemplars\n";
+  if (rw.send_native_histograms) o << "native_histograms\n";
+  if (rw.metadata_config != MetadataConfig{}) {
+    o << "metadata{" << rw.metadata_config.send << '|' << rw.metadata_config.send_interval.count() << '|'
+      << rw.metadata_config.max_samples_per_send << "}\n";
+  }
   return o.str();
 }
 
@@ -979,6 +994,33 @@ RemoteWriteConfig ReadRemoteWrite(Ctx& ctx, const YAML::Node& item, const std::s
               "must be an http:// or https:// URL with a host, got " + Quote(RedactUrl(rw.proxy_url)));
   }
   rw.queue_config = ReadQueue(r);
+  std::string message;
+  if (r.String("protobuf_message", message)) {
+    if (message == "io.prometheus.write.v2.Request") {
+      rw.message_v2 = true;
+    } else if (message != "prometheus.WriteRequest") {
+      ctx.Error(
+          r.LineOfKey("protobuf_message"), r.Path("protobuf_message"),
+          "unknown message " + Quote(message) +
+              " (prometheus.WriteRequest for remote write 1.0, io.prometheus.write.v2.Request for 2.0)");
+    }
+  }
+  r.Bool("send_exemplars", rw.send_exemplars);
+  r.Bool("send_native_histograms", rw.send_native_histograms);
+  if (const YAML::Node* v = r.Get("metadata_config")) {
+    MapReader m(ctx, *v, r.Path("metadata_config"), r.KeyLine("metadata_config"));
+    m.Bool("send", rw.metadata_config.send);
+    if (m.Duration("send_interval", rw.metadata_config.send_interval) &&
+        rw.metadata_config.send_interval.count() <= 0) {
+      ctx.Error(m.LineOfKey("send_interval"), m.Path("send_interval"), "must be positive (e.g. 1m)");
+    }
+    if (m.Uint("max_samples_per_send", rw.metadata_config.max_samples_per_send) &&
+        rw.metadata_config.max_samples_per_send == 0) {
+      ctx.Error(m.LineOfKey("max_samples_per_send"), m.Path("max_samples_per_send"),
+                "must be greater than 0");
+    }
+    m.Finish();
+  }
   r.Finish();
   return rw;
 }

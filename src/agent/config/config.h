@@ -13,7 +13,8 @@
 //                    (our extension: the sidecar mode's settings)
 //   remote_write:    url, name, remote_timeout, headers, write_relabel_configs,
 //                    basic_auth | authorization | oauth2, tls_config, proxy_url,
-//                    queue_config
+//                    queue_config, protobuf_message, send_exemplars,
+//                    send_native_histograms, metadata_config
 //
 // Global scrape limits (sample_limit, label_limit, label_name_length_limit,
 // label_value_length_limit, body_size_limit) are defaults for every job, as
@@ -201,6 +202,14 @@ struct QueueConfig {
   friend bool operator==(const QueueConfig&, const QueueConfig&) = default;
 };
 
+// Prometheus's remote_write metadata_config.
+struct MetadataConfig {
+  bool send = true;
+  Millis send_interval{std::chrono::minutes(1)};  // 1.0: how often metadata requests go out
+  uint64_t max_samples_per_send = 500;            // 1.0: families per metadata request
+  friend bool operator==(const MetadataConfig&, const MetadataConfig&) = default;
+};
+
 struct RemoteWriteConfig {
   std::string url;   // http:// or https://, with a host
   std::string name;  // unique; defaulted to a 6-hex-digit hash of the section
@@ -214,6 +223,12 @@ struct RemoteWriteConfig {
   TLSConfig tls_config;
   std::string proxy_url;  // "" or http(s)://host[:port]
   QueueConfig queue_config;
+  // protobuf_message: false = prometheus.WriteRequest (1.0, Prometheus's
+  // default), true = io.prometheus.write.v2.Request (2.0).
+  bool message_v2 = false;
+  bool send_exemplars = false;
+  bool send_native_histograms = false;
+  MetadataConfig metadata_config;
   friend bool operator==(const RemoteWriteConfig&, const RemoteWriteConfig&) = default;
 };
 
@@ -240,6 +255,10 @@ struct AgentConfig {
 // The scrape protocols of a job that sets none: the global list, else
 // Prometheus's default for whether it scrapes native histograms.
 std::vector<ScrapeProtocol> DefaultScrapeProtocolsFor(const GlobalConfig& global, bool native_histograms);
+
+// Gives a job built outside the file (the sidecar's pod job) the global
+// scrape defaults a job of the file would get.
+void ApplyGlobalScrapeDefaults(const GlobalConfig& global, ScrapeConfig& job);
 
 // Everything a parse found: a config when there are no errors, otherwise the
 // complete list of errors in file order.

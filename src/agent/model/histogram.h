@@ -96,6 +96,13 @@ struct Histogram {
   friend bool operator==(const Histogram&, const Histogram&) = default;
 };
 
+// A native histogram at a time (what a series holds instead of a float sample).
+struct HistogramSample {
+  int64_t timestamp_ms = 0;
+  Histogram histogram;
+  friend bool operator==(const HistogramSample&, const HistogramSample&) = default;
+};
+
 bool IsExponentialSchema(int32_t schema);
 
 // Why a histogram is malformed (spans that need another number of buckets

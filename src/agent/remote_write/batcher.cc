@@ -1,6 +1,7 @@
 #include "agent/remote_write/batcher.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -91,6 +92,7 @@ bool Batcher::SetSeries(SeriesRef ref, const model::Labels& labels) {
   e.remove_after_take = false;
   e.invalid = false;
   e.labels.reset();
+  e.metadata.reset();  // a redefinition is followed by its metadata again
 
   model::Labels out = labels;
   AddExternalLabels(out, options_.external_labels);
@@ -107,6 +109,25 @@ bool Batcher::SetSeries(SeriesRef ref, const model::Labels& labels) {
   return true;
 }
 
+void Batcher::SetMetadata(SeriesRef ref, const model::Metadata& metadata) {
+  auto it = series_.find(ref);
+  if (it == series_.end() || !options_.send_metadata) return;
+  if (it->second.metadata && *it->second.metadata == metadata) return;
+  it->second.metadata = std::make_shared<const model::Metadata>(metadata);
+}
+
+std::vector<std::shared_ptr<const model::Metadata>> Batcher::FamilyMetadata() const {
+  std::map<std::string_view, std::shared_ptr<const model::Metadata>> by_family;
+  for (const auto& [ref, e] : series_) {
+    if (e.labels && e.metadata && !e.metadata->family.empty())
+      by_family.emplace(e.metadata->family, e.metadata);
+  }
+  std::vector<std::shared_ptr<const model::Metadata>> out;
+  out.reserve(by_family.size());
+  for (auto& [name, m] : by_family) out.push_back(std::move(m));
+  return out;
+}
+
 void Batcher::RemoveSeries(SeriesRef ref) {
   auto it = series_.find(ref);
   if (it == series_.end()) return;
@@ -118,20 +139,47 @@ void Batcher::RemoveSeries(SeriesRef ref) {
   deferred_removals_.push_back(ref);
 }
 
-void Batcher::Append(SeriesRef ref, const model::Sample& sample, SteadyTime now) {
+Batcher::Entry* Batcher::Accept(SeriesRef ref, SteadyTime now) {
   auto it = series_.find(ref);
   if (it == series_.end()) {
     ++stats_.samples_unknown_series;
-    return;
+    return nullptr;
   }
   Entry& e = it->second;
   if (!e.labels) {
     ++(e.invalid ? stats_.samples_invalid : stats_.samples_dropped_relabel);
-    return;
+    return nullptr;
   }
   if (pending_.empty()) first_pending_ = now;
   ++e.pending;
-  pending_.push_back(Pending{&e, sample});
+  return &e;
+}
+
+void Batcher::Append(SeriesRef ref, const model::Sample& sample, SteadyTime now) {
+  Entry* e = Accept(ref, now);
+  if (e == nullptr) return;
+  ++e->pending_samples;
+  pending_.push_back(Pending{e, Kind::kSample, sample});
+}
+
+void Batcher::AppendHistogram(SeriesRef ref, model::HistogramSample&& histogram, SteadyTime now) {
+  if (!options_.send_native_histograms) {
+    ++stats_.histograms_not_sent;
+    return;
+  }
+  Entry* e = Accept(ref, now);
+  if (e == nullptr) return;
+  ++e->pending_histograms;
+  pending_.push_back(Pending{e, Kind::kHistogram, {static_cast<int64_t>(pending_histograms_.size()), 0}});
+  pending_histograms_.push_back(std::move(histogram));
+}
+
+void Batcher::AppendExemplar(SeriesRef ref, model::Exemplar&& exemplar, SteadyTime now) {
+  if (!options_.send_exemplars) return;  // as Prometheus: not sent, not counted
+  Entry* e = Accept(ref, now);
+  if (e == nullptr) return;
+  pending_.push_back(Pending{e, Kind::kExemplar, {static_cast<int64_t>(pending_exemplars_.size()), 0}});
+  pending_exemplars_.push_back(std::move(exemplar));
 }
 
 std::optional<SteadyTime> Batcher::FlushDeadline() const {
@@ -148,7 +196,7 @@ void Batcher::TakeBatch(Batch& out) {
   out.Clear();
   take_order_.clear();
   // Counting sort by series in order of first appearance: stable, so each
-  // series keeps its samples' arrival order.
+  // series keeps its items' arrival order.
   for (const auto& p : pending_) {
     Entry* e = p.entry;
     if (e->batch_index == kNoIndex) {
@@ -157,26 +205,46 @@ void Batcher::TakeBatch(Batch& out) {
     }
   }
   out.series.resize(take_order_.size());
-  uint32_t offset = 0;
+  uint32_t samples = 0, histograms = 0, exemplars = 0;
   for (size_t i = 0; i < take_order_.size(); ++i) {
     Entry* e = take_order_[i];
     // A redefinition after Append may have dropped the series meanwhile.
-    uint32_t n = e->labels ? e->pending : 0;
-    if (!e->labels) (e->invalid ? stats_.samples_invalid : stats_.samples_dropped_relabel) += e->pending;
-    out.series[i] = Batch::Series{e->labels, offset, 0};
-    offset += n;
+    const bool send = e->labels != nullptr;
+    if (!send) (e->invalid ? stats_.samples_invalid : stats_.samples_dropped_relabel) += e->pending;
+    const uint32_t ns = send ? e->pending_samples : 0;
+    const uint32_t nh = send ? e->pending_histograms : 0;
+    const uint32_t ne = send ? e->pending - e->pending_samples - e->pending_histograms : 0;
+    out.series[i] = Batch::Series{e->labels, e->metadata, samples, 0, histograms, 0, exemplars, 0};
+    samples += ns;
+    histograms += nh;
+    exemplars += ne;
   }
-  out.samples.resize(offset);
-  for (const auto& p : pending_) {
+  out.samples.resize(samples);
+  out.histograms.resize(histograms);
+  out.exemplars.resize(exemplars);
+  for (auto& p : pending_) {
     auto& s = out.series[p.entry->batch_index];
-    if (s.labels) out.samples[s.first + s.count++] = p.sample;
+    if (!s.labels) continue;
+    switch (p.kind) {
+      case Kind::kSample: out.samples[s.first + s.count++] = p.sample; break;
+      case Kind::kHistogram:
+        out.histograms[s.histograms_first + s.histograms_count++] =
+            std::move(pending_histograms_[static_cast<size_t>(p.sample.timestamp_ms)]);
+        break;
+      case Kind::kExemplar:
+        out.exemplars[s.exemplars_first + s.exemplars_count++] =
+            std::move(pending_exemplars_[static_cast<size_t>(p.sample.timestamp_ms)]);
+        break;
+    }
   }
   for (Entry* e : take_order_) {
     e->batch_index = kNoIndex;
-    e->pending = 0;
+    e->pending = e->pending_samples = e->pending_histograms = 0;
   }
   std::erase_if(out.series, [](const Batch::Series& s) { return !s.labels; });
   pending_.clear();
+  pending_histograms_.clear();
+  pending_exemplars_.clear();
   first_pending_.reset();
   out.end = position_;
 

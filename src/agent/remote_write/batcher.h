@@ -9,10 +9,15 @@
 //     (sorted unique names, no empty value, valid metric/label names, UTF-8
 //     values). Dropped and invalid series are remembered so their samples are
 //     counted, not sent;
-//   - accumulates samples in arrival order and hands them out as a Batch,
-//     grouped per series without reordering the samples of a series;
-//   - says when to flush: max_samples_per_send pending, or batch_send_deadline
-//     since the first pending sample.
+//   - accumulates samples, native histograms and exemplars in arrival order
+//     and hands them out as a Batch, grouped per series without reordering
+//     any series; histograms and exemplars only when the endpoint sends them
+//     (send_native_histograms, send_exemplars);
+//   - keeps each series' latest metadata for the batch (remote write 2.0
+//     sends it per series) and per family (1.0 sends it separately);
+//   - says when to flush: max_samples_per_send items (samples + histograms +
+//     exemplars, as Prometheus counts them) pending, or batch_send_deadline
+//     since the first pending item.
 // Not thread-safe.
 #pragma once
 
@@ -41,8 +46,11 @@ using RelabelHook = std::function<bool(model::Labels&)>;
 struct BatcherOptions {
   size_t max_samples_per_send = 2000;  // Prometheus's default
   std::chrono::milliseconds batch_send_deadline{5000};
-  model::Labels external_labels;  // canonical
-  RelabelHook relabel;            // may be empty
+  model::Labels external_labels;        // canonical
+  RelabelHook relabel;                  // may be empty
+  bool send_native_histograms = false;  // Prometheus's defaults
+  bool send_exemplars = false;
+  bool send_metadata = true;  // metadata_config.send
 };
 
 struct BatcherStats {
@@ -51,6 +59,7 @@ struct BatcherStats {
   uint64_t samples_dropped_relabel = 0;  // samples of series the hook dropped
   uint64_t samples_invalid = 0;          // samples of series with invalid labels
   uint64_t samples_unknown_series = 0;   // samples for a ref never defined
+  uint64_t histograms_not_sent = 0;      // native histograms of an endpoint without send_native_histograms
 };
 
 // Why a label set may not be sent, or nullopt when it may. Pure.
@@ -73,12 +82,22 @@ class Batcher {
   // Appends one sample of `ref`, received at `now`. Samples of dropped,
   // invalid or unknown series are counted and discarded.
   void Append(SeriesRef ref, const model::Sample& sample, SteadyTime now);
+  // The same for a native histogram sample and an exemplar; both are
+  // discarded (histograms counted) when the endpoint does not send them.
+  void AppendHistogram(SeriesRef ref, model::HistogramSample&& histogram, SteadyTime now);
+  void AppendExemplar(SeriesRef ref, model::Exemplar&& exemplar, SteadyTime now);
+  // The metadata of `ref` from here on (unknown refs are ignored).
+  void SetMetadata(SeriesRef ref, const model::Metadata& metadata);
+  // The latest metadata of every family of the known series, one entry per
+  // family name (remote write 1.0's metadata requests), sorted by name.
+  std::vector<std::shared_ptr<const model::Metadata>> FamilyMetadata() const;
   // Records that everything fed so far ends at `pos` in the source; the next
   // batch taken covers the source up to here.
   void MarkPosition(const Position& pos) { position_ = pos; }
 
   size_t pending() const { return pending_.size(); }
   bool Full() const { return pending_.size() >= options_.max_samples_per_send; }
+  const BatcherOptions& options() const { return options_; }
   // When the pending samples must be sent at the latest (nullopt if none).
   std::optional<SteadyTime> FlushDeadline() const;
   // Full, or the deadline has passed.
@@ -97,19 +116,30 @@ class Batcher {
   static constexpr uint32_t kNoIndex = UINT32_MAX;
   struct Entry {
     std::shared_ptr<const model::Labels> labels;  // null: not sent
+    std::shared_ptr<const model::Metadata> metadata;
     bool invalid = false;
     bool remove_after_take = false;
-    uint32_t pending = 0;             // samples of this series in pending_
+    uint32_t pending = 0;             // items of this series in pending_
+    uint32_t pending_samples = 0;     // of which samples
+    uint32_t pending_histograms = 0;  // of which histograms
     uint32_t batch_index = kNoIndex;  // scratch for TakeBatch
   };
+  enum class Kind : uint8_t { kSample, kHistogram, kExemplar };
+  // One pending item: the sample itself, or the index of the histogram or
+  // exemplar in its own vector (they are large; samples are not).
   struct Pending {
     Entry* entry;  // unordered_map nodes never move
-    model::Sample sample;
+    Kind kind;
+    model::Sample sample;  // kSample; else sample.timestamp_ms holds the index
   };
+  // The entry of `ref` if its items are to be sent; counts the rest.
+  Entry* Accept(SeriesRef ref, SteadyTime now);
 
   BatcherOptions options_;
   std::unordered_map<SeriesRef, Entry> series_;
   std::vector<Pending> pending_;
+  std::vector<model::HistogramSample> pending_histograms_;
+  std::vector<model::Exemplar> pending_exemplars_;
   std::vector<Entry*> take_order_;  // scratch for TakeBatch
   std::vector<SeriesRef> deferred_removals_;
   std::optional<SteadyTime> first_pending_;

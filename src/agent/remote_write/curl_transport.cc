@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -37,7 +38,27 @@ struct ResponseCapture {
   std::string body;
   size_t max_body = 0;
   std::string retry_after;
+  std::optional<uint64_t> samples_written, histograms_written, exemplars_written;
 };
+
+// The value of header `name` (lower case, with the colon) in `line`, or nullopt.
+std::optional<std::string_view> HeaderValue(std::string_view line, std::string_view name) {
+  if (line.size() < name.size()) return std::nullopt;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) return std::nullopt;
+  }
+  auto v = line.substr(name.size());
+  while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  return v;
+}
+
+std::optional<uint64_t> Count(std::string_view v) {
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || v.empty()) return std::nullopt;
+  return n;
+}
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* r = static_cast<ResponseCapture*>(user);
@@ -49,24 +70,18 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* r = static_cast<ResponseCapture*>(user);
   std::string_view line(data, size * n);
-  constexpr std::string_view kName = "retry-after:";
-  if (line.size() > kName.size()) {
-    bool match = true;
-    for (size_t i = 0; i < kName.size(); ++i) {
-      if (std::tolower(static_cast<unsigned char>(line[i])) != kName[i]) {
-        match = false;
-        break;
-      }
-    }
-    if (match) {
-      auto v = line.substr(kName.size());
-      while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-      r->retry_after.assign(v);
-    }
-  }
+  if (auto v = HeaderValue(line, "retry-after:")) r->retry_after.assign(*v);
+  if (auto v = HeaderValue(line, "x-prometheus-remote-write-samples-written:"))
+    r->samples_written = Count(*v);
+  if (auto v = HeaderValue(line, "x-prometheus-remote-write-histograms-written:"))
+    r->histograms_written = Count(*v);
+  if (auto v = HeaderValue(line, "x-prometheus-remote-write-exemplars-written:"))
+    r->exemplars_written = Count(*v);
   // A new status line (after 100 Continue, or a proxy CONNECT) starts over.
-  if (line.starts_with("HTTP/")) r->retry_after.clear();
+  if (line.starts_with("HTTP/")) {
+    r->retry_after.clear();
+    r->samples_written = r->histograms_written = r->exemplars_written = std::nullopt;
+  }
   return size * n;
 }
 
@@ -286,8 +301,10 @@ Result<HttpResult> CurlTransport::Post(const Request& request) {
     if (!IsReservedHeader(name)) Append(headers, name + ": " + value);
   }
   Append(headers, "Content-Encoding: " + std::string(kContentEncoding));
-  Append(headers, "Content-Type: " + std::string(kContentType));
-  Append(headers, "X-Prometheus-Remote-Write-Version: " + std::string(kRemoteWriteVersion));
+  const bool v2 = request.message == MessageType::kV2;
+  Append(headers, "Content-Type: " + std::string(v2 ? kContentTypeV2 : kContentType));
+  Append(headers, "X-Prometheus-Remote-Write-Version: " +
+                      std::string(v2 ? kRemoteWriteVersionV2 : kRemoteWriteVersion));
   Append(headers, "User-Agent: " + m.config.user_agent);
   Append(headers, "Expect:");  // no 100-continue round trip for large bodies
   if (m.server_name) Append(headers, m.server_name->host_header);
@@ -309,6 +326,9 @@ Result<HttpResult> CurlTransport::Post(const Request& request) {
   if (r->status == 401 && m.config.oauth2) m.tokens.Invalidate();
   r->retry_after = std::move(resp.retry_after);
   r->body = std::move(resp.body);
+  r->samples_written = resp.samples_written;
+  r->histograms_written = resp.histograms_written;
+  r->exemplars_written = resp.exemplars_written;
   return r;
 }
 

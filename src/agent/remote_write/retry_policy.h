@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -18,6 +19,12 @@ struct HttpResult {
   int status = 0;
   std::string retry_after;  // the Retry-After header, verbatim ("" if absent)
   std::string body;         // the start of the body, for the log only
+  // Remote write 2.0's X-Prometheus-Remote-Write-{Samples,Histograms,
+  // Exemplars}-Written response headers, when present and numeric.
+  std::optional<uint64_t> samples_written;
+  std::optional<uint64_t> histograms_written;
+  std::optional<uint64_t> exemplars_written;
+  bool any_written_header() const { return samples_written || histograms_written || exemplars_written; }
 };
 
 enum class Outcome {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
+#include <vector>
 
 #include "agent/remote_write/batch.h"
 
@@ -24,6 +26,10 @@ class SampleSource {
   // the source may persist this position and truncate behind it. Called in
   // order, once per batch, from the sender's thread.
   virtual void Ack(const Position& end) = 0;
+
+  // The latest metadata of each metric family the source has seen (remote
+  // write 1.0 sends it in requests of its own). From the sender's thread.
+  virtual std::vector<std::shared_ptr<const model::Metadata>> FamilyMetadata() const = 0;
 };
 
 }  // namespace promsidecar::remote_write

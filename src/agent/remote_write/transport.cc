@@ -17,6 +17,10 @@ bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
 }
 }  // namespace
 
+std::string_view ToString(MessageType type) {
+  return type == MessageType::kV2 ? "io.prometheus.write.v2.Request" : "prometheus.WriteRequest";
+}
+
 bool IsReservedHeader(std::string_view name) {
   // Prometheus's reserved list for remote write, plus framing headers.
   static constexpr std::array<std::string_view, 14> kReserved = {"Authorization",      "Host",

@@ -15,11 +15,19 @@
 
 namespace promsidecar::remote_write {
 
+// Which protobuf message a request carries: remote write 1.0's
+// prometheus.WriteRequest or 2.0's io.prometheus.write.v2.Request. The
+// transport sets Content-Type and X-Prometheus-Remote-Write-Version from it.
+enum class MessageType { kV1, kV2 };
+// The config names ("prometheus.WriteRequest", "io.prometheus.write.v2.Request").
+std::string_view ToString(MessageType type);
+
 struct Request {
-  std::string_view body;  // snappy-compressed WriteRequest; must outlive Post()
+  std::string_view body;  // snappy-compressed message; must outlive Post()
   // Upper bound for this request; zero means the transport's remote_timeout.
   // The sender shortens it while flushing at shutdown.
   std::chrono::milliseconds timeout{0};
+  MessageType message = MessageType::kV1;
 };
 
 class Transport {
@@ -36,10 +44,14 @@ class Transport {
 // Case-insensitive. Config validation uses this too.
 bool IsReservedHeader(std::string_view name);
 
-// The remote-write request headers every request carries.
+// The remote-write request headers every request carries: 1.0's (which a
+// 1.x receiver expects), and 2.0's.
 inline constexpr std::string_view kContentEncoding = "snappy";
 inline constexpr std::string_view kContentType = "application/x-protobuf";
 inline constexpr std::string_view kRemoteWriteVersion = "0.1.0";
+inline constexpr std::string_view kContentTypeV2 =
+    "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+inline constexpr std::string_view kRemoteWriteVersionV2 = "2.0.0";
 
 // Where a secret comes from: inline, or a file re-read when it changes
 // (kubelet swaps mounted Secrets atomically).

@@ -18,13 +18,33 @@ WalSampleSource::WalSampleSource(std::unique_ptr<wal::Reader> reader, BatcherOpt
   last_taken_ = marked_;
 }
 
+size_t WalSampleSource::CurrentSize() const {
+  if (!current_) return 0;
+  if (auto* s = std::get_if<wal::SamplesRecord>(&*current_)) return s->samples.size();
+  if (auto* h = std::get_if<wal::HistogramsRecord>(&*current_)) return h->histograms.size();
+  return std::get<wal::ExemplarsRecord>(*current_).exemplars.size();
+}
+
 void WalSampleSource::FeedCurrent(SteadyPoint now) {
-  const auto& samples = current_->samples;
-  while (current_next_ < samples.size() && !batcher_.Full()) {
-    const auto& s = samples[current_next_++];
-    batcher_.Append(s.ref, model::Sample{s.timestamp_ms, s.value}, now);
+  const size_t size = CurrentSize();
+  if (auto* samples = std::get_if<wal::SamplesRecord>(&*current_)) {
+    while (current_next_ < size && !batcher_.Full()) {
+      const auto& s = samples->samples[current_next_++];
+      batcher_.Append(s.ref, model::Sample{s.timestamp_ms, s.value}, now);
+    }
+  } else if (auto* histograms = std::get_if<wal::HistogramsRecord>(&*current_)) {
+    while (current_next_ < size && !batcher_.Full()) {
+      auto& h = histograms->histograms[current_next_++];
+      batcher_.AppendHistogram(h.ref, model::HistogramSample{h.timestamp_ms, std::move(h.histogram)}, now);
+    }
+  } else {
+    auto& exemplars = std::get<wal::ExemplarsRecord>(*current_).exemplars;
+    while (current_next_ < size && !batcher_.Full()) {
+      auto& e = exemplars[current_next_++];
+      batcher_.AppendExemplar(e.ref, std::move(e.exemplar), now);
+    }
   }
-  if (current_next_ == samples.size()) {
+  if (current_next_ == size) {
     marked_ = ToPosition(current_end_);
     batcher_.MarkPosition(marked_);
     current_.reset();
@@ -53,7 +73,7 @@ void WalSampleSource::PublishStats() {
   dropped_relabel_.store(s.samples_dropped_relabel);
   invalid_.store(s.samples_invalid);
   unknown_series_.store(s.samples_unknown_series);
-  uint64_t unfed = current_ ? current_->samples.size() - current_next_ : 0;
+  uint64_t unfed = current_ ? CurrentSize() - current_next_ : 0;
   pending_.store(batcher_.pending() + unfed);
 }
 
@@ -84,16 +104,18 @@ bool WalSampleSource::NextBatchImpl(Batch& batch, SteadyPoint deadline, bool flu
     }
     if (*next) {
       wal::Entry& e = **next;
-      if (auto* samples = std::get_if<wal::SamplesRecord>(&e.record)) {
-        current_ = std::move(*samples);
-        current_end_ = e.end;
-        current_next_ = 0;
-      } else {
-        if (auto* series = std::get_if<wal::SeriesRecord>(&e.record)) {
-          for (const auto& s : series->series) batcher_.SetSeries(s.ref, s.labels);
-        }
+      if (auto* series = std::get_if<wal::SeriesRecord>(&e.record)) {
+        for (const auto& s : series->series) batcher_.SetSeries(s.ref, s.labels);
         marked_ = ToPosition(e.end);
         batcher_.MarkPosition(marked_);
+      } else if (auto* metadata = std::get_if<wal::MetadataRecord>(&e.record)) {
+        for (const auto& m : metadata->metadata) batcher_.SetMetadata(m.ref, m.metadata);
+        marked_ = ToPosition(e.end);
+        batcher_.MarkPosition(marked_);
+      } else {
+        current_ = std::move(e.record);
+        current_end_ = e.end;
+        current_next_ = 0;
       }
       continue;
     }

@@ -33,6 +33,9 @@ class WalSampleSource : public SampleSource {
 
   bool NextBatch(Batch& batch, std::chrono::steady_clock::time_point deadline, bool flush) override;
   void Ack(const Position& end) override;
+  std::vector<std::shared_ptr<const model::Metadata>> FamilyMetadata() const override {
+    return batcher_.FamilyMetadata();
+  }
 
   // Thread-safe snapshots, refreshed at the end of every NextBatch call.
   BatcherStats batcher_stats() const;
@@ -44,9 +47,10 @@ class WalSampleSource : public SampleSource {
 
  private:
   static Position ToPosition(const wal::Position& p) { return Position{p.segment, p.offset, 0}; }
-  // Feeds the current samples record to the batcher until it is consumed or
-  // the batch is full.
+  // Feeds the current data record (samples, histograms or exemplars) to the
+  // batcher until it is consumed or the batch is full.
   void FeedCurrent(std::chrono::steady_clock::time_point now);
+  size_t CurrentSize() const;
   void Take(Batch& batch);
   void PublishStats();
   bool NextBatchImpl(Batch& batch, std::chrono::steady_clock::time_point deadline, bool flush);
@@ -54,8 +58,8 @@ class WalSampleSource : public SampleSource {
   std::unique_ptr<wal::Reader> reader_;
   Batcher batcher_;
   Now now_;
-  // A samples record being fed, and how far.
-  std::optional<wal::SamplesRecord> current_;
+  // A data record being fed, and how far.
+  std::optional<wal::Record> current_;
   wal::Position current_end_;
   size_t current_next_ = 0;
   // The last position handed out in a batch (to notice progress made only by

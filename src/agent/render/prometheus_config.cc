@@ -13,6 +13,18 @@ namespace {
 constexpr PrometheusVersion kGlobalLimitsSince{2, 45};
 // Agent mode exists from 2.32 on (--enable-feature=agent).
 constexpr PrometheusVersion kAgentModeSince{2, 32};
+// Since when a key exists (Prometheus's CHANGELOG); an older Prometheus
+// rejects it, so it is left out for older versions (docs/agent.md lists it).
+constexpr PrometheusVersion kMetadataConfigSince{2, 23};
+constexpr PrometheusVersion kSendExemplarsSince{2, 27};
+constexpr PrometheusVersion kSendNativeHistogramsSince{2, 40};
+constexpr PrometheusVersion kBucketLimitSince{2, 45};
+constexpr PrometheusVersion kScrapeProtocolsSince{2, 49};
+constexpr PrometheusVersion kMinBucketFactorSince{2, 50};
+constexpr PrometheusVersion kProtobufMessageSince{2, 54};
+constexpr PrometheusVersion kClassicHistogramsKeySince{3, 0};  // always_scrape_classic_histograms (job)
+constexpr PrometheusVersion kGlobalClassicHistogramsSince{3, 5};
+constexpr PrometheusVersion kScrapeNativeHistogramsSince{3, 8};  // before: a feature flag
 
 // Every value that comes from a user (label values, URLs, paths, header
 // values) is double-quoted: `yes`, `null`, `0x1`, `: x` or a leading `*`
@@ -125,7 +137,46 @@ void Rules(YAML::Emitter& out, const char* key, const std::vector<relabel::Rule>
   out << YAML::EndSeq;
 }
 
-void Scrape(YAML::Emitter& out, const config::ScrapeConfig& job, PrometheusVersion version) {
+// scrape_protocols for `version`: PrometheusText1.0.0 exists from 3.0 on.
+void Protocols(YAML::Emitter& out, const std::vector<config::ScrapeProtocol>& protocols,
+               PrometheusVersion version) {
+  out << YAML::Key << "scrape_protocols" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (auto p : protocols) {
+    if (version.major < 3 && p == config::ScrapeProtocol::kPrometheusText1_0_0) continue;
+    out << std::string(textparse::ToString(p));
+  }
+  out << YAML::EndSeq;
+}
+
+// The scrape keys a job sets beyond what the global section implies.
+void NativeHistogramKeys(YAML::Emitter& out, const config::ScrapeConfig& job, const config::GlobalConfig& g,
+                         PrometheusVersion version) {
+  if (version >= kScrapeProtocolsSince &&
+      job.scrape_protocols != config::DefaultScrapeProtocolsFor(g, job.scrape_native_histograms)) {
+    Protocols(out, job.scrape_protocols, version);
+  }
+  if (version >= kScrapeNativeHistogramsSince && job.scrape_native_histograms != g.scrape_native_histograms) {
+    out << YAML::Key << "scrape_native_histograms" << YAML::Value << job.scrape_native_histograms;
+  }
+  if (version >= kClassicHistogramsKeySince &&
+      job.always_scrape_classic_histograms != g.always_scrape_classic_histograms) {
+    out << YAML::Key << "always_scrape_classic_histograms" << YAML::Value
+        << job.always_scrape_classic_histograms;
+  }
+  if (version >= kBucketLimitSince && job.native_histogram_bucket_limit != 0) {
+    out << YAML::Key << "native_histogram_bucket_limit" << YAML::Value << job.native_histogram_bucket_limit;
+  }
+  if (version >= kMinBucketFactorSince && job.native_histogram_min_bucket_factor != 0) {
+    // The shortest text that reads back as the same double ("1.1", not 1.1000000000000001).
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, job.native_histogram_min_bucket_factor);
+    (void)ec;  // a finite double always fits
+    out << YAML::Key << "native_histogram_min_bucket_factor" << YAML::Value << std::string(buf, end);
+  }
+}
+
+void Scrape(YAML::Emitter& out, const config::ScrapeConfig& job, const config::GlobalConfig& g,
+            PrometheusVersion version) {
   out << YAML::BeginMap;
   KeyStr(out, "job_name", job.job_name);
   if (job.honor_labels) out << YAML::Key << "honor_labels" << YAML::Value << true;
@@ -137,8 +188,11 @@ void Scrape(YAML::Emitter& out, const config::ScrapeConfig& job, PrometheusVersi
   if (version.major >= 3) {
     // 3.x fails a scrape whose Content-Type is missing or unparsable; 2.x and
     // promsidecar-agent read such a body as the text format. Keep that.
-    out << YAML::Key << "fallback_scrape_protocol" << YAML::Value << "PrometheusText0.0.4";
+    out << YAML::Key << "fallback_scrape_protocol" << YAML::Value
+        << std::string(textparse::ToString(
+               job.fallback_scrape_protocol.value_or(config::ScrapeProtocol::kPrometheusText0_0_4)));
   }
+  NativeHistogramKeys(out, job, g, version);
   if (!job.params.empty()) {
     out << YAML::Key << "params" << YAML::Value << YAML::BeginMap;
     for (const auto& [name, values] : job.params) {
@@ -169,7 +223,7 @@ void Scrape(YAML::Emitter& out, const config::ScrapeConfig& job, PrometheusVersi
   out << YAML::EndMap;
 }
 
-void RemoteWrite(YAML::Emitter& out, const config::RemoteWriteConfig& rw) {
+void RemoteWrite(YAML::Emitter& out, const config::RemoteWriteConfig& rw, PrometheusVersion version) {
   out << YAML::BeginMap;
   KeyStr(out, "url", rw.url);
   if (!rw.name.empty()) KeyStr(out, "name", rw.name);
@@ -205,6 +259,22 @@ void RemoteWrite(YAML::Emitter& out, const config::RemoteWriteConfig& rw) {
   // so upstream follows our default of retrying 429.
   out << YAML::Key << "retry_on_http_429" << YAML::Value << q.retry_on_http_429;
   out << YAML::EndMap;
+  if (rw.message_v2 && version >= kProtobufMessageSince) {
+    out << YAML::Key << "protobuf_message" << YAML::Value << "io.prometheus.write.v2.Request";
+  }
+  if (rw.send_exemplars && version >= kSendExemplarsSince) {
+    out << YAML::Key << "send_exemplars" << YAML::Value << true;
+  }
+  if (rw.send_native_histograms && version >= kSendNativeHistogramsSince) {
+    out << YAML::Key << "send_native_histograms" << YAML::Value << true;
+  }
+  if (rw.metadata_config != config::MetadataConfig{} && version >= kMetadataConfigSince) {
+    out << YAML::Key << "metadata_config" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "send" << YAML::Value << rw.metadata_config.send;
+    KeyDuration(out, "send_interval", rw.metadata_config.send_interval);
+    out << YAML::Key << "max_samples_per_send" << YAML::Value << rw.metadata_config.max_samples_per_send;
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
 }
 
@@ -254,6 +324,15 @@ std::string RenderPrometheusConfig(const config::AgentConfig& shared,
   KeyDuration(out, "scrape_timeout", shared.global.scrape_timeout);
   Labels(out, "external_labels", shared.global.external_labels);
   if (version >= kGlobalLimitsSince) Limits(out, shared.global.limits);
+  if (!shared.global.scrape_protocols.empty() && version >= kScrapeProtocolsSince) {
+    Protocols(out, shared.global.scrape_protocols, version);
+  }
+  if (shared.global.scrape_native_histograms && version >= kScrapeNativeHistogramsSince) {
+    out << YAML::Key << "scrape_native_histograms" << YAML::Value << true;
+  }
+  if (shared.global.always_scrape_classic_histograms && version >= kGlobalClassicHistogramsSince) {
+    out << YAML::Key << "always_scrape_classic_histograms" << YAML::Value << true;
+  }
   out << YAML::EndMap;
 
   std::vector<const config::ScrapeConfig*> jobs;
@@ -261,12 +340,12 @@ std::string RenderPrometheusConfig(const config::AgentConfig& shared,
   if (pod_job) jobs.push_back(&*pod_job);
   if (!jobs.empty()) {
     out << YAML::Key << "scrape_configs" << YAML::Value << YAML::BeginSeq;
-    for (const auto* job : jobs) Scrape(out, *job, version);
+    for (const auto* job : jobs) Scrape(out, *job, shared.global, version);
     out << YAML::EndSeq;
   }
   if (!shared.remote_write.empty()) {
     out << YAML::Key << "remote_write" << YAML::Value << YAML::BeginSeq;
-    for (const auto& rw : shared.remote_write) RemoteWrite(out, rw);
+    for (const auto& rw : shared.remote_write) RemoteWrite(out, rw, version);
     out << YAML::EndSeq;
   }
   out << YAML::EndMap;

@@ -137,8 +137,28 @@ struct Agent::Metrics {
                                "pending_overflow: disk failing for too long).",
                                {"reason"})),
         rw_sent(r.AddCounterFamily("promsidecar_agent_remote_samples_sent_total",
-                                   "Samples acknowledged by the remote-write endpoint.",
+                                   "Float samples acknowledged by the remote-write endpoint.",
                                    {"remote_name", "url"})),
+        rw_histograms_sent(r.AddCounterFamily(
+            "promsidecar_agent_remote_histograms_sent_total",
+            "Native histogram samples acknowledged by the remote-write endpoint.", {"remote_name", "url"})),
+        rw_exemplars_sent(r.AddCounterFamily("promsidecar_agent_remote_exemplars_sent_total",
+                                             "Exemplars acknowledged by the remote-write endpoint.",
+                                             {"remote_name", "url"})),
+        rw_metadata_sent(r.AddCounterFamily(
+            "promsidecar_agent_remote_metadata_sent_total",
+            "Metadata entries acknowledged by the endpoint (remote write 1.0 metadata requests).",
+            {"remote_name", "url"})),
+        rw_metadata_failed(r.AddCounterFamily(
+            "promsidecar_agent_remote_metadata_failed_total",
+            "Remote write 1.0 metadata requests that failed (sent again later).", {"remote_name", "url"})),
+        rw_unconfirmed(r.AddCounterFamily(
+            "promsidecar_agent_remote_written_unconfirmed_total",
+            "Items a 2xx answer to remote write 2.0 did not confirm in X-Prometheus-Remote-Write-*-Written.",
+            {"remote_name", "url"})),
+        rw_message(r.AddGaugeFamily("promsidecar_agent_remote_message_version",
+                                    "Remote write version in use: 1 or 2 (2.0 falls back to 1 on a 415).",
+                                    {"remote_name", "url"})),
         rw_failed(r.AddCounterFamily("promsidecar_agent_remote_samples_failed_total",
                                      "Samples dropped after a non-retryable answer (4xx).",
                                      {"remote_name", "url"})),
@@ -190,6 +210,12 @@ struct Agent::Metrics {
   metrics::Counter& wal_write_errors;
   metrics::Family<metrics::Counter>& wal_dropped;
   metrics::Family<metrics::Counter>& rw_sent;
+  metrics::Family<metrics::Counter>& rw_histograms_sent;
+  metrics::Family<metrics::Counter>& rw_exemplars_sent;
+  metrics::Family<metrics::Counter>& rw_metadata_sent;
+  metrics::Family<metrics::Counter>& rw_metadata_failed;
+  metrics::Family<metrics::Counter>& rw_unconfirmed;
+  metrics::Family<metrics::Gauge>& rw_message;
   metrics::Family<metrics::Counter>& rw_failed;
   metrics::Family<metrics::Counter>& rw_retried;
   metrics::Family<metrics::Counter>& rw_dropped;
@@ -415,6 +441,9 @@ Status Agent::ApplySenders(const config::AgentConfig& cfg) {
     bo.max_samples_per_send = slot->cfg.queue_config.max_samples_per_send;
     bo.batch_send_deadline = slot->cfg.queue_config.batch_send_deadline;
     bo.external_labels = slot->external_labels;
+    bo.send_native_histograms = slot->cfg.send_native_histograms;
+    bo.send_exemplars = slot->cfg.send_exemplars;
+    bo.send_metadata = slot->cfg.metadata_config.send;
     if (!slot->cfg.write_relabel_configs.empty()) {
       bo.relabel = [rules = slot->cfg.write_relabel_configs](model::Labels& l) {
         return relabel::Process(l, rules);
@@ -426,6 +455,10 @@ Status Agent::ApplySenders(const config::AgentConfig& cfg) {
     so.retry.min_backoff = slot->cfg.queue_config.min_backoff;
     so.retry.max_backoff = slot->cfg.queue_config.max_backoff;
     so.retry.retry_on_http_429 = slot->cfg.queue_config.retry_on_http_429;
+    so.message = slot->cfg.message_v2 ? remote_write::MessageType::kV2 : remote_write::MessageType::kV1;
+    so.send_metadata = slot->cfg.metadata_config.send;
+    so.metadata_send_interval = slot->cfg.metadata_config.send_interval;
+    so.metadata_max_per_send = slot->cfg.metadata_config.max_samples_per_send;
     slot->sender = std::make_unique<remote_write::Sender>(so, *slot->source, *slot->transport, clock_);
     SenderSlot* raw = slot.get();
     slot->thread = std::thread([raw] { raw->sender->Run(); });
@@ -536,6 +569,12 @@ void Agent::Collect() {
     std::vector<std::string> l{name, remote_write::RedactUrl(slot->cfg.url)};
     auto s = slot->sender->stats();
     m_->rw_sent.With(l).SetTotal(static_cast<double>(s.samples_sent));
+    m_->rw_histograms_sent.With(l).SetTotal(static_cast<double>(s.histograms_sent));
+    m_->rw_exemplars_sent.With(l).SetTotal(static_cast<double>(s.exemplars_sent));
+    m_->rw_metadata_sent.With(l).SetTotal(static_cast<double>(s.metadata_sent));
+    m_->rw_metadata_failed.With(l).SetTotal(static_cast<double>(s.metadata_failed));
+    m_->rw_unconfirmed.With(l).SetTotal(static_cast<double>(s.written_unconfirmed));
+    m_->rw_message.With(l).Set(s.message == remote_write::MessageType::kV2 ? 2 : 1);
     m_->rw_failed.With(l).SetTotal(static_cast<double>(s.samples_failed));
     m_->rw_retried.With(l).SetTotal(static_cast<double>(s.samples_retried));
     m_->rw_bytes.With(l).SetTotal(static_cast<double>(s.bytes_sent));

@@ -78,9 +78,7 @@ config::AgentConfig SidecarInputs::Merge(const SidecarView& view) {
     config::ScrapeConfig job = view.derived.job;
     if (cfg.FindJob(job.job_name) != nullptr) job.job_name += "-pod";
     // The pod's job takes the shared config's scrape defaults, as any job does.
-    job.scrape_native_histograms = cfg.global.scrape_native_histograms;
-    job.always_scrape_classic_histograms = cfg.global.always_scrape_classic_histograms;
-    job.scrape_protocols = config::DefaultScrapeProtocolsFor(cfg.global, job.scrape_native_histograms);
+    config::ApplyGlobalScrapeDefaults(cfg.global, job);
     cfg.scrape_configs.push_back(std::move(job));
   }
   return cfg;

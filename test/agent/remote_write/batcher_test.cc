@@ -216,5 +216,98 @@ TEST(Batcher, SeriesDroppedAfterAppendIsNotSent) {
   EXPECT_EQ(b.stats().samples_dropped_relabel, 1u);
 }
 
+model::HistogramSample H(int64_t ts, uint64_t count) {
+  model::HistogramSample h;
+  h.timestamp_ms = ts;
+  h.histogram.count_int = count;
+  return h;
+}
+
+model::Exemplar E(int64_t ts, std::string trace) {
+  return model::Exemplar{{{"trace_id", std::move(trace)}}, 1, ts, true};
+}
+
+TEST(Batcher, HistogramsAndExemplarsGoWithTheirSeriesWhenTheEndpointSendsThem) {
+  Batcher b({.max_samples_per_send = 100, .send_native_histograms = true, .send_exemplars = true});
+  ASSERT_TRUE(b.SetSeries(1, L("h")));
+  ASSERT_TRUE(b.SetSeries(2, L("c")));
+  b.AppendHistogram(1, H(10, 1), kT0);
+  b.Append(2, {10, 5}, kT0);
+  b.AppendExemplar(2, E(9, "a"), kT0);
+  b.AppendHistogram(1, H(20, 2), kT0);
+  b.Append(1, {30, model::StaleNaN()}, kT0);  // a histogram series' staleness marker
+  EXPECT_EQ(b.pending(), 5u);                 // every item counts against max_samples_per_send
+  Batch batch;
+  b.TakeBatch(batch);
+  ASSERT_EQ(batch.series.size(), 2u);
+  EXPECT_EQ(batch.items(), 5u);
+  const auto& h = batch.series[0];
+  EXPECT_EQ(*h.labels, L("h"));
+  ASSERT_EQ(h.histograms_count, 2u);
+  EXPECT_EQ(batch.histograms[h.histograms_first].histogram.count_int, 1u);
+  EXPECT_EQ(batch.histograms[h.histograms_first + 1].timestamp_ms, 20);
+  ASSERT_EQ(h.count, 1u);
+  EXPECT_TRUE(model::IsStaleNaN(batch.samples[h.first].value));
+  const auto& c = batch.series[1];
+  ASSERT_EQ(c.exemplars_count, 1u);
+  EXPECT_EQ(batch.exemplars[c.exemplars_first].labels[0].value, "a");
+  EXPECT_EQ(c.histograms_count, 0u);
+}
+
+TEST(Batcher, WithoutSendNativeHistogramsOrExemplarsTheyAreNotSent) {
+  Batcher b({.max_samples_per_send = 100});
+  ASSERT_TRUE(b.SetSeries(1, L("h")));
+  b.AppendHistogram(1, H(10, 1), kT0);
+  b.AppendExemplar(1, E(10, "a"), kT0);
+  b.Append(1, {10, 1}, kT0);
+  EXPECT_EQ(b.pending(), 1u);
+  EXPECT_EQ(b.stats().histograms_not_sent, 1u);
+  Batch batch;
+  b.TakeBatch(batch);
+  EXPECT_TRUE(batch.histograms.empty());
+  EXPECT_TRUE(batch.exemplars.empty());
+  EXPECT_EQ(batch.samples.size(), 1u);
+}
+
+TEST(Batcher, MetadataPerSeriesAndPerFamily) {
+  Batcher b({});
+  ASSERT_TRUE(b.SetSeries(1, L("c_total")));
+  ASSERT_TRUE(b.SetSeries(2, L("c_total", "other")));
+  ASSERT_TRUE(b.SetSeries(3, L("g")));
+  const model::Metadata counter{model::MetricType::kCounter, "Jobs.", "", "c"};
+  b.SetMetadata(1, counter);
+  b.SetMetadata(2, counter);
+  b.SetMetadata(3, {model::MetricType::kGauge, "G.", "bytes", "g"});
+  b.SetMetadata(99, counter);  // unknown: ignored
+  b.Append(1, {10, 1}, kT0);
+  b.Append(3, {10, 1}, kT0);
+  Batch batch;
+  b.TakeBatch(batch);
+  ASSERT_EQ(batch.series.size(), 2u);
+  ASSERT_TRUE(batch.series[0].metadata);
+  EXPECT_EQ(*batch.series[0].metadata, counter);
+  EXPECT_EQ(batch.series[1].metadata->unit, "bytes");
+  auto families = b.FamilyMetadata();
+  ASSERT_EQ(families.size(), 2u);  // c once, g once
+  EXPECT_EQ(families[0]->family, "c");
+  EXPECT_EQ(families[1]->family, "g");
+  // A redefinition forgets the metadata until the source announces it again.
+  ASSERT_TRUE(b.SetSeries(1, L("c_total")));
+  b.Append(1, {20, 1}, kT0);
+  b.TakeBatch(batch);
+  EXPECT_FALSE(batch.series[0].metadata);
+}
+
+TEST(Batcher, MetadataNotKeptWhenNotSent) {
+  Batcher b({.send_metadata = false});
+  ASSERT_TRUE(b.SetSeries(1, L("c")));
+  b.SetMetadata(1, {model::MetricType::kCounter, "Jobs.", "", "c"});
+  b.Append(1, {10, 1}, kT0);
+  Batch batch;
+  b.TakeBatch(batch);
+  EXPECT_FALSE(batch.series[0].metadata);
+  EXPECT_TRUE(b.FamilyMetadata().empty());
+}
+
 }  // namespace
 }  // namespace promsidecar::remote_write

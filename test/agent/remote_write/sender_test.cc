@@ -76,6 +76,8 @@ class FakeSource : public SampleSource {
     std::lock_guard lock(mu_);
     acks_.push_back(end.offset);
   }
+  std::vector<std::shared_ptr<const model::Metadata>> FamilyMetadata() const override { return metadata; }
+  std::vector<std::shared_ptr<const model::Metadata>> metadata;
   void Add(Batch b) {
     std::lock_guard lock(mu_);
     batches_.push_back(std::move(b));
@@ -104,6 +106,7 @@ class FakeTransport : public Transport {
     std::lock_guard lock(mu_);
     bodies_.emplace_back(r.body);
     timeouts_.push_back(r.timeout);
+    messages_.push_back(r.message);
     size_t i = std::min(calls_++, script_.size() - 1);
     return script_[i];
   }
@@ -119,6 +122,10 @@ class FakeTransport : public Transport {
     std::lock_guard lock(mu_);
     return timeouts_;
   }
+  std::vector<MessageType> messages() {
+    std::lock_guard lock(mu_);
+    return messages_;
+  }
 
  private:
   std::mutex mu_;
@@ -126,6 +133,7 @@ class FakeTransport : public Transport {
   size_t calls_ = 0;
   std::vector<std::string> bodies_;
   std::vector<milliseconds> timeouts_;
+  std::vector<MessageType> messages_;
 };
 
 Result<HttpResult> Http(int status, std::string retry_after = "") {
@@ -360,6 +368,128 @@ TEST(Sender, ADeadEndpointDoesNotBlockAnotherSender) {
   EXPECT_TRUE(dead_source.acks().empty());
   EXPECT_EQ(dead_sender.stats().samples_sent, 0u);
   EXPECT_GT(dead_sender.stats().samples_retried, 0u);
+}
+
+// ---- remote write 2.0
+
+Result<HttpResult> Written(int status, std::optional<uint64_t> samples,
+                           std::optional<uint64_t> histograms = {}, std::optional<uint64_t> exemplars = {}) {
+  HttpResult r{status, "", ""};
+  r.samples_written = samples;
+  r.histograms_written = histograms;
+  r.exemplars_written = exemplars;
+  return r;
+}
+
+SenderOptions V2() {
+  SenderOptions o = Options();
+  o.message = MessageType::kV2;
+  return o;
+}
+
+// The spec lets a 2.x sender fall back to 1.0 on 415: the same batch is sent
+// again as 1.0 at once (nothing was written), and 1.0 it stays.
+TEST(SenderV2, UnsupportedMediaTypeFallsBackToV1ForGood) {
+  FakeSource source;
+  source.Add(MakeBatch({{L("a"), {{1, 1}}}}, 1));
+  source.Add(MakeBatch({{L("a"), {{2, 2}}}}, 2));
+  FakeTransport transport({Http(415), Http(200)});
+  FakeClock clock;
+  Sender sender(V2(), source, transport, clock, [] { return 1.0; });
+  EXPECT_EQ(sender.stats().message, MessageType::kV2);
+  RunToEnd(sender, source, clock);
+  EXPECT_EQ(transport.messages(),
+            (std::vector<MessageType>{MessageType::kV2, MessageType::kV1, MessageType::kV1}));
+  EXPECT_EQ(source.acks(), (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(clock.sleeps.empty()) << "a fallback is not a retry";
+  auto st = CheckDecodesTo(transport.bodies()[1], std::vector<SeriesInput>{{L("a"), {{1, 1}}}});
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(sender.stats().message, MessageType::kV1);
+  EXPECT_EQ(sender.stats().samples_sent, 2u);
+  EXPECT_EQ(sender.stats().samples_failed, 0u);
+}
+
+// A 1.0 receiver that ignores Content-Type decodes a 2.0 body as an empty
+// 1.0 request and answers 2xx without the Written headers: the spec says to
+// treat that as 415.
+TEST(SenderV2, SuccessWithoutWrittenHeadersIsA415) {
+  FakeSource source;
+  source.Add(MakeBatch({{L("a"), {{1, 1}}}}, 1));
+  FakeTransport transport({Http(204), Http(204)});
+  FakeClock clock;
+  Sender sender(V2(), source, transport, clock, [] { return 1.0; });
+  RunToEnd(sender, source, clock);
+  EXPECT_EQ(transport.messages(), (std::vector<MessageType>{MessageType::kV2, MessageType::kV1}));
+  EXPECT_EQ(source.acks(), std::vector<uint64_t>{1});
+  EXPECT_EQ(sender.stats().message, MessageType::kV1);
+}
+
+TEST(SenderV2, WrittenHeadersConfirmOrAreCountedAsUnconfirmed) {
+  FakeSource source;
+  Batch b = MakeBatch({{L("a"), {{1, 1}, {2, 2}}}}, 1);
+  b.histograms.push_back({3, model::Histogram{}});
+  b.series[0].histograms_count = 1;
+  b.exemplars.push_back(model::Exemplar{{{"trace_id", "x"}}, 1, 1, true});
+  b.series[0].exemplars_count = 1;
+  source.Add(b);
+  source.Add(MakeBatch({{L("a"), {{4, 4}}}}, 2));
+  // All confirmed; then a 2xx confirming nothing for samples (header missing: 0).
+  FakeTransport transport({Written(200, 2, 1, 1), Written(200, std::nullopt, 0)});
+  FakeClock clock;
+  Sender sender(V2(), source, transport, clock, [] { return 1.0; });
+  RunToEnd(sender, source, clock);
+  auto s = sender.stats();
+  EXPECT_EQ(s.message, MessageType::kV2);
+  EXPECT_EQ(s.samples_sent, 3u);
+  EXPECT_EQ(s.histograms_sent, 1u);
+  EXPECT_EQ(s.exemplars_sent, 1u);
+  EXPECT_EQ(s.written_unconfirmed, 1u);
+  EXPECT_EQ(source.acks(), (std::vector<uint64_t>{1, 2}));
+}
+
+TEST(SenderV2, ClientErrorIsDroppedNotAFallback) {
+  FakeSource source;
+  source.Add(MakeBatch({{L("a"), {{1, 1}}}}, 1));
+  FakeTransport transport({Written(400, 0)});
+  FakeClock clock;
+  Sender sender(V2(), source, transport, clock, [] { return 1.0; });
+  RunToEnd(sender, source, clock);
+  EXPECT_EQ(transport.calls(), 1u);
+  EXPECT_EQ(sender.stats().message, MessageType::kV2);
+  EXPECT_EQ(sender.stats().samples_failed, 1u);
+}
+
+// Remote write 1.0 sends metadata in requests of its own, every interval.
+TEST(SenderV1, MetadataRequestsEveryInterval) {
+  FakeSource source;
+  source.metadata = {std::make_shared<const model::Metadata>(
+                         model::Metadata{model::MetricType::kCounter, "Jobs.", "", "jobs"}),
+                     std::make_shared<const model::Metadata>(
+                         model::Metadata{model::MetricType::kGauge, "Temp.", "celsius", "temp_celsius"})};
+  FakeTransport transport({Http(200)});
+  FakeClock clock;
+  SenderOptions o = Options();
+  o.metadata_max_per_send = 1;  // two families: two requests
+  Sender sender(o, source, transport, clock, [] { return 1.0; });
+  RunToEnd(sender, source, clock);
+  ASSERT_EQ(transport.calls(), 2u);
+  const auto bodies = transport.bodies();
+  for (size_t i = 0; i < 2; ++i) {
+    std::string raw;
+    const auto& body = bodies[i];
+    ASSERT_TRUE(snappy::Uncompress(body.data(), body.size(), &raw));
+    prompb::WriteRequest req;
+    ASSERT_TRUE(req.ParseFromString(raw));
+    EXPECT_EQ(req.timeseries_size(), 0);
+    ASSERT_EQ(req.metadata_size(), 1);
+    EXPECT_EQ(req.metadata(0).metric_family_name(), i == 0 ? "jobs" : "temp_celsius");
+  }
+  EXPECT_EQ(sender.stats().metadata_sent, 2u);
+  // 2.0 carries metadata in its series, never in requests of its own.
+  FakeTransport t2({Written(200, 0)});
+  Sender v2(V2(), source, t2, clock, [] { return 1.0; });
+  RunToEnd(v2, source, clock);
+  EXPECT_EQ(t2.calls(), 0u);
 }
 
 }  // namespace

@@ -192,6 +192,41 @@ TEST(CurlTransport, PostsADecodableRequestWithTheSpecHeaders) {
   EXPECT_EQ(rx.requests().size(), 2u);
 }
 
+// Remote write 2.0: its Content-Type and version header, and the Written
+// response headers read back (case-insensitively; a non-numeric one is absent).
+TEST(CurlTransport, V2HeadersAndWrittenResponseHeaders) {
+  Receiver rx;
+  rx.Respond([](const Captured&, httplib::Response& res) {
+    res.status = 204;
+    res.set_header("x-prometheus-remote-write-samples-written", "3");
+    res.set_header("X-Prometheus-Remote-Write-Histograms-Written", "1");
+    res.set_header("X-Prometheus-Remote-Write-Exemplars-Written", "many");
+  });
+  TransportConfig c;
+  c.url = rx.Url();
+  auto t = MustCreate(c);
+  ASSERT_TRUE(t);
+  std::string body = Body();
+  auto r = t->Post(Request{body, milliseconds(0), MessageType::kV2});
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r->samples_written, 3u);
+  EXPECT_EQ(r->histograms_written, 1u);
+  EXPECT_FALSE(r->exemplars_written.has_value());
+  EXPECT_TRUE(r->any_written_header());
+  auto reqs = rx.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].Header("Content-Type"), "application/x-protobuf;proto=io.prometheus.write.v2.Request");
+  EXPECT_EQ(reqs[0].Header("X-Prometheus-Remote-Write-Version"), "2.0.0");
+  EXPECT_EQ(reqs[0].Header("Content-Encoding"), "snappy");
+  // A 1.0 request after it on the same handle carries 1.0's headers again.
+  rx.Respond(nullptr);
+  auto r1 = PostBody(*t);
+  ASSERT_TRUE(r1.ok());
+  EXPECT_FALSE(r1->any_written_header());
+  EXPECT_EQ(rx.requests().back().Header("Content-Type"), "application/x-protobuf");
+  EXPECT_EQ(rx.requests().back().Header("X-Prometheus-Remote-Write-Version"), "0.1.0");
+}
+
 TEST(CurlTransport, RefusesReservedUserHeaders) {
   for (const char* name : {"Content-Type", "content-encoding", "X-Prometheus-Remote-Write-Version",
                            "User-Agent", "Authorization", "Host"}) {

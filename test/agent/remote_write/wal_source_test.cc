@@ -65,6 +65,52 @@ std::vector<int64_t> Timestamps(const Batch& b, size_t series) {
   return out;
 }
 
+// Native histograms, exemplars and metadata travel from the WAL to the
+// batch; metadata announced to a reader opened late (after it was written)
+// arrives too, and feeds the per-family list of remote write 1.0.
+TEST(WalSampleSource, CarriesHistogramsExemplarsAndMetadata) {
+  TempDir dir;
+  auto w = OpenWal(dir.path());
+  ASSERT_TRUE(w);
+  const uint64_t h = w->AppendSeries(L("rpc_seconds"));
+  const uint64_t c = w->AppendSeries(L("jobs_total"));
+  const model::Metadata hm{model::MetricType::kHistogram, "RPC latency.", "seconds", "rpc_seconds"};
+  ASSERT_TRUE(w->SetMetadata(h, hm).ok());
+  ASSERT_TRUE(w->SetMetadata(c, {model::MetricType::kCounter, "Jobs.", "", "jobs"}).ok());
+  model::Histogram hist;
+  hist.schema = 1;
+  hist.count_int = 3;
+  hist.positive_spans = {{0, 1}};
+  hist.positive_deltas = {3};
+  ASSERT_TRUE(w->AppendHistogram(h, 1000, hist).ok());
+  ASSERT_TRUE(w->AppendSample(c, 1000, 5).ok());
+  ASSERT_TRUE(w->AppendExemplar(c, {{{"trace_id", "t"}}, 5, 999, true}).ok());
+  ASSERT_TRUE(w->Commit().ok());
+
+  FakeNow now;
+  BatcherOptions o;
+  o.send_native_histograms = true;
+  o.send_exemplars = true;
+  WalSampleSource src(OpenReader(*w, "late"), o, now.fn());
+  Batch b;
+  ASSERT_TRUE(src.NextBatch(b, now.t, /*flush=*/true));
+  ASSERT_EQ(b.series.size(), 2u);
+  EXPECT_EQ(b.items(), 3u);
+  ASSERT_EQ(b.histograms.size(), 1u);
+  EXPECT_EQ(b.histograms[0].histogram, hist);
+  EXPECT_EQ(b.histograms[0].timestamp_ms, 1000);
+  ASSERT_EQ(b.exemplars.size(), 1u);
+  EXPECT_EQ(b.exemplars[0].timestamp_ms, 999);
+  for (const auto& s : b.series) {
+    ASSERT_TRUE(s.metadata) << model::ToString(*s.labels);
+    EXPECT_EQ(s.metadata->family,
+              model::Get(*s.labels, "__name__") == "rpc_seconds" ? "rpc_seconds" : "jobs");
+  }
+  auto families = src.FamilyMetadata();
+  ASSERT_EQ(families.size(), 2u);
+  EXPECT_EQ(*families[1], hm);
+}
+
 TEST(WalSampleSource, GroupsSamplesAndAcksTheRecordEnd) {
   TempDir dir;
   auto w = OpenWal(dir.path());
