@@ -131,7 +131,7 @@ std::vector<std::shared_ptr<const model::Metadata>> Batcher::FamilyMetadata() co
 void Batcher::RemoveSeries(SeriesRef ref) {
   auto it = series_.find(ref);
   if (it == series_.end()) return;
-  if (it->second.pending == 0) {
+  if (it->second.pending == 0 && it->second.held == 0) {
     series_.erase(it);
     return;
   }
@@ -195,6 +195,21 @@ bool Batcher::ShouldFlush(SteadyTime now) const {
 void Batcher::TakeBatch(Batch& out) {
   out.Clear();
   take_order_.clear();
+  // Exemplars held back by the previous take come first (marked).
+  if (!held_.empty()) {
+    std::vector<Pending> merged;
+    merged.reserve(held_.size() + pending_.size());
+    for (auto& h : held_) {
+      --h.entry->held;
+      ++h.entry->pending;
+      merged.push_back(Pending{
+          h.entry, Kind::kExemplar, {static_cast<int64_t>(pending_exemplars_.size()), h.waited ? 1.0 : 0.0}});
+      pending_exemplars_.push_back(std::move(h.exemplar));
+    }
+    merged.insert(merged.end(), pending_.begin(), pending_.end());
+    pending_ = std::move(merged);
+    held_.clear();
+  }
   // Counting sort by series in order of first appearance: stable, so each
   // series keeps its items' arrival order.
   for (const auto& p : pending_) {
@@ -213,7 +228,12 @@ void Batcher::TakeBatch(Batch& out) {
     if (!send) (e->invalid ? stats_.samples_invalid : stats_.samples_dropped_relabel) += e->pending;
     const uint32_t ns = send ? e->pending_samples : 0;
     const uint32_t nh = send ? e->pending_histograms : 0;
-    const uint32_t ne = send ? e->pending - e->pending_samples - e->pending_histograms : 0;
+    uint32_t ne = send ? e->pending - e->pending_samples - e->pending_histograms : 0;
+    // Exemplars travel with a sample of their series (remote write 2.0
+    // refuses a series without samples or histograms); those whose sample
+    // went out in the previous batch wait for the series' next one.
+    e->hold_exemplars = ne > 0 && ns == 0 && nh == 0;
+    if (e->hold_exemplars) ne = 0;
     out.series[i] = Batch::Series{e->labels, e->metadata, samples, 0, histograms, 0, exemplars, 0};
     samples += ns;
     histograms += nh;
@@ -222,6 +242,9 @@ void Batcher::TakeBatch(Batch& out) {
   out.samples.resize(samples);
   out.histograms.resize(histograms);
   out.exemplars.resize(exemplars);
+  // A batch with samples or histograms: an exemplar held across it without
+  // its series' sample is given up.
+  const bool real = samples + histograms > 0;
   for (auto& p : pending_) {
     auto& s = out.series[p.entry->batch_index];
     if (!s.labels) continue;
@@ -231,28 +254,47 @@ void Batcher::TakeBatch(Batch& out) {
         out.histograms[s.histograms_first + s.histograms_count++] =
             std::move(pending_histograms_[static_cast<size_t>(p.sample.timestamp_ms)]);
         break;
-      case Kind::kExemplar:
-        out.exemplars[s.exemplars_first + s.exemplars_count++] =
-            std::move(pending_exemplars_[static_cast<size_t>(p.sample.timestamp_ms)]);
+      case Kind::kExemplar: {
+        auto& ex = pending_exemplars_[static_cast<size_t>(p.sample.timestamp_ms)];
+        if (p.entry->hold_exemplars) {
+          if (p.sample.value != 0 && real) {
+            ++stats_.exemplars_without_sample;  // its series had no sample in a whole batch more
+          } else {
+            ++p.entry->held;
+            held_.push_back(Held{p.entry, std::move(ex), p.sample.value != 0 || real});
+          }
+          break;
+        }
+        out.exemplars[s.exemplars_first + s.exemplars_count++] = std::move(ex);
         break;
+      }
     }
   }
   for (Entry* e : take_order_) {
     e->batch_index = kNoIndex;
     e->pending = e->pending_samples = e->pending_histograms = 0;
+    e->hold_exemplars = false;
   }
-  std::erase_if(out.series, [](const Batch::Series& s) { return !s.labels; });
+  std::erase_if(out.series, [](const Batch::Series& s) {
+    return !s.labels || (s.count == 0 && s.histograms_count == 0 && s.exemplars_count == 0);
+  });
   pending_.clear();
   pending_histograms_.clear();
   pending_exemplars_.clear();
   first_pending_.reset();
   out.end = position_;
 
+  std::vector<SeriesRef> still_pending;
   for (SeriesRef ref : deferred_removals_) {
     auto it = series_.find(ref);
-    if (it != series_.end() && it->second.remove_after_take) series_.erase(it);
+    if (it == series_.end() || !it->second.remove_after_take) continue;
+    if (it->second.held > 0) {
+      still_pending.push_back(ref);  // a held exemplar still points at it
+    } else {
+      series_.erase(it);
+    }
   }
-  deferred_removals_.clear();
+  deferred_removals_ = std::move(still_pending);
 }
 
 }  // namespace promsidecar::remote_write

@@ -60,6 +60,9 @@ struct BatcherStats {
   uint64_t samples_invalid = 0;          // samples of series with invalid labels
   uint64_t samples_unknown_series = 0;   // samples for a ref never defined
   uint64_t histograms_not_sent = 0;      // native histograms of an endpoint without send_native_histograms
+  // Exemplars dropped because their series had no sample in two batches in a
+  // row (an exemplar goes with a sample of its series; see TakeBatch).
+  uint64_t exemplars_without_sample = 0;
 };
 
 // Why a label set may not be sent, or nullopt when it may. Pure.
@@ -104,7 +107,11 @@ class Batcher {
   bool ShouldFlush(SteadyTime now) const;
 
   // Moves every pending sample into `out` (cleared first; its buffers are
-  // reused) and sets out.end to the last marked position. A batch may be
+  // reused) and sets out.end to the last marked position. Exemplars of a
+  // series that has no sample or histogram in this batch (the batch was cut
+  // between them) are held for the next batch, once: remote write 2.0 sends
+  // no series without samples. A held exemplar that never gets a sample is
+  // lost if the agent crashes meanwhile (its position is acknowledged). A batch may be
   // empty yet carry a new position (everything read was dropped): acking it
   // still lets the source advance.
   void TakeBatch(Batch& out);
@@ -123,6 +130,8 @@ class Batcher {
     uint32_t pending_samples = 0;     // of which samples
     uint32_t pending_histograms = 0;  // of which histograms
     uint32_t batch_index = kNoIndex;  // scratch for TakeBatch
+    bool hold_exemplars = false;      // scratch for TakeBatch
+    uint32_t held = 0;                // exemplars in held_
   };
   enum class Kind : uint8_t { kSample, kHistogram, kExemplar };
   // One pending item: the sample itself, or the index of the histogram or
@@ -130,7 +139,9 @@ class Batcher {
   struct Pending {
     Entry* entry;  // unordered_map nodes never move
     Kind kind;
-    model::Sample sample;  // kSample; else sample.timestamp_ms holds the index
+    // kSample: the sample. Otherwise timestamp_ms holds the index, and for an
+    // exemplar value 1 marks one that has waited across a batch already.
+    model::Sample sample;
   };
   // The entry of `ref` if its items are to be sent; counts the rest.
   Entry* Accept(SeriesRef ref, SteadyTime now);
@@ -140,6 +151,14 @@ class Batcher {
   std::vector<Pending> pending_;
   std::vector<model::HistogramSample> pending_histograms_;
   std::vector<model::Exemplar> pending_exemplars_;
+  // Exemplars waiting for a sample of their series (not counted as pending:
+  // they ride along with the next batch, they never cause one).
+  struct Held {
+    Entry* entry;
+    model::Exemplar exemplar;
+    bool waited;  // held across a batch with samples already
+  };
+  std::vector<Held> held_;
   std::vector<Entry*> take_order_;  // scratch for TakeBatch
   std::vector<SeriesRef> deferred_removals_;
   std::optional<SteadyTime> first_pending_;

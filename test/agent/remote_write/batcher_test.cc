@@ -309,5 +309,46 @@ TEST(Batcher, MetadataNotKeptWhenNotSent) {
   EXPECT_TRUE(b.FamilyMetadata().empty());
 }
 
+// A batch cut between a sample and its exemplar: the exemplar waits for the
+// series' next sample (remote write 2.0 refuses a series without samples)
+// across one batch with samples; it never causes a batch by itself.
+TEST(Batcher, ExemplarsWithoutASampleInTheBatchWaitForTheNextOne) {
+  Batcher b({.max_samples_per_send = 100, .send_exemplars = true});
+  ASSERT_TRUE(b.SetSeries(1, L("a")));
+  ASSERT_TRUE(b.SetSeries(2, L("b")));
+  ASSERT_TRUE(b.SetSeries(3, L("c")));
+  b.Append(1, {10, 1}, kT0);
+  Batch batch;
+  b.TakeBatch(batch);  // the cut
+  b.AppendExemplar(1, E(10, "x"), kT0);
+  b.AppendExemplar(2, E(10, "y"), kT0);
+  b.Append(3, {10, 1}, kT0);
+  b.TakeBatch(batch);
+  EXPECT_TRUE(batch.exemplars.empty());
+  ASSERT_EQ(batch.series.size(), 1u) << "a series with nothing to send is left out";
+  EXPECT_EQ(b.pending(), 0u) << "held exemplars are not pending";
+  EXPECT_FALSE(b.FlushDeadline().has_value());
+  // An empty take (only an acknowledgement) does not give them up.
+  b.TakeBatch(batch);
+  EXPECT_EQ(b.stats().exemplars_without_sample, 0u);
+  // The next scrape: a has a sample again, b does not.
+  b.Append(1, {20, 2}, kT0);
+  b.Append(3, {20, 2}, kT0);
+  b.TakeBatch(batch);
+  ASSERT_EQ(batch.exemplars.size(), 1u);
+  EXPECT_EQ(batch.exemplars[0].labels[0].value, "x");
+  EXPECT_EQ(*batch.series[0].labels, L("a"));
+  EXPECT_EQ(b.stats().exemplars_without_sample, 1u);  // y: a whole batch more without b's sample
+  // A series removed while its exemplar is held stays until that is resolved.
+  b.AppendExemplar(2, E(30, "z"), kT0);
+  b.Append(3, {30, 3}, kT0);
+  b.TakeBatch(batch);
+  b.RemoveSeries(2);
+  b.Append(3, {40, 4}, kT0);
+  b.TakeBatch(batch);
+  EXPECT_EQ(b.stats().exemplars_without_sample, 2u);
+  EXPECT_EQ(b.series_count(), 2u);
+}
+
 }  // namespace
 }  // namespace promsidecar::remote_write
