@@ -182,6 +182,13 @@ void TargetState::ProcessEntries(P& parser, int64_t scrape_ts_ms, Appender& appe
     ++report.samples_post_relabel;
     if (auto why = CheckSampleLimit(report.samples_post_relabel, settings_.limits)) {
       failure = std::move(*why);
+      // As Prometheus does, scrape_samples_scraped still counts the whole
+      // page (what a user needs to size the spike); nothing more is cached
+      // or appended, so memory stays bounded by the limit.
+      for (e = parser.Next(); e != textparse::Entry::kEof && e != textparse::Entry::kInvalid;
+           e = parser.Next()) {
+        if (e == textparse::Entry::kSeries || e == textparse::Entry::kHistogram) ++report.samples_scraped;
+      }
       return;
     }
     if (settings_.honor_timestamps && parser.timestamp_out_of_range()) {

@@ -167,15 +167,17 @@ TEST(ScrapeProcessor, SampleLimitFailsTheWholeScrape) {
   s.limits.sample_limit = 2;
   TargetState t(s);
   ASSERT_TRUE(t.Process("a 1\nb 1\n", Format::kPrometheusText, 1000, 0, app).ok);
-  auto r = t.Process("a 2\nb 2\nc 2\n", Format::kPrometheusText, 2000, 0, app);
+  auto r = t.Process("a 2\nb 2\nc 2\nd 2\ne 2\n", Format::kPrometheusText, 2000, 0, app);
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("sample_limit"), std::string::npos) << r.error;
   EXPECT_TRUE(app.Of(WithTarget("c")).empty());  // nothing of the failed scrape
+  EXPECT_TRUE(app.Of(WithTarget("e")).empty());
   auto a = app.Of(WithTarget("a"));
   ASSERT_EQ(a.size(), 2u);
   EXPECT_TRUE(model::IsStaleNaN(a[1].value));  // previous series go stale
   EXPECT_EQ(app.Of(WithTarget("up")).back().value, 0);
-  EXPECT_EQ(app.Of(WithTarget("scrape_samples_scraped")).back().value, 3);
+  // The whole page is counted, as Prometheus counts it, not only up to the limit.
+  EXPECT_EQ(app.Of(WithTarget("scrape_samples_scraped")).back().value, 5);
   EXPECT_TRUE(app.unknown_refs_.empty());
   // Back under the limit: flowing again, and no stale marker twice.
   auto r3 = t.Process("a 3\n", Format::kPrometheusText, 3000, 0, app);
