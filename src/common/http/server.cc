@@ -494,6 +494,7 @@ Status Server::Start() {
   server->set_read_timeout(o.read_timeout);
   server->set_write_timeout(o.write_timeout);
   server->set_keep_alive_timeout(std::max<time_t>(1, o.keep_alive_timeout.count()));
+  server->set_keep_alive_max_count(std::max<std::size_t>(1, o.keep_alive_max_requests));
   server->set_payload_max_length(o.max_body_bytes);
 
   // Routing is ours (exact paths, 404/405); httplib only parses.

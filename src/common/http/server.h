@@ -86,6 +86,9 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{10'000};
   // How long an idle keep-alive connection may hold a worker.
   std::chrono::seconds keep_alive_timeout{5};
+  // Requests served on one connection before the server closes it (the
+  // client reconnects: a new TLS handshake). httplib's default is 5.
+  std::size_t keep_alive_max_requests = 5;
   // Connections are served by at most this many threads; up to
   // max_pending_connections accepted connections wait for one, after which
   // the server stops accepting and new clients wait in the kernel backlog.

@@ -152,26 +152,39 @@ std::string SanitizeWarning(const std::string& w) {
 }  // namespace
 
 std::string EncodeAdmissionReview(const std::string& uid, const AdmissionResponse& response) {
-  json r = {{"uid", uid}, {"allowed", response.allowed}};
+  // Written out directly: the base64 patch is most of an answer and needs no
+  // escaping, so building a JSON tree around it only to serialise it again
+  // would double the work. Invalid UTF-8 is replaced rather than thrown:
+  // messages and patches may quote user input.
+  auto dump = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); };
+  std::string out = R"({"apiVersion":")";
+  out += kAdmissionApiVersion;
+  out += R"(","kind":")";
+  out += kAdmissionReviewKind;
+  out += R"(","response":{"uid":)";
+  out += dump(json(uid));
+  out += response.allowed ? R"(,"allowed":true)" : R"(,"allowed":false)";
   if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
-    r["patchType"] = "JSONPatch";
-    r["patch"] = EncodeBase64(response.patch.dump());
+    out += R"(,"patchType":"JSONPatch","patch":")";
+    out += EncodeBase64(dump(response.patch));
+    out += '"';
   }
   if (!response.warnings.empty()) {
     json warnings = json::array();
     for (const auto& w : response.warnings) warnings.push_back(SanitizeWarning(w));
-    r["warnings"] = std::move(warnings);
+    out += R"(,"warnings":)";
+    out += dump(warnings);
   }
   if (!response.allowed || response.status_code != 0 || !response.status_message.empty()) {
     json status = {{"code", response.status_code != 0 ? response.status_code : 403},
                    {"message", response.status_message}};
     if (!response.status_reason.empty()) status["reason"] = response.status_reason;
     status["status"] = response.allowed ? "Success" : "Failure";
-    r["status"] = std::move(status);
+    out += R"(,"status":)";
+    out += dump(status);
   }
-  json review = {{"apiVersion", kAdmissionApiVersion}, {"kind", kAdmissionReviewKind}, {"response", r}};
-  // Replace invalid UTF-8 rather than throw: messages may quote user input.
-  return review.dump(-1, ' ', false, json::error_handler_t::replace);
+  out += "}}";
+  return out;
 }
 
 }  // namespace promsidecar::admission

@@ -114,12 +114,19 @@ AdmissionResponse PodInjectionWebhook::Handle(const AdmissionRequest& request) {
   }
   count(OutcomeLabel(result.outcome), result.reason);
   if (result.outcome == inject::Outcome::kInjected || result.outcome == inject::Outcome::kSkipped) {
-    log::Info("pod admission", {{"namespace", ns},
-                                {"pod", pod_name},
-                                {"outcome", OutcomeLabel(result.outcome)},
-                                {"reason", result.reason},
-                                {"agent", result.agent},
-                                {"dryRun", request.dry_run ? "true" : "false"}});
+    // A skipped pod is a problem someone should see; an injection is routine
+    // (counted in promsidecar_operator_injections_total), and a line per pod
+    // would cost as much as the decision at a thousand pods a second.
+    const auto level = result.outcome == inject::Outcome::kSkipped ? log::Level::kInfo : log::Level::kDebug;
+    if (log::Enabled(level)) {
+      log::Write(level, "pod admission",
+                 {{"namespace", ns},
+                  {"pod", pod_name},
+                  {"outcome", OutcomeLabel(result.outcome)},
+                  {"reason", result.reason},
+                  {"agent", result.agent},
+                  {"dryRun", request.dry_run ? "true" : "false"}});
+    }
   }
   AdmissionResponse r;
   r.patch = result.patch.is_array() ? std::move(result.patch) : json::array();

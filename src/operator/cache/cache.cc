@@ -193,12 +193,15 @@ void ClusterCache::Stop() {
 }
 
 bool ClusterCache::HasSynced() const {
+  if (synced_.load(std::memory_order_acquire)) return true;
   auto all = [](const auto& informers) {
     return std::all_of(informers.begin(), informers.end(),
                        [](const auto& kv) { return kv.second->HasSynced(); });
   };
-  return all(agents_) && all(secrets_) && all(config_maps_) && pods_->HasSynced() &&
-         namespaces_->HasSynced() && nodes_->HasSynced() && limit_ranges_->HasSynced();
+  const bool synced = all(agents_) && all(secrets_) && all(config_maps_) && pods_->HasSynced() &&
+                      namespaces_->HasSynced() && nodes_->HasSynced() && limit_ranges_->HasSynced();
+  if (synced) synced_.store(true, std::memory_order_release);
+  return synced;
 }
 
 bool ClusterCache::WaitForSync(std::chrono::milliseconds timeout) const {

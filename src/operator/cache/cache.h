@@ -17,6 +17,7 @@
 // state.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -120,6 +121,8 @@ class ClusterCache : public ClusterReader {
   std::unique_ptr<kube::Informer<NodeMeta>> nodes_;
   std::unique_ptr<kube::JsonInformer> limit_ranges_;
 
+  // Once every informer has listed it stays true (a webhook asks per review).
+  mutable std::atomic<bool> synced_{false};
   mutable std::shared_mutex mu_;  // guards what follows
   std::string apiserver_version_;
   std::shared_ptr<const std::vector<api::Agent>> agents_snapshot_;

@@ -48,11 +48,27 @@ api::Labels StringMap(const json& obj) {
   return out;
 }
 
-std::string Fnv1a64Hex(const std::string& data) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : data) h = (h ^ c) * 1099511628211ULL;
+// FNV-1a 64 of a JSON value's compact serialisation (json::dump()), fed to
+// the hash as it is written instead of into a string first.
+class FnvWriter final : public nlohmann::detail::output_adapter_protocol<char> {
+ public:
+  void write_character(char c) override { Mix(c); }
+  void write_characters(const char* s, std::size_t length) override {
+    for (std::size_t i = 0; i < length; ++i) Mix(s[i]);
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  void Mix(char c) { h_ = (h_ ^ static_cast<unsigned char>(c)) * 1099511628211ULL; }
+  uint64_t h_ = 1469598103934665603ULL;
+};
+
+std::string Fnv1a64HexOfDump(const json& value) {
+  auto writer = std::make_shared<FnvWriter>();
+  nlohmann::detail::serializer<json> serializer(writer, ' ', json::error_handler_t::strict);
+  serializer.dump(value, false, false, 0);
   char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(writer->value()));
   return buf;
 }
 
@@ -78,8 +94,14 @@ InjectionResult NotApplicable(std::string reason, std::string message) {
 
 class PatchBuilder {
  public:
-  void Add(const std::string& path, json value) {
-    ops_.push_back({{"op", "add"}, {"path", path}, {"value", value}});
+  // Values are moved in: a brace-initialised json would copy them again, and
+  // the injected containers are most of a review's work.
+  void Add(std::string path, json value) {
+    json op = json::object();
+    op["op"] = "add";
+    op["path"] = std::move(path);
+    op["value"] = std::move(value);
+    ops_.push_back(std::move(op));
   }
   void Remove(const std::string& path) { ops_.push_back({{"op", "remove"}, {"path", path}}); }
   void Move(const std::string& from, const std::string& path) {
@@ -107,14 +129,14 @@ class PatchBuilder {
     }
   }
   // Appends items to spec.<field>, creating the list when absent.
-  void AppendList(const json& pod, const char* field, const std::vector<json>& items) {
+  void AppendList(const json& pod, const char* field, json::array_t items) {
     if (items.empty()) return;
     const json& existing = Get(Get(pod, "spec"), field);
     if (!existing.is_array()) {
-      Add(std::string("/spec/") + field, json(items));
+      Add(std::string("/spec/") + field, json(std::move(items)));
       return;
     }
-    for (const json& item : items) Add(std::string("/spec/") + field + "/-", item);
+    for (json& item : items) Add(std::string("/spec/") + field + "/-", std::move(item));
   }
   json Build() { return std::move(ops_); }
 
@@ -437,8 +459,10 @@ ResourceValues BaseResources(const json& overrides, int64_t cpu_req, int64_t cpu
 
 // ---------- what is injected ----------
 
+// The fixed parts of every injected container are built once and copied:
+// building them from initializer lists costs several times a copy.
 json HardenedSecurityContext(const json& overrides) {
-  json sc = {
+  static const json kDefault = {
       {"runAsNonRoot", true},
       {"runAsUser", 65532},
       {"runAsGroup", 65532},
@@ -448,22 +472,26 @@ json HardenedSecurityContext(const json& overrides) {
       {"capabilities", {{"drop", {"ALL"}}}},
       {"seccompProfile", {{"type", "RuntimeDefault"}}},
   };
+  json sc = kDefault;
   if (overrides.is_object()) sc.merge_patch(overrides);
   return sc;
 }
 
 json DownwardEnv() {
-  json env = json::array();
-  for (const auto& [name, path] :
-       std::vector<std::pair<const char*, const char*>>{{"POD_NAME", "metadata.name"},
-                                                        {"POD_NAMESPACE", "metadata.namespace"},
-                                                        {"POD_UID", "metadata.uid"},
-                                                        {"POD_IP", "status.podIP"},
-                                                        {"NODE_NAME", "spec.nodeName"}}) {
-    env.push_back(
-        {{"name", name}, {"valueFrom", {{"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", path}}}}}});
-  }
-  return env;
+  static const json kEnv = [] {
+    json env = json::array();
+    for (const auto& [name, path] :
+         std::vector<std::pair<const char*, const char*>>{{"POD_NAME", "metadata.name"},
+                                                          {"POD_NAMESPACE", "metadata.namespace"},
+                                                          {"POD_UID", "metadata.uid"},
+                                                          {"POD_IP", "status.podIP"},
+                                                          {"NODE_NAME", "spec.nodeName"}}) {
+      env.push_back(
+          {{"name", name}, {"valueFrom", {{"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", path}}}}}});
+    }
+    return env;
+  }();
+  return kEnv;
 }
 
 json Mount(const char* volume, const char* path, bool read_only) {
@@ -807,11 +835,12 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
       {"image", agent_image},
       {"imagePullPolicy", pull_policy},
       {"command", {"promsidecar-agent"}},
-      {"env", DownwardEnv()},
       {"ports", {{{"name", "promsidecar"}, {"containerPort", settings.agent_port}, {"protocol", "TCP"}}}},
-      {"securityContext", HardenedSecurityContext(agent.sidecar.security_context)},
       {"terminationMessagePolicy", "FallbackToLogsOnError"},
   };
+  // Assigned, not brace-initialised: a json initializer list copies its values.
+  agent_container["env"] = DownwardEnv();
+  agent_container["securityContext"] = HardenedSecurityContext(agent.sidecar.security_context);
   std::vector<json> containers;
   std::string prometheus_version;
   if (!prometheus_engine) {
@@ -828,7 +857,7 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
                                        Mount(api::kSharedConfigVolumeName, api::kSharedConfigDir, true),
                                        Mount(api::kWalVolumeName, api::kWalDir, false),
                                        Mount(api::kNoTokenVolumeName, api::kServiceAccountDir, true)};
-    containers.push_back(agent_container);
+    containers.push_back(std::move(agent_container));
   } else {
     const std::string prom_port = std::to_string(settings.prometheus_port);
     const std::string rendered = std::string(api::kRenderedDir) + "/prometheus.yml";
@@ -874,8 +903,8 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
           Mount(api::kNoTokenVolumeName, api::kServiceAccountDir, true)}},
     };
     // The renderer first: Prometheus needs the file it writes.
-    containers.push_back(agent_container);
-    containers.push_back(prom);
+    containers.push_back(std::move(agent_container));
+    containers.push_back(std::move(prom));
   }
   // Only the container that sends gets the tokens: the agent, or Prometheus
   // for engine: prometheus (where the agent only renders the config and never
@@ -913,7 +942,18 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
   r.outcome = Outcome::kInjected;
   r.agent = agent.Ref();
   r.native_sidecar = native.native;
-  r.fragment_hash = Fnv1a64Hex(json({{"containers", containers}, {"volumes", volumes}}).dump());
+  // The hash of exactly what is injected. Built by moving the lists in and
+  // out again: copying them would cost as much as building them.
+  {
+    json fragment = json::object();
+    fragment["containers"] =
+        json::array_t(std::make_move_iterator(containers.begin()), std::make_move_iterator(containers.end()));
+    fragment["volumes"] =
+        json::array_t(std::make_move_iterator(volumes.begin()), std::make_move_iterator(volumes.end()));
+    r.fragment_hash = Fnv1a64HexOfDump(fragment);
+    containers = std::move(fragment["containers"].get_ref<json::array_t&>());
+    volumes = std::move(fragment["volumes"].get_ref<json::array_t&>());
+  }
   r.message = "injected PrometheusAgent " + agent.Ref() + " as a " +
               (native.native ? std::string("native sidecar (init container with restartPolicy Always)")
                              : std::string("regular container")) +
@@ -948,15 +988,15 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
   if (native.native) {
     const json& init = Get(spec, "initContainers");
     if (!init.is_array()) {
-      patch.Add("/spec/initContainers", json(containers));
+      patch.Add("/spec/initContainers", json(std::move(containers)));
     } else {
       size_t index = NativeInsertIndex(init, settings.mesh_init_containers);
-      for (const json& c : containers) patch.Add("/spec/initContainers/" + std::to_string(index++), c);
+      for (json& c : containers) patch.Add("/spec/initContainers/" + std::to_string(index++), std::move(c));
     }
   } else {
-    patch.AppendList(pod, "containers", containers);
+    patch.AppendList(pod, "containers", std::move(containers));
   }
-  patch.AppendList(pod, "volumes", volumes);
+  patch.AppendList(pod, "volumes", std::move(volumes));
   std::vector<json> pull_secrets;
   std::set<std::string> existing_secrets;
   if (const json& ips = Get(spec, "imagePullSecrets"); ips.is_array()) {
@@ -965,7 +1005,7 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
   for (const std::string& s : agent.image_pull_secrets) {
     if (existing_secrets.insert(s).second) pull_secrets.push_back({{"name", s}});
   }
-  patch.AppendList(pod, "imagePullSecrets", pull_secrets);
+  patch.AppendList(pod, "imagePullSecrets", std::move(pull_secrets));
   r.patch = patch.Build();
   r.warnings = std::move(warnings);
   return r;
