@@ -24,7 +24,7 @@ std::string UrlEncode(const std::string& s) {
   return out;
 }
 
-nlohmann::json GetJson(const std::string& url) {
+nlohmann::json GetData(const std::string& url) {
   http::Client client;
   http::Request req;
   req.url = url;
@@ -36,7 +36,11 @@ nlohmann::json GetJson(const std::string& url) {
     throw std::runtime_error("Prometheus API " + url + " answered " + std::to_string(resp->status) + ": " +
                              resp->body.substr(0, 500));
   }
-  return body["data"]["result"];
+  return body["data"];
+}
+
+nlohmann::json GetJson(const std::string& url) {
+  return GetData(url)["result"];
 }
 
 double Now() {
@@ -57,7 +61,7 @@ PrometheusServer::~PrometheusServer() {
 
 void PrometheusServer::Start() {
   ProcessOptions p;
-  p.argv = {"prometheus", "--config.file=" + dir_.Join("prometheus.yml"),
+  p.argv = {options_.binary, "--config.file=" + dir_.Join("prometheus.yml"),
             "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--log.level=warn"};
   bool agent = false;
   for (const auto& a : options_.extra_args) agent = agent || a == "--enable-feature=agent" || a == "--agent";
@@ -114,6 +118,14 @@ nlohmann::json PrometheusServer::RawSamples(const std::string& selector, double 
                                             double time_s) const {
   return Query(selector + "[" + std::to_string(static_cast<long>(window_s)) + "s]",
                time_s > 0 ? time_s : Now());
+}
+
+nlohmann::json PrometheusServer::Api(const std::string& path_and_query) const {
+  return GetData(Url() + path_and_query);
+}
+
+std::string PrometheusServer::Encode(const std::string& s) {
+  return UrlEncode(s);
 }
 
 std::string PrometheusVersion() {

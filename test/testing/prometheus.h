@@ -14,6 +14,8 @@
 namespace promsidecar::testing {
 
 struct PrometheusOptions {
+  // Debian's on the PATH; or e.g. a Prometheus 3 from scripts/build-prometheus3.
+  std::string binary = "prometheus";
   bool remote_write_receiver = true;
   std::string config_yaml = "global:\n  scrape_interval: 1m\n";  // no scrape jobs
   std::vector<std::string> extra_args;
@@ -37,6 +39,11 @@ class PrometheusServer {
   // Raw sample values of a range selector `sel[window]` evaluated at `time_s`
   // (every sample stored, no lookback interpolation): pairs of (ts_ms, value) per series.
   nlohmann::json RawSamples(const std::string& selector, double window_s, double time_s) const;
+  // GET `path_and_query` (e.g. "/api/v1/query_exemplars?query=..."; the
+  // caller URL-encodes) and return its `data`, throwing on API errors.
+  nlohmann::json Api(const std::string& path_and_query) const;
+  // `s` percent-encoded for a query parameter.
+  static std::string Encode(const std::string& s);
 
   void Stop();     // SIGTERM and wait (data stays for a restart)
   void Restart();  // Start again on the same port and data dir
