@@ -53,18 +53,13 @@ Result<FetchResult> HttpFetcher::Fetch(const ScrapeTarget& target, uint64_t max_
 HttpProber::HttpProber(const http::TlsOptions& tls) : client_(http::ClientOptions{.tls = tls}) {}
 
 bool HttpProber::Answers(const ScrapeTarget& target, std::chrono::milliseconds timeout) {
+  // A connection (with its TLS handshake) is the answer: no request, so the
+  // app renders no extra page and counts no scrape that is never stored.
   http::Request req;
   req.url = target.url;
   req.timeout = timeout;
-  // The status line is the answer: stop at the first byte of any body.
-  req.max_body_bytes = 1;
-  req.on_chunk = [](std::string_view) { return false; };
-  if (target.authorization) {
-    if (std::string auth = target.authorization(); !auth.empty()) req.headers.Add("Authorization", auth);
-  }
-  http::FailureKind kind = http::FailureKind::kNone;
-  auto resp = client_.Do(req, &kind);
-  return resp.ok() || kind == http::FailureKind::kAborted || kind == http::FailureKind::kBodyTooLarge;
+  req.connect_only = true;
+  return client_.Do(req).ok();
 }
 
 ScrapeLoop::ScrapeLoop(ScrapeTarget target, std::unique_ptr<Fetcher> fetcher,

@@ -93,8 +93,12 @@ struct Request {
   // fails the request with FailureKind::kBodyTooLarge and stops reading.
   // Zero means unlimited. Not applied to bytes handed to on_chunk.
   std::size_t max_body_bytes = 64u << 20;
-  // Advertise gzip/deflate and decode the response transparently.
+  // Advertise gzip and decode the response transparently.
   bool decode_gzip = false;
+  // Only connect (and complete the TLS handshake for https): no request is
+  // sent, the Response has status 0. Tells "something listens" without the
+  // server doing any work.
+  bool connect_only = false;
   bool follow_redirects = false;
   // Streaming mode: when set and the status is 2xx, each body chunk is passed
   // here as it arrives and Response::body stays empty; returning false aborts
