@@ -169,8 +169,20 @@ std::string Controller::AgentForLabel(std::string_view label) const {
 }
 
 void Controller::ScheduleStatus(const std::string& key) {
-  // The agent key soon: it writes the status when due (coalesced).
-  queue_.AddAfter(key, std::chrono::seconds(1));
+  // The whole agent once the status may be written again: changes until then
+  // are coalesced into that one reconcile (its counts read every pod).
+  std::chrono::milliseconds wait{0};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = last_status_.find(key);
+    if (it != last_status_.end()) {
+      const auto since = Steady::now() - it->second;
+      if (since < options_.status_interval) {
+        wait = std::chrono::duration_cast<std::chrono::milliseconds>(options_.status_interval - since);
+      }
+    }
+  }
+  queue_.AddAfter(key, std::max(wait, std::chrono::milliseconds(1000)));
 }
 
 void Controller::OnAgent(const cache::ObjectPtr<cache::AgentObject>& old_agent,
@@ -241,6 +253,7 @@ void Controller::Worker() {
     if (leading_.load() && Steady::now() - last_resync_ > options_.resync_period) {
       last_resync_ = Steady::now();
       fanout_.ForgetAll();
+      checkers_.clear();  // namespaces gone meanwhile leave with it
       EnqueueAll();
     }
     if (!leading_.load() || !Synced()) {
@@ -402,17 +415,13 @@ PlanInput Controller::Gather(const cache::ObjectPtr<cache::AgentObject>& object,
       f.exists = false;
     }
     f.secret_hash = fanout_.Known(key, ns);
-    std::optional<inject::ClusterFacts> facts;
-    std::optional<PodChecker> checker;
+    PodChecker* checker = nullptr;
     for (const auto& pod : cache_.Pods(ns)) {
       if (pod->agent_label != label || pod->injection != cache::Injection::kInjected || !pod->Active())
         continue;
       ++f.injected_pods;
       if (!in.whole) break;  // one is enough to want the Secret
-      if (!checker) {
-        facts = cache::FactsFor(cache_, ns, options_.settings);
-        checker.emplace(*facts);
-      }
+      if (!checker) checker = &CheckerFor(ns);
       const PodCheck check = checker->Check(*pod);
       if (check.drift == PodDrift::kCurrent) continue;
       ++f.outdated_pods;
@@ -425,6 +434,25 @@ PlanInput Controller::Gather(const cache::ObjectPtr<cache::AgentObject>& object,
     in.namespaces.push_back(std::move(f));
   }
   return in;
+}
+
+PodChecker& Controller::CheckerFor(const std::string& ns) {
+  // Decide's answers hold while its inputs do: the shared agent list and
+  // kubelet versions (replaced, never changed, so compared by pointer), the
+  // namespace's labels and LimitRanges.
+  inject::ClusterFacts facts = cache::FactsFor(cache_, ns, options_.settings);
+  auto& slot = checkers_[ns];
+  if (slot) {
+    const inject::ClusterFacts& had = slot->facts();
+    const bool same = &had.agents.get() == &facts.agents.get() &&
+                      had.node_kubelet_versions == facts.node_kubelet_versions &&
+                      had.namespace_labels == facts.namespace_labels &&
+                      had.limit_ranges == facts.limit_ranges &&
+                      had.apiserver_version == facts.apiserver_version;
+    if (same) return *slot;
+  }
+  slot = std::make_unique<PodChecker>(std::move(facts));
+  return *slot;
 }
 
 Status Controller::Execute(const cache::AgentObject& object, const Plan& plan, bool whole) {

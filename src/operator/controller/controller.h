@@ -135,6 +135,10 @@ class Controller {
   std::map<std::string, RenderCache> renders_;
   // Referenced Secret/ConfigMap data, by "kind/ns/name": resourceVersion and data.
   std::map<std::string, std::pair<std::string, std::map<std::string, std::string>>> references_;
+  // What Decide gives per pod class, per namespace, kept across reconciles
+  // while the namespace's facts are the same (the worker's only).
+  PodChecker& CheckerFor(const std::string& ns);
+  std::map<std::string, std::unique_ptr<PodChecker>> checkers_;
   std::chrono::steady_clock::time_point last_resync_;
 };
 

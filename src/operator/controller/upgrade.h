@@ -58,11 +58,12 @@ nlohmann::json ClassPod(const cache::PodMeta& pod);
 // must be those of the pod's namespace; Decide runs once per class.
 class PodChecker {
  public:
-  explicit PodChecker(const inject::ClusterFacts& facts) : facts_(facts) {}
+  explicit PodChecker(inject::ClusterFacts facts) : facts_(std::move(facts)) {}
   PodCheck Check(const cache::PodMeta& pod);
+  const inject::ClusterFacts& facts() const { return facts_; }
 
  private:
-  const inject::ClusterFacts& facts_;
+  inject::ClusterFacts facts_;
   std::map<std::string, PodCheck> by_class_;
 };
 

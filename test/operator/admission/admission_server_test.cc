@@ -106,6 +106,25 @@ class AdmissionServerTest : public ::testing::Test {
   std::atomic<int> calls_{0};
 };
 
+// The API server accepts gzip; the answers go out uncompressed all the same
+// (a zlib stream per review costs more than the bytes it would save).
+TEST_F(AdmissionServerTest, AnswersAreNotCompressed) {
+  http::Client client(ClientOptions());
+  http::Request req;
+  req.method = "POST";
+  req.url = url_;
+  req.headers.Set("Content-Type", "application/json");
+  req.headers.Set("Accept-Encoding", "gzip");
+  req.body = Review("uid-gzip");
+  req.timeout = std::chrono::seconds(30);
+  auto resp = client.Do(req);
+  ASSERT_TRUE(resp.ok()) << resp.message();
+  EXPECT_EQ(resp->status, 200);
+  EXPECT_FALSE(resp->headers.Has("Content-Encoding")) << "the answer was compressed";
+  EXPECT_NE(resp->headers.Get("Content-Type").value_or("").find("application/json"), std::string::npos);
+  EXPECT_EQ(json::parse(resp->body)["response"]["uid"], "uid-gzip");
+}
+
 TEST_F(AdmissionServerTest, ManyConcurrentRequestsEachGetTheirOwnAnswer) {
   constexpr int kThreads = 16;
   constexpr int kPerThread = 25;
