@@ -3,6 +3,7 @@ pid, CPU and memory of a process from /proc, small HTTP and port helpers."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -127,6 +128,7 @@ def memory(pid):
         "private": rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0) + rollup.get("SwapPss", 0),
         "issue_private": status.get("RssAnon", 0) + private_dirty_file,
         "rss_anon": status.get("RssAnon", 0),
+        "hwm": status.get("VmHWM", 0),  # peak RSS over the process's life, kept by the kernel
         "rss": rollup.get("Rss", 0),
         "pss": rollup.get("Pss", 0),
     }
@@ -190,3 +192,40 @@ class Receiver:
 
     def up(self):
         http(f"http://127.0.0.1:{self.control_port}/up", "POST")
+
+
+# --------------------------------------------------------------------------
+# an earlier commit, built beside this tree (side-by-side comparisons)
+
+
+def build_baseline(rev, jobs, targets, copy_files=()):
+    """Builds `targets` (ninja target names) of commit `rev` in a git worktree
+    under build/ (Release, like bench/run's own build) and returns that build
+    dir. `copy_files` (paths relative to the repository) are copied from this
+    tree first: benchmark programs written to compile against either tree.
+    """
+    sha = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", rev], capture_output=True, text=True)
+    if sha.returncode != 0:
+        raise BenchError(f"baseline {rev} is not a commit: {sha.stderr.strip()}")
+    tree = os.path.join(REPO, "build", f"baseline-{sha.stdout.strip()}")
+    if not os.path.isdir(tree):
+        r = subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", tree, sha.stdout.strip()],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError(f"git worktree add {tree} failed: {r.stderr[-600:]}")
+    for f in copy_files:
+        shutil.copyfile(os.path.join(REPO, f), os.path.join(tree, f))
+    build = os.path.join(tree, "build-release")
+    if not os.path.exists(os.path.join(build, "build.ninja")):
+        # The same flags as bench/run's build (g++ 12's false -O3 warnings).
+        r = subprocess.run(["cmake", "-S", tree, "-B", build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+                            "-DPROMSIDECAR_UNIT_TESTS_ONLY=OFF",
+                            "-DCMAKE_CXX_FLAGS=-Wno-restrict -Wno-maybe-uninitialized",
+                            "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError(f"configuring the baseline build failed: {r.stdout[-600:]} {r.stderr[-600:]}")
+    log(f"baseline: building {', '.join(targets)} at {rev} in {build}")
+    r = subprocess.run(["ninja", "-C", build, f"-j{jobs}"] + list(targets), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BenchError(f"building the baseline at {rev} failed: {r.stdout[-1200:]}")
+    return build

@@ -1,14 +1,21 @@
-"""Webhook benchmark (issue 8, part 4): AdmissionReviews per second at
+"""Webhook benchmark (issues 8 and 14): AdmissionReviews per second at
 saturation and the server-side latency of /mutate-pod at a paced 1,000
-requests/s, for a pod that gets the sidecar and for one that does not opt in.
+requests/s, for a pod that gets the sidecar and for one that does not opt in,
+in a cluster of realistic size: 1,000 Nodes and 50 PrometheusAgents in the
+operator's cache.
 
-The server is bench/webhook_server (the real AdmissionServer with TLS and the
-real PodInjectionWebhook, cluster facts fixed in memory) pinned to CPU 0 with
-taskset; the load is wrk (Debian) with bench/webhook.lua on CPU 1. Latency
-quantiles come from the server's own histogram (the interval the operator's
-latency metric measures: decode, decide, encode; TLS and HTTP parsing are
-not in it), whose buckets are 10% apart, interpolated linearly; wrk's
-client-side percentiles (TLS and HTTP included) are reported beside them.
+The server is bench/webhook_server (the real AdmissionServer with TLS, the
+real PodInjectionWebhook and the operator's real informer cache, filled from a
+fake API server in the process) pinned to CPU 0 with taskset; the load is wrk
+(Debian) with bench/webhook.lua on CPU 1. Latency quantiles come from the
+server's own histogram (the interval the operator's latency metric measures:
+decode, decide, encode; TLS and HTTP parsing are not in it), whose buckets are
+10% apart, interpolated linearly; wrk's client-side percentiles (TLS and HTTP
+included) are reported beside them.
+
+With a baseline (bench/run --webhook-baseline REV), the same server source is
+also built from commit REV (a git worktree under build/) and both are measured
+in the same run, one after the other, side by side in one table.
 """
 
 import json
@@ -126,11 +133,11 @@ def quantile(before, after, q):
 
 
 class Server:
-    def __init__(self, build_dir, workdir, pin):
-        argv = [os.path.join(build_dir, "bench/webhook_server")]
+    def __init__(self, build_dir, workdir, pin, nodes, agents, label="server"):
+        argv = [os.path.join(build_dir, "bench/webhook_server"), f"--nodes={nodes}", f"--agents={agents}"]
         if pin is not None:
             argv = ["taskset", "-c", str(pin)] + argv
-        self.proc = Proc(argv, os.path.join(workdir, "webhook_server.log"), read_first_line=True)
+        self.proc = Proc(argv, os.path.join(workdir, f"webhook_server-{label}.log"), read_first_line=True)
         fields = dict(kv.split("=", 1) for kv in self.proc.first_line.split())
         self.port, self.control_port = int(fields["port"]), int(fields["control_port"])
         self.ca, self.namespace = fields["ca"], fields["namespace"]
@@ -209,20 +216,16 @@ def _phase(server, body_file, seconds, delay_ms, wrk_pin, outcome):
                 p50=quantile(h0, h1, 0.50), p99=quantile(h0, h1, 0.99), p999=quantile(h0, h1, 0.999))
 
 
-def webhook_bench(ctx):
+def _measure(ctx, build_dir, label, workdir, server_pin, wrk_pin):
+    """Every phase against one server build: {kind: {"sat": [...], "paced": [...]}}."""
     p = ctx.webhook
-    if not shutil.which("wrk"):
-        raise BenchError("wrk is not installed (apt-get install -y wrk; scripts/setup installs it)")
-    ncpu = len(os.sched_getaffinity(0))
-    server_pin, wrk_pin = (0, 1) if ncpu >= 2 and shutil.which("taskset") else (None, None)
-    workdir = tempfile.mkdtemp(prefix="webhook-", dir=ctx.workdir)
-    server = Server(ctx.build_dir, workdir, server_pin)
+    server = Server(build_dir, workdir, server_pin, p["nodes"], p["agents"], label)
     results = {k: {"sat": [], "paced": []} for k, *_ in KINDS}
     bodies, sizes = {}, {}
     try:
         for key, _, opted_in, _ in KINDS:
             body = json.dumps(_review(_pod(server.namespace, opted_in))).encode()
-            bodies[key] = os.path.join(workdir, f"{key}.json")
+            bodies[key] = os.path.join(workdir, f"{label}-{key}.json")
             with open(bodies[key], "wb") as f:
                 f.write(body)
             sizes[key] = len(body)
@@ -239,17 +242,35 @@ def webhook_bench(ctx):
             delay_ms[key] = max(0, round(cycle_ms - overhead_ms))  # wrk takes whole milliseconds
         for i in range(p["runs"]):
             for key, _, _, outcome in KINDS:
-                log(f"webhook: {key}, run {i + 1}/{p['runs']}: saturation {p['saturation_s']:g} s, "
+                log(f"webhook ({label}): {key}, run {i + 1}/{p['runs']}: saturation {p['saturation_s']:g} s, "
                     f"paced {p['paced_s']:g} s (delay {delay_ms[key]:g} ms)")
                 results[key]["sat"].append(_phase(server, bodies[key], p["saturation_s"], 0, wrk_pin, outcome))
                 results[key]["paced"].append(_phase(server, bodies[key], p["paced_s"], delay_ms[key], wrk_pin,
                                                     outcome))
     finally:
         server.proc.stop()
+    return {"results": results, "delay_ms": delay_ms, "review_bytes": sizes}
+
+
+def webhook_bench(ctx):
+    p = ctx.webhook
+    if not shutil.which("wrk"):
+        raise BenchError("wrk is not installed (apt-get install -y wrk; scripts/setup installs it)")
+    ncpu = len(os.sched_getaffinity(0))
+    server_pin, wrk_pin = (0, 1) if ncpu >= 2 and shutil.which("taskset") else (None, None)
+    workdir = tempfile.mkdtemp(prefix="webhook-", dir=ctx.workdir)
+    variants = [("this tree", ctx.build_dir)]
+    baseline = getattr(ctx, "webhook_baseline", None)
+    if baseline:
+        variants.append((f"baseline {baseline['rev']}", baseline["build_dir"]))
+    try:
+        measured = {label: _measure(ctx, build, f"v{i}", workdir, server_pin, wrk_pin)
+                    for i, (label, build) in enumerate(variants)}
+    finally:
         if not ctx.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    return {"results": results, "pinned": server_pin is not None, "delay_ms": delay_ms,
-            "review_bytes": sizes}
+    return {"variants": [label for label, _ in variants], "measured": measured, "pinned": server_pin is not None,
+            "nodes": p["nodes"], "agents": p["agents"]}
 
 
 def _fmt(values, fmt):
@@ -264,12 +285,15 @@ def _fmt(values, fmt):
 
 def webhook_table(ctx, res):
     p = ctx.webhook
-    r = res["results"]
-    header = ["metric"] + [label for _, label, _, _ in KINDS]
+    columns = [(label, k, klabel) for k, klabel, _, _ in KINDS for label in res["variants"]]
+    header = ["metric"] + [f"{klabel}: {label}" for label, _, klabel in columns]
     us = 1e6
 
-    def row(label, phase, fn, fmt):
-        return [label] + [_fmt([fn(x) for x in r[k][phase]], fmt) for k, *_ in KINDS]
+    def cell(label, kind, phase, fn, fmt):
+        return _fmt([fn(x) for x in res["measured"][label]["results"][kind][phase]], fmt)
+
+    def row(name, phase, fn, fmt):
+        return [name] + [cell(label, k, phase, fn, fmt) for label, k, _ in columns]
 
     rows = [
         row("saturation: reviews/s (server on one core)", "sat", lambda x: x["rate"], "{:.0f}"),
@@ -277,33 +301,43 @@ def webhook_table(ctx, res):
         row("saturation: reviews/s per full core (1 / server CPU per review)", "sat", lambda x: 1 / x["cpu"],
             "{:.0f}"),
         ["saturation: server-side p50 / p99 µs (queueing included)"] + [
-            _fmt([x["p50"] * us for x in r[k]["sat"]], "{:.0f}") + " / "
-            + _fmt([x["p99"] * us for x in r[k]["sat"]], "{:.0f}") for k, *_ in KINDS],
+            cell(label, k, "sat", lambda x: x["p50"] * us, "{:.0f}") + " / "
+            + cell(label, k, "sat", lambda x: x["p99"] * us, "{:.0f}") for label, k, _ in columns],
         row(f"paced ({p['rate']:,} req/s asked): achieved req/s", "paced", lambda x: x["rate"], "{:.0f}"),
         row("paced: server-side p50 µs", "paced", lambda x: x["p50"] * us, "{:.0f}"),
         row("paced: server-side p99 µs", "paced", lambda x: x["p99"] * us, "{:.0f}"),
         row("paced: server-side p999 µs", "paced", lambda x: x["p999"] * us, "{:.0f}"),
-        row("paced: client-side (wrk, TLS + HTTP) p50 µs", "paced", lambda x: x["client"].get(50, 0) * us,
-            "{:.0f}"),
-        row("paced: client-side (wrk, TLS + HTTP) p99 µs", "paced", lambda x: x["client"].get(99, 0) * us,
-            "{:.0f}"),
+        row("paced: client-side (wrk, TLS + HTTP) p50 µs", "paced", lambda x: x["client"].get(50, 0) * us, "{:.0f}"),
+        row("paced: client-side (wrk, TLS + HTTP) p99 µs", "paced", lambda x: x["client"].get(99, 0) * us, "{:.0f}"),
         row("paced: server CPU µs per review", "paced", lambda x: x["cpu"] * us, "{:.0f}"),
+        ["paced: wrk delay per connection (calibrated, ms)"] + [
+            f"{res['measured'][label]['delay_ms'][k]:g}" for label, k, _ in columns],
+        ["AdmissionReview size (bytes)"] + [str(res["measured"][label]["review_bytes"][k]) for label, k, _ in columns],
     ]
-    rows.append(["AdmissionReview size (bytes)"] + [str(res["review_bytes"].get(k, 0)) for k, *_ in KINDS])
-    title = (f"Webhook /mutate-pod: bench/webhook_server (real AdmissionServer, TLS, real PodInjectionWebhook, "
-             f"facts in memory){' pinned to CPU 0, wrk on CPU 1' if res['pinned'] else ' (not pinned: one CPU)'}; "
+    title = (f"Webhook /mutate-pod: bench/webhook_server (real AdmissionServer, TLS, real PodInjectionWebhook, the "
+             f"operator's real cache filled from a fake API server: {res['nodes']:,} Nodes, {res['agents']} "
+             f"PrometheusAgents)"
+             f"{' pinned to CPU 0, wrk on CPU 1' if res['pinned'] else ' (not pinned: one CPU)'}; "
              f"wrk 1 thread x {CONNECTIONS} connections; saturation {p['saturation_s']:g} s, paced "
-             f"{p['paced_s']:g} s (Lua delay per connection, calibrated: "
-             f"{', '.join(f'{k} {v:g} ms' for k, v in res['delay_ms'].items())}); {p['runs']} run(s); "
-             "median (min–max)")
+             f"{p['paced_s']:g} s; {p['runs']} run(s); median (min–max)"
+             + (f"; `{res['variants'][1]}` is the same server source built from that commit, measured in the "
+                "same run" if len(res["variants"]) > 1 else ""))
     return title, header, rows
 
 
 def webhook_summary(res):
-    """The figures the targets are judged on: the worse of the two pod kinds."""
-    r = res["results"]
-    p99 = max(statistics.median([x["p99"] for x in r[k]["paced"]]) for k, *_ in KINDS)
-    rate = min(statistics.median([x["rate"] for x in r[k]["sat"]]) for k, *_ in KINDS)
-    per_core = min(statistics.median([1 / x["cpu"] for x in r[k]["sat"]]) for k, *_ in KINDS)
-    paced = min(statistics.median([x["rate"] for x in r[k]["paced"]]) for k, *_ in KINDS)
-    return {"p99": p99, "rate": rate, "per_core": per_core, "paced_rate": paced}
+    """The figures the targets are judged on (this tree): p99 at 1,000/s is the
+    worse of the two pods; reviews per core are the injected pod's."""
+    r = res["measured"][res["variants"][0]]["results"]
+    out = {
+        "p99": max(statistics.median([x["p99"] for x in r[k]["paced"]]) for k, *_ in KINDS),
+        "paced_rate": min(statistics.median([x["rate"] for x in r[k]["paced"]]) for k, *_ in KINDS),
+        "injected_per_core": statistics.median([1 / x["cpu"] for x in r["injected"]["sat"]]),
+        "nodes": res["nodes"], "agents": res["agents"],
+    }
+    if len(res["variants"]) > 1:
+        b = res["measured"][res["variants"][1]]["results"]
+        out["baseline"] = res["variants"][1]
+        out["baseline_p99"] = max(statistics.median([x["p99"] for x in b[k]["paced"]]) for k, *_ in KINDS)
+        out["baseline_injected_per_core"] = statistics.median([1 / x["cpu"] for x in b["injected"]["sat"]])
+    return out

@@ -1,13 +1,21 @@
 // The pod injection webhook as the operator serves it, for load tests: the
-// real AdmissionServer (TLS, decode, encode) and the real PodInjectionWebhook,
-// with the cluster facts fixed in memory (one Sidecar agent, the cluster
-// default, that admits the pods' namespace by label) instead of informer caches, so the figures are those of
-// the webhook path itself and no API server is involved.
+// real AdmissionServer (TLS, decode, encode), the real PodInjectionWebhook and
+// the operator's real informer cache, filled from a fake API server in this
+// process (a kube::Transport answering LISTs and idle WATCHes): N Nodes
+// (realistic objects, a few kubelet versions) and M PrometheusAgents, one the
+// cluster default that admits the pods' namespace by label, the others in
+// their own namespaces. So an admission pays what it pays in a cluster of that
+// size, and no API server is involved in the measurement.
 //
-//   webhook_server [--threads=N]
+// One source for two trees: it compiles against this tree's shared cache
+// (operator/cache) and against the earlier admission::ClusterCache, so
+// bench/run can build it in a worktree of an older commit and measure both
+// in the same run (--webhook-baseline).
+//
+//   webhook_server [--threads=N] [--nodes=N] [--agents=M]
 // makes a throw-away CA and serving certificate for 127.0.0.1 in a temporary
 // directory, then prints one line on stdout once it serves:
-//   port=P control_port=C ca=FILE
+//   port=P control_port=C ca=FILE namespace=NS
 // POST https://127.0.0.1:P/mutate-pod takes AdmissionReviews; GET
 // http://127.0.0.1:C/metrics has the injection counters and
 // bench_webhook_duration_seconds, a histogram of the same interval the
@@ -24,6 +32,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,54 +41,185 @@
 #include <nlohmann/json.hpp>
 
 #include "common/http/server.h"
+#include "common/kube/client.h"
+#include "common/kube/transport.h"
 #include "common/metrics/metrics.h"
 #include "operator/admission/certs.h"
 #include "operator/admission/server.h"
 #include "operator/admission/webhooks.h"
 #include "operator/api/agent.h"
 
+#if __has_include("operator/cache/cache.h")
+#include "operator/admission/cache_facts.h"
+#include "operator/cache/cache.h"
+#define SHARED_CACHE 1
+#else
+#include "operator/admission/cluster_cache.h"
+#define SHARED_CACHE 0
+#endif
+
 namespace {
 
 using namespace promsidecar;
+using nlohmann::json;
 
-// The namespace and labels the load tool's pods use (bench/run writes the
-// AdmissionReviews); the agent admits them by label, as a platform team's would.
+// The namespace and labels the load tool's pods use (bench/webhook_bench.py
+// writes the AdmissionReviews).
 constexpr const char* kPodNamespace = "team-a";
+constexpr const char* kAgentNamespace = "monitoring";
 
-class FixedFacts : public admission::ClusterFactsSource {
+json List(const char* kind, json items) {
+  return {{"apiVersion", "v1"},
+          {"kind", kind},
+          {"metadata", {{"resourceVersion", "100"}}},
+          {"items", std::move(items)}};
+}
+
+// A Node as a kubelet reports it (labels, conditions, images): about 4 KB.
+json Node(int i) {
+  const std::string name = "node-" + std::to_string(i);
+  const char* version = i % 10 == 0 ? "v1.33.5" : (i % 3 == 0 ? "v1.34.1" : "v1.34.4");
+  json images = json::array();
+  for (int k = 0; k < 12; ++k) {
+    images.push_back(
+        {{"names",
+          {"registry.example.com/team-" + std::to_string(k) +
+               "/service@sha256:" + std::string(64, 'a' + k % 6),
+           "registry.example.com/team-" + std::to_string(k) + "/service:1." + std::to_string(k)}},
+         {"sizeBytes", 50'000'000 + k * 1'000'000}});
+  }
+  json conditions = json::array();
+  for (const char* type : {"MemoryPressure", "DiskPressure", "PIDPressure", "Ready"}) {
+    conditions.push_back({{"type", type},
+                          {"status", std::string(type) == "Ready" ? "True" : "False"},
+                          {"lastHeartbeatTime", "2026-12-01T10:00:00Z"},
+                          {"lastTransitionTime", "2026-11-01T10:00:00Z"},
+                          {"reason", std::string("Kubelet") + type},
+                          {"message", "kubelet is posting ready status"}});
+  }
+  return {{"apiVersion", "v1"},
+          {"kind", "Node"},
+          {"metadata",
+           {{"name", name},
+            {"uid", "00000000-0000-4000-8000-" + std::to_string(100000000000 + i)},
+            {"resourceVersion", std::to_string(1000 + i)},
+            {"labels",
+             {{"kubernetes.io/hostname", name},
+              {"kubernetes.io/os", "linux"},
+              {"kubernetes.io/arch", "amd64"},
+              {"node.kubernetes.io/instance-type", "m6i.2xlarge"},
+              {"topology.kubernetes.io/region", "eu-west-1"},
+              {"topology.kubernetes.io/zone", "eu-west-1" + std::string(1, static_cast<char>('a' + i % 3))},
+              {"node-pool", "general"}}},
+            {"annotations",
+             {{"node.alpha.kubernetes.io/ttl", "0"},
+              {"volumes.kubernetes.io/controller-managed-attach-detach", "true"}}}}},
+          {"spec",
+           {{"podCIDR", "10.244." + std::to_string(i % 250) + ".0/24"}, {"providerID", "aws:///" + name}}},
+          {"status",
+           {{"capacity", {{"cpu", "8"}, {"memory", "32Gi"}, {"pods", "110"}}},
+            {"allocatable", {{"cpu", "7910m"}, {"memory", "31Gi"}, {"pods", "110"}}},
+            {"conditions", conditions},
+            {"addresses",
+             {{{"type", "InternalIP"},
+               {"address", "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250)}},
+              {{"type", "Hostname"}, {"address", name}}}},
+            {"nodeInfo",
+             {{"kubeletVersion", version},
+              {"kubeProxyVersion", version},
+              {"containerRuntimeVersion", "containerd://1.7.22"},
+              {"kernelVersion", "6.1.0-27-amd64"},
+              {"osImage", "Debian GNU/Linux 12 (bookworm)"},
+              {"operatingSystem", "linux"},
+              {"architecture", "amd64"}}},
+            {"images", images}}}};
+}
+
+// Agent 0 is the cluster default admitting the pods' namespace; the others
+// serve their own namespaces (as per-team agents do).
+json Agent(int i) {
+  const bool main = i == 0;
+  json sidecar =
+      main ? json{{"default", true}, {"namespaceSelector", {{"matchLabels", {{"metrics", "enabled"}}}}}}
+           : json{{"walSizeLimit", "128Mi"}};
+  return {{"apiVersion", "promsidecar.io/v1alpha1"},
+          {"kind", "PrometheusAgent"},
+          {"metadata",
+           {{"name", main ? std::string("agent") : "team-" + std::to_string(i)},
+            {"namespace", main ? std::string(kAgentNamespace) : "team-ns-" + std::to_string(i)},
+            {"uid", "10000000-0000-4000-8000-" + std::to_string(100000000000 + i)},
+            {"resourceVersion", std::to_string(5000 + i)},
+            {"generation", 1}}},
+          {"spec",
+           {{"mode", "Sidecar"},
+            {"externalLabels", {{"cluster", "bench"}, {"team", "team-" + std::to_string(i)}}},
+            {"remoteWrite",
+             {{{"url", "https://metrics.example.com/api/v1/write"},
+               {"basicAuth",
+                {{"username", {{"name", "rw"}, {"key", "user"}}},
+                 {"password", {{"name", "rw"}, {"key", "pass"}}}}},
+               {"queueConfig", {{"maxSamplesPerSend", 2000}, {"batchSendDeadline", "5s"}}}}}},
+            {"sampleLimit", 5000},
+            {"sidecar", sidecar}}}};
+}
+
+// A read-only API server: LISTs of fixed objects, WATCHes that stay open and
+// quiet until the informer stops.
+class FakeApi : public kube::Transport {
  public:
-  explicit FixedFacts(api::Agent agent) : agent_(std::move(agent)) {}
-  Result<inject::ClusterFacts> FactsFor(const std::string& pod_namespace) override {
-    inject::ClusterFacts f;
-    f.agents.push_back(agent_);
-    f.namespace_labels = {{"kubernetes.io/metadata.name", pod_namespace}, {"metrics", "enabled"}};
-    f.apiserver_version = "v1.34.0";
-    f.node_kubelet_versions = {"v1.34.0", "v1.34.0", "v1.33.5"};
-    return f;
+  FakeApi(int nodes, int agents) {
+    json node_items = json::array();
+    for (int i = 0; i < nodes; ++i) node_items.push_back(Node(i));
+    for (int i = 0; i < agents; ++i) {
+      json a = Agent(i);
+      const std::string ns = a["metadata"]["namespace"].get<std::string>();
+      agents_[ns] = List("PrometheusAgentList", json::array({std::move(a)})).dump();
+    }
+    nodes_ = List("NodeList", std::move(node_items)).dump();
+    namespaces_ =
+        List(
+            "NamespaceList",
+            json::array(
+                {{{"apiVersion", "v1"},
+                  {"kind", "Namespace"},
+                  {"metadata",
+                   {{"name", kPodNamespace},
+                    {"resourceVersion", "7"},
+                    {"labels", {{"kubernetes.io/metadata.name", kPodNamespace}, {"metrics", "enabled"}}}}}}}))
+            .dump();
+  }
+
+  Result<http::Response> Do(const http::Request& req, http::FailureKind* failure) override {
+    const std::string& url = req.url;
+    if (url.find("watch=true") != std::string::npos) {
+      while (!req.should_abort || !req.should_abort())
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      *failure = http::FailureKind::kAborted;
+      return MakeError("aborted");
+    }
+    http::Response r;
+    r.status = 200;
+    if (url.find("/version") != std::string::npos) {
+      r.body = R"({"major":"1","minor":"34","gitVersion":"v1.34.4"})";
+    } else if (url.find("/nodes") != std::string::npos) {
+      r.body = nodes_;
+    } else if (const size_t at = url.find("/prometheusagents"); at != std::string::npos) {
+      // .../namespaces/<ns>/prometheusagents: that namespace's agent.
+      const size_t start = url.rfind("/namespaces/", at) + std::strlen("/namespaces/");
+      auto it = agents_.find(url.substr(start, at - start));
+      r.body = it != agents_.end() ? it->second : List("PrometheusAgentList", json::array()).dump();
+    } else if (url.find("/api/v1/namespaces?") != std::string::npos || url.ends_with("/api/v1/namespaces")) {
+      r.body = namespaces_;
+    } else {
+      r.body = List("List", json::array()).dump();  // pods, secrets, configmaps, limitranges
+    }
+    return r;
   }
 
  private:
-  api::Agent agent_;
+  std::string nodes_, namespaces_;
+  std::map<std::string, std::string> agents_;  // namespace → its list
 };
-
-api::Agent SidecarAgent() {
-  const nlohmann::json object = {
-      {"apiVersion", "promsidecar.io/v1alpha1"},
-      {"kind", "PrometheusAgent"},
-      {"metadata", {{"name", "agent"}, {"namespace", "monitoring"}, {"generation", 1}}},
-      {"spec",
-       {{"mode", "Sidecar"},
-        {"externalLabels", {{"cluster", "bench"}}},
-        {"remoteWrite", {{{"url", "https://metrics.example.com/api/v1/write"}}}},
-        {"sidecar",
-         {{"default", true}, {"namespaceSelector", {{"matchLabels", {{"metrics", "enabled"}}}}}}}}}};
-  auto agent = api::ParseAgent(object);
-  if (!agent.ok()) {
-    std::fprintf(stderr, "webhook_server: the built-in agent does not parse: %s\n", agent.message().c_str());
-    std::exit(1);
-  }
-  return *agent;
-}
 
 // 5 µs to ~1 s, each bound 10% above the last.
 std::vector<double> FineBuckets() {
@@ -102,16 +243,23 @@ void OnSignal(int) {
 
 int main(int argc, char** argv) {
   int threads = 8;  // the operator's AdmissionServer default
+  int nodes = 1000;
+  int agents = 50;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--threads=", 10) == 0) {
       threads = std::atoi(argv[i] + 10);
+    } else if (std::strncmp(argv[i], "--nodes=", 8) == 0) {
+      nodes = std::atoi(argv[i] + 8);
+    } else if (std::strncmp(argv[i], "--agents=", 9) == 0) {
+      agents = std::atoi(argv[i] + 9);
     } else {
-      std::fprintf(stderr, "webhook_server: unknown argument %s (use --threads=N)\n", argv[i]);
+      std::fprintf(stderr, "webhook_server: unknown argument %s (use --threads=N --nodes=N --agents=M)\n",
+                   argv[i]);
       return 2;
     }
   }
-  if (threads < 1) {
-    std::fprintf(stderr, "webhook_server: --threads must be at least 1\n");
+  if (threads < 1 || nodes < 1 || agents < 1) {
+    std::fprintf(stderr, "webhook_server: --threads, --nodes and --agents must be at least 1\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -153,8 +301,28 @@ int main(int argc, char** argv) {
       "bench_webhook_duration_seconds", "The operator's webhook latency interval, with fine buckets.",
       {"webhook", "code"}, FineBuckets());
 
-  FixedFacts facts(SidecarAgent());
-  admission::PodInjectionWebhook pods(facts, inject::OperatorSettings{}, webhook_metrics);
+  kube::Config config;
+  config.server = "https://api.bench.invalid";
+  kube::Client client(config, std::make_shared<FakeApi>(nodes, agents));
+  const api::AgentApiGroup group = api::AgentApiGroup::Own();
+  std::vector<std::string> agent_namespaces = {kAgentNamespace};
+  for (int i = 1; i < agents; ++i) agent_namespaces.push_back("team-ns-" + std::to_string(i));
+#if SHARED_CACHE
+  cache::ClusterCache cluster(client, {.group = group, .agent_namespaces = agent_namespaces});
+  admission::CacheFacts facts(cluster);
+#else
+  admission::ClusterCache cluster(client, {.group = group, .agent_namespaces = agent_namespaces});
+  admission::ClusterCache& facts = cluster;
+#endif
+  cluster.Start();
+  if (!cluster.WaitForSync(std::chrono::seconds(120))) {
+    std::fprintf(stderr, "webhook_server: the cache did not fill from the fake API server\n");
+    return 1;
+  }
+
+  inject::OperatorSettings settings;
+  settings.operator_namespace = "promsidecar-system";
+  admission::PodInjectionWebhook pods(facts, settings, webhook_metrics);
   admission::AdmissionServerOptions options;
   options.http.listen_address = "127.0.0.1:0";
   options.http.tls = http::ServerTlsOptions{(dir / "tls.crt").string(), (dir / "tls.key").string()};
@@ -183,6 +351,7 @@ int main(int argc, char** argv) {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   server.Stop();
   control.Stop();
+  cluster.Stop();
   std::filesystem::remove_all(dir);
   return 0;
 }
