@@ -158,9 +158,9 @@ Backoff::Backoff(milliseconds min, milliseconds max, std::function<double()> uni
 milliseconds Backoff::Next() {
   milliseconds base = base_;
   base_ = std::min(base_ * 2, max_);
-  double u = uniform01_ ? std::clamp(uniform01_(), 0.0, 1.0) : 0.0;
+  if (!factor_) factor_ = uniform01_ ? std::clamp(uniform01_(), 0.0, 1.0) : 0.0;
   auto half = base / 2;
-  return half + milliseconds(static_cast<int64_t>(static_cast<double>((base - half).count()) * u));
+  return half + milliseconds(static_cast<int64_t>(static_cast<double>((base - half).count()) * *factor_));
 }
 
 milliseconds RetryDelay(const Decision& decision, const RetryOptions& options, Backoff& backoff) {

@@ -64,22 +64,30 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value,
                                                          std::chrono::system_clock::time_point now);
 
 // Exponential backoff: min_backoff, doubling on every failure up to
-// max_backoff, reset by a success. Each wait is drawn uniformly from
-// [base/2, base] ("equal jitter"): thousands of sidecars that failed together
-// must not retry together, and the wait never exceeds max_backoff.
+// max_backoff, reset by a success. Thousands of sidecars that failed together
+// must not retry together, so each wait is base * f, with f drawn uniformly
+// from [1/2, 1] once per failure streak rather than per wait: the k-th retries
+// of a fleet are then spread uniformly over half the time elapsed (per-wait
+// draws average out and bunch up again), and one sender's waits still never
+// shrink, which is what a receiver watching one sender expects of exponential
+// backoff. The wait never exceeds max_backoff.
 class Backoff {
  public:
   // `uniform01` returns a number in [0, 1); injectable for tests.
   Backoff(std::chrono::milliseconds min, std::chrono::milliseconds max, std::function<double()> uniform01);
 
   std::chrono::milliseconds Next();
-  void Reset() { base_ = min_; }
+  void Reset() {
+    base_ = min_;
+    factor_.reset();
+  }
   std::chrono::milliseconds base() const { return base_; }
 
  private:
   std::chrono::milliseconds min_;
   std::chrono::milliseconds max_;
   std::chrono::milliseconds base_;
+  std::optional<double> factor_;  // this streak's f, drawn at its first wait
   std::function<double()> uniform01_;
 };
 

@@ -101,6 +101,24 @@ TEST(Backoff, DoublesToMaxWithJitterAndResets) {
   EXPECT_EQ(b.Next(), milliseconds(75));
 }
 
+// The jitter is drawn once per failure streak: one sender's waits never
+// shrink (a receiver sees exponential backoff), while senders that failed
+// together drew different factors and drift apart.
+TEST(Backoff, JitterIsDrawnOncePerStreakSoWaitsNeverShrink) {
+  std::vector<double> draws{0.0, 1.0, 0.3, 0.9};
+  size_t next = 0;
+  Backoff b(milliseconds(100), milliseconds(1000), [&] { return draws[next++ % draws.size()]; });
+  std::vector<int64_t> waits;
+  for (int i = 0; i < 7; ++i) waits.push_back(b.Next().count());
+  EXPECT_EQ(waits, (std::vector<int64_t>{50, 100, 200, 400, 500, 500, 500}));
+  EXPECT_EQ(next, 1u);
+  b.Reset();  // a success ends the streak; the next one draws again (1.0)
+  waits.clear();
+  for (int i = 0; i < 3; ++i) waits.push_back(b.Next().count());
+  EXPECT_EQ(waits, (std::vector<int64_t>{100, 200, 400}));
+  EXPECT_EQ(next, 2u);
+}
+
 TEST(RetryDelay, RetryAfterOverridesBackoffButNeverSpins) {
   RetryOptions o;
   o.min_backoff = milliseconds(100);
