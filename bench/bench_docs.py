@@ -85,40 +85,33 @@ def _targets(ctx, summary, versions):
     return rows
 
 
-def _operator_targets(summary):
+def _webhook_targets(w):
+    scale = f"{w['nodes']:,} Nodes and {w['agents']} agents in the cache"
+    base = f" ({w['baseline']}: {w['baseline_p99'] * 1e3:.2f} ms)" if "baseline" in w else ""
+    rows = [[f"webhook: p99 < 1 ms at 1,000 reviews/s (server-side, worse of injected / skipped pod; {scale})",
+             f"{w['p99'] * 1e3:.2f} ms at {w['paced_rate']:.0f} req/s{base}", _verdict(w["p99"] < 1e-3)]]
+    base = f" ({w['baseline']}: {w['baseline_injected_per_core']:,.0f})" if "baseline" in w else ""
+    rows.append([f"webhook: >= 5,000 injected-pod reviews per core ({scale})",
+                 f"{w['injected_per_core']:,.0f} per core (1 / CPU per review at saturation){base}",
+                 _verdict(w["injected_per_core"] >= 5000)])
+    return rows
+
+
+def _fanout_targets(f):
     rows = []
-    w = summary.get("webhook")
-    if w:
-        scale = f"{w['nodes']:,} Nodes and {w['agents']} agents in the cache"
-        base = (f" ({w['baseline']}: {w['baseline_p99'] * 1e3:.2f} ms)" if "baseline" in w else "")
-        rows.append([f"webhook: p99 < 1 ms at 1,000 reviews/s (server-side, worse of injected / skipped pod; {scale})",
-                     f"{w['p99'] * 1e3:.2f} ms at {w['paced_rate']:.0f} req/s{base}", _verdict(w["p99"] < 1e-3)])
-        base = (f" ({w['baseline']}: {w['baseline_injected_per_core']:,.0f})" if "baseline" in w else "")
-        rows.append([f"webhook: >= 5,000 injected-pod reviews per core ({scale})",
-                     f"{w['injected_per_core']:,.0f} per core (1 / CPU per review at saturation){base}",
-                     _verdict(w["injected_per_core"] >= 5000)])
-    else:
-        rows.append(["webhook: p99 < 1 ms at 1,000 reviews/s; >= 5,000 injected-pod reviews per core",
-                     "not measured in this run", "–"])
-    f = summary.get("fanout")
-    if f:
-        if "hwm_10k" in f:
-            rows.append(["fan-out: operator peak memory (VmHWM) <= 64 MiB at 10,000 pods",
-                         f"{f['hwm_10k'] / MIB:.1f} MiB", _verdict(f["hwm_10k"] <= 64 * MIB)])
-            rows.append(["fan-out: operator CPU <= 10 s for the 10,000-pod creation phase",
-                         f"{f['create_cpu_10k']:.1f} s", _verdict(f["create_cpu_10k"] <= 10)])
-        if "kib_per_pod_10k_30k" in f:
-            rows.append(["fan-out: memory growth <= 1 KiB per added pod from 10,000 to 30,000 pods",
-                         f"{f['kib_per_pod_10k_30k']:.2f} KiB per pod (VmHWM)",
-                         _verdict(f["kib_per_pod_10k_30k"] <= 1.0)])
-        rows.append(["fan-out: 0 API writes per healthy pod creation (Events, pod writes)",
-                     f"{f['per_pod_writes']:.3f} per pod at worst", _verdict(f["per_pod_writes"] == 0)])
-        rows.append(["fan-out: Secret writes for one remoteWrite change = namespaces",
-                     ", ".join(f"{w} / {n} at {p:,} pods" for p, w, n in f["secret_writes"]),
-                     _verdict(f["secret_writes_ok"])])
-    else:
-        rows.append(["fan-out: memory, CPU and writes at 1,000 / 10,000 / 30,000 pods", "not measured in this run",
-                     "–"])
+    if "hwm_10k" in f:
+        rows.append(["fan-out: operator peak memory (VmHWM) <= 64 MiB at 10,000 pods",
+                     f"{f['hwm_10k'] / MIB:.1f} MiB", _verdict(f["hwm_10k"] <= 64 * MIB)])
+        rows.append(["fan-out: operator CPU <= 10 s for the 10,000-pod creation phase",
+                     f"{f['create_cpu_10k']:.1f} s", _verdict(f["create_cpu_10k"] <= 10)])
+    if "kib_per_pod_10k_30k" in f:
+        rows.append(["fan-out: memory growth <= 1 KiB per added pod from 10,000 to 30,000 pods",
+                     f"{f['kib_per_pod_10k_30k']:.2f} KiB per pod (VmHWM)", _verdict(f["kib_per_pod_10k_30k"] <= 1.0)])
+    rows.append(["fan-out: 0 API writes per healthy pod creation (Events, pod writes)",
+                 f"{f['per_pod_writes']:.3f} per pod at worst", _verdict(f["per_pod_writes"] == 0)])
+    rows.append(["fan-out: Secret writes for one remoteWrite change = namespaces",
+                 ", ".join(f"{w} / {n} at {p:,} pods" for p, w, n in f["secret_writes"]),
+                 _verdict(f["secret_writes_ok"])])
     return rows
 
 
@@ -163,21 +156,56 @@ def _strip_legacy_operator(text):
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out))
 
 
+def _part_markers(part):
+    return f"<!-- operator-{part}:begin", f"<!-- operator-{part}:end -->"
+
+
 def splice_operator(existing, operator):
-    """The document with only its operator section replaced."""
-    return splice(_strip_legacy_operator(existing), OPERATOR_BEGIN, OPERATOR_END, operator)
+    """The document with its operator section replaced by `operator`, except
+    that a part this run did not measure keeps what the document had."""
+    text = _strip_legacy_operator(existing)
+    old = _marked(text, OPERATOR_BEGIN, OPERATOR_END)
+    if old:
+        for part in ("webhook", "fanout"):
+            begin, end = _part_markers(part)
+            new_part, old_part = _marked(operator, begin, end), _marked(old, begin, end)
+            if new_part and old_part and "(not measured)" in new_part.split("\n", 1)[0]:
+                operator = operator.replace(new_part, old_part)
+    return splice(text, OPERATOR_BEGIN, OPERATOR_END, operator)
+
+
+def _part(part, title, summary_key, targets, tables, title_prefix, ctx, argv, summary, elapsed, format_table):
+    begin, end = _part_markers(part)
+    mine = [t for t in tables if t[0].startswith(title_prefix)]
+    if summary_key not in summary or not mine:
+        return [f"{begin} (not measured) -->", "", f"### {title}", "",
+                f"Not measured yet: `bench/run --only={part} --write-docs`.", "", end]
+    load = getattr(ctx, "loadavg", None)
+    command = "bench/run " + " ".join(a for a in argv[1:])
+    out = [f"{begin} -->", "", f"### {title}", ""]
+    out.append(f"Command: `{command.strip()}` ({elapsed / 60:.0f} min for the whole run), "
+               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+               + (f"; load average (1 min) {load[0]:.1f} at the start and {load[1]:.1f} at the end" if load else "")
+               + ".")
+    out.append("")
+    out.append(format_table("", ["target", "measured", "verdict"], targets(summary[summary_key])).lstrip())
+    out.append("")
+    for t, header, rows in mine:
+        out.append(f"**{t}**")
+        out.append("")
+        out.append(format_table("", header, rows).lstrip())
+        out.append("")
+    out.append(end)
+    return out
 
 
 def render_operator(ctx, argv, tables, summary, elapsed, machine, format_table):
     """The operator section (markers included)."""
-    command = "bench/run " + " ".join(a for a in argv[1:])
-    load = getattr(ctx, "loadavg", None)
     out = [OPERATOR_BEGIN, "", "## The operator: webhook and fan-out at cluster scale", ""]
-    out.append(f"- Command: `{command.strip()}` ({elapsed / 60:.0f} min), "
-               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
-    out.append(f"- Machine: {machine}. Shared with other builds: CPU figures carry noise, the spread next to each "
-               "median shows how much." + (f" Load average (1 min) {load[0]:.1f} at the start and {load[1]:.1f} "
-                                          "at the end." if load else ""))
+    out.append(f"Machine: {machine}. Shared with other builds: CPU figures carry noise, the spread next to each "
+               "median shows how much, and the load average of each run is given with it. Each part below is "
+               "rewritten by its own run (`bench/run --only=webhook --write-docs`, `--only=fanout`), the other "
+               "kept.")
     out.append("")
     out.append("Webhook method: bench/webhook_server hosts the operator's real AdmissionServer (TLS with a "
                "certificate from the operator's own certificate code), the real PodInjectionWebhook and the "
@@ -214,15 +242,12 @@ def render_operator(ctx, argv, tables, summary, elapsed, machine, format_table):
                "with the number of pods are Events and pod writes. With `--fanout-baseline REV`, the sizes up to "
                "10,000 are run again with that commit's operator.")
     out.append("")
-    out.append("### Targets (issue 14)")
+    out += _part("webhook", "Webhook (issue 14's targets)", "webhook", _webhook_targets, tables, "Webhook /mutate-pod",
+                 ctx, argv, summary, elapsed, format_table)
     out.append("")
-    out.append(format_table("", ["target", "measured", "verdict"], _operator_targets(summary)).lstrip())
+    out += _part("fanout", "Fan-out (issue 14's targets)", "fanout", _fanout_targets, tables, "Fan-out against",
+                 ctx, argv, summary, elapsed, format_table)
     out.append("")
-    for title, header, rows in tables:
-        out.append(f"**{title}**")
-        out.append("")
-        out.append(format_table("", header, rows).lstrip())
-        out.append("")
     out.append(OPERATOR_END)
     return "\n".join(out)
 

@@ -172,12 +172,13 @@ class Server:
 
 
 def _wrk(url, body_file, seconds, delay_ms, pin):
-    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, int(round(seconds)))}s", "--latency",
+    # A generous timeout: a slow server (a baseline) is measured, not failed.
+    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, int(round(seconds)))}s", "--timeout", "30s", "--latency",
             "-s", os.path.join(os.path.dirname(os.path.abspath(__file__)), "webhook.lua"), url, "--",
             body_file, str(delay_ms)]
     if pin is not None:
         argv = ["taskset", "-c", str(pin)] + argv
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 90)
     out = r.stdout
     if r.returncode != 0:
         raise BenchError(f"wrk failed (exit {r.returncode}): {r.stderr[-800:]} {out[-800:]}")
@@ -263,14 +264,21 @@ def webhook_bench(ctx):
     baseline = getattr(ctx, "webhook_baseline", None)
     if baseline:
         variants.append((f"baseline {baseline['rev']}", baseline["build_dir"]))
+    measured, errors = {}, {}
     try:
-        measured = {label: _measure(ctx, build, f"v{i}", workdir, server_pin, wrk_pin)
-                    for i, (label, build) in enumerate(variants)}
+        for i, (label, build) in enumerate(variants):
+            try:
+                measured[label] = _measure(ctx, build, f"v{i}", workdir, server_pin, wrk_pin)
+            except BenchError as e:
+                if i == 0:
+                    raise  # this tree's failure fails the part
+                errors[label] = str(e)  # a baseline's is reported in its column
+                log(f"webhook ({label}) FAILED: {e}")
     finally:
         if not ctx.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    return {"variants": [label for label, _ in variants], "measured": measured, "pinned": server_pin is not None,
-            "nodes": p["nodes"], "agents": p["agents"]}
+    return {"variants": [label for label, _ in variants if label in measured], "failed": errors,
+            "measured": measured, "pinned": server_pin is not None, "nodes": p["nodes"], "agents": p["agents"]}
 
 
 def _fmt(values, fmt):
@@ -321,7 +329,8 @@ def webhook_table(ctx, res):
              f"wrk 1 thread x {CONNECTIONS} connections; saturation {p['saturation_s']:g} s, paced "
              f"{p['paced_s']:g} s; {p['runs']} run(s); median (min–max)"
              + (f"; `{res['variants'][1]}` is the same server source built from that commit, measured in the "
-                "same run" if len(res["variants"]) > 1 else ""))
+                "same run" if len(res["variants"]) > 1 else "")
+             + "".join(f"; `{label}` failed: {why.splitlines()[0][:200]}" for label, why in res.get("failed", {}).items()))
     return title, header, rows
 
 
