@@ -10,6 +10,7 @@
 #include <snappy.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -38,13 +39,22 @@ struct ReceivedRequest {
   std::vector<ReceivedSeries> series;
   std::vector<model::Metadata> metadata;  // 1.0: WriteRequest.metadata (family in .family)
   std::vector<std::string> symbols;       // 2.0
-  int status = 0;                         // what we answered
-  std::string error;                      // why it did not decode, if it did not
+  // 2.0: what the spec forbids in the request's structure (odd or
+  // out-of-range references, a TimeSeries with both samples and histograms).
+  std::vector<std::string> problems;
+  int status = 0;     // what we answered
+  std::string error;  // why it did not decode, if it did not
 };
 
 class RwReceiver {
  public:
   enum class V2Mode { kAccept, kRefuse415, kAcceptWithoutWrittenHeaders };
+  // How to answer the request numbered `index` (0-based, in arrival order):
+  // status 0 is the normal answer; the delay comes first.
+  struct Answer {
+    int status = 0;
+    std::chrono::milliseconds delay{0};
+  };
 
   RwReceiver() {
     server_.Post("/write", [this](const httplib::Request& req, httplib::Response& res) { Handle(req, res); });
@@ -59,6 +69,8 @@ class RwReceiver {
   std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/write"; }
   void SetV2Mode(V2Mode m) { v2_mode_ = m; }
   void SetStatus(int status) { status_ = status; }  // 0: success
+  // Set before the agent starts.
+  void SetPolicy(std::function<Answer(size_t index)> policy) { policy_ = std::move(policy); }
   std::vector<ReceivedRequest> Requests() {
     std::lock_guard lock(mu_);
     return requests_;
@@ -114,8 +126,19 @@ class RwReceiver {
         return;
       }
       r.symbols.assign(req.symbols().begin(), req.symbols().end());
-      auto sym = [&](uint32_t i) { return i < r.symbols.size() ? r.symbols[i] : std::string("<bad ref>"); };
+      auto sym = [&](uint32_t i) {
+        if (i < r.symbols.size()) return r.symbols[i];
+        r.problems.push_back("reference " + std::to_string(i) + " beyond the symbols");
+        return std::string("<bad ref>");
+      };
       for (const auto& ts : req.timeseries()) {
+        if (ts.labels_refs_size() % 2 != 0) r.problems.push_back("odd labels_refs");
+        if (ts.samples_size() > 0 && ts.histograms_size() > 0) {
+          r.problems.push_back("a TimeSeries with both samples and histograms");
+        }
+        for (const auto& e : ts.exemplars()) {
+          if (e.labels_refs_size() % 2 != 0) r.problems.push_back("odd exemplar labels_refs");
+        }
         ReceivedSeries s;
         for (int i = 0; i + 1 < ts.labels_refs_size(); i += 2) {
           s.labels.push_back({sym(ts.labels_refs(i)), sym(ts.labels_refs(i + 1))});
@@ -158,6 +181,9 @@ class RwReceiver {
   }
 
   void Handle(const httplib::Request& req, httplib::Response& res) {
+    Answer answer;
+    if (policy_) answer = policy_(next_index_++);
+    if (answer.delay.count() > 0) std::this_thread::sleep_for(answer.delay);
     ReceivedRequest r;
     r.content_type = req.get_header_value("Content-Type");
     r.version = req.get_header_value("X-Prometheus-Remote-Write-Version");
@@ -178,7 +204,9 @@ class RwReceiver {
       } else {
         Decode(raw, r);
       }
-      r.status = status_.load() != 0 ? status_.load() : (r.error.empty() ? 204 : 400);
+      r.status = answer.status != 0    ? answer.status
+                 : status_.load() != 0 ? status_.load()
+                                       : (r.error.empty() ? 204 : 400);
       res.status = r.status;
       if (r.v2 && v2_mode_ == V2Mode::kAccept && r.status == 204) {
         size_t samples = 0, histograms = 0, exemplars = 0;
@@ -201,6 +229,8 @@ class RwReceiver {
   std::thread thread_;
   std::atomic<V2Mode> v2_mode_{V2Mode::kAccept};
   std::atomic<int> status_{0};
+  std::function<Answer(size_t)> policy_;
+  std::atomic<size_t> next_index_{0};
   std::mutex mu_;
   std::vector<ReceivedRequest> requests_;
 };
