@@ -285,14 +285,16 @@ def _run_size(ctx, operator_binary, pods, namespaces_n, workdir):
             if not operator.alive():
                 raise BenchError(f"the operator exited (code {operator.p.returncode}); log: {operator.tail()}")
 
-        injected = {"n": 0}
+        injected = {"n": 0, "missed": 0}
         lock = threading.Lock()
 
         def check(answer):
-            if answer.get("metadata", {}).get("labels", {}).get("prometheus.operator.io/injection") != "injected":
-                raise BenchError(f"a pod was not injected by the operator's webhook: {json.dumps(answer)[:600]}")
+            # A pod admitted without the sidecar: the API server gave up on the
+            # webhook (its timeout) and failurePolicy Ignore let the pod in.
+            # Counted and reported (the repair report's case), not a failure.
+            ok = answer.get("metadata", {}).get("labels", {}).get("prometheus.operator.io/injection") == "injected"
             with lock:
-                injected["n"] += 1
+                injected["n" if ok else "missed"] += 1
 
         cpu0 = cpu_seconds(operator.pid)
         t_start = time.monotonic()
@@ -307,8 +309,8 @@ def _run_size(ctx, operator_binary, pods, namespaces_n, workdir):
         api.parallel(calls, check=check)
         created_s = time.monotonic() - t_start
         alive()
-        log(f"fanout {pods:,}: {injected['n']:,} pods created and injected in {created_s:.0f} s; waiting for "
-            f"{len(namespaces)} Secrets")
+        log(f"fanout {pods:,}: {pods:,} pods created in {created_s:.0f} s ({injected['missed']} admitted without the "
+            f"sidecar); waiting for {len(namespaces)} Secrets")
         first = _wait_secrets(api, namespaces, url_a, 1800, alive)
         if first is None:
             raise BenchError(f"not every namespace got its Secret within 30 min; operator log: {operator.tail()}")
@@ -353,7 +355,8 @@ def _run_size(ctx, operator_binary, pods, namespaces_n, workdir):
         change_writes = [e for e in audit.requests(mark_change) if e[0] in WRITES]
         end_mem = memory(operator.pid)
         return {
-            "pods": pods, "namespaces": len(namespaces), "injected": injected["n"], "create_s": created_s,
+            "pods": pods, "namespaces": len(namespaces), "injected": injected["n"], "missed": injected["missed"],
+            "create_s": created_s,
             "first_s": first, "settled_s": settled, "create_cpu": create_cpu, "create_writes": create_writes,
             "create_hwm": create_hwm, "idle_s": idle_s, "idle_requests": _count(idle_requests, lambda v, r: v),
             "idle_mem": idle_mem, "change_s": changed, "change_cpu": change_cpu,
@@ -403,6 +406,8 @@ def fanout_table(res):
         row("pods (created through the operator's webhook) / namespaces",
             lambda r: f"{r['pods']:,} / {r['namespaces']}"),
         row("pod creation (8 client threads), s", lambda r: f"{r['create_s']:.0f}"),
+        row("pods admitted without the sidecar (the API server's webhook call timed out)",
+            lambda r: f"{r.get('missed', 0)}"),
         row("first pod until every namespace's Secret existed, s", lambda r: f"{r['first_s']:.0f}"),
         row("first pod until the operator's writes stopped (15 s without one), s",
             lambda r: f"{r['settled_s']:.0f}" if r["settled_s"] is not None else "did not settle"),
