@@ -353,7 +353,44 @@ RemoteWrite ReadRemoteWrite(Reader& r, const json& obj, const std::string& path)
     qc.retry_on_rate_limit = r.Bool(*q, "retryOnRateLimit", qp + ".retryOnRateLimit");
     rw.queue_config = qc;
   }
+  const std::vector<std::string> versions{"V1.0", "V2.0"};
+  if (int i = r.Enum(obj, "messageVersion", path + ".messageVersion", versions); i >= 0) {
+    rw.message_version = versions[i];
+  }
+  rw.send_exemplars = r.Bool(obj, "sendExemplars", path + ".sendExemplars");
+  rw.send_native_histograms = r.Bool(obj, "sendNativeHistograms", path + ".sendNativeHistograms");
+  if (const json* m = Reader::Find(obj, "metadataConfig")) {
+    const std::string mp = path + ".metadataConfig";
+    if (!m->is_object()) {
+      r.Fail(mp, *m, "must be an object with send, sendInterval and/or maxSamplesPerSend");
+    } else {
+      MetadataConfig mc;
+      mc.send = r.Bool(*m, "send", mp + ".send");
+      mc.send_interval = r.DurationText(*m, "sendInterval", mp + ".sendInterval");
+      mc.max_samples_per_send = r.Int(*m, "maxSamplesPerSend", mp + ".maxSamplesPerSend", 1);
+      rw.metadata_config = mc;
+    }
+  }
   return rw;
+}
+
+std::vector<std::string> ReadScrapeProtocols(Reader& r, const json& spec, const std::string& path) {
+  std::vector<std::string> out;
+  const auto& names = ScrapeProtocolNames();
+  std::vector<std::string> list = r.StringList(spec, "scrapeProtocols", path);
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string item = path + "[" + std::to_string(i) + "]";
+    if (std::find(names.begin(), names.end(), list[i]) == names.end()) {
+      std::string all;
+      for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+      r.Fail(item, list[i], "must be one of " + all);
+    } else if (std::find(out.begin(), out.end(), list[i]) != out.end()) {
+      r.Fail(item, list[i], "listed twice: list each protocol once, in order of preference");
+    } else {
+      out.push_back(list[i]);
+    }
+  }
+  return out;
 }
 
 void ReadResources(Reader& r, const json& obj, const std::string& path, json* out) {
@@ -481,6 +518,8 @@ Agent ParseAgentCollecting(const json& object, std::vector<FieldError>* errors) 
   a.label_name_length_limit = r.Uint(spec, "labelNameLengthLimit", "spec.labelNameLengthLimit");
   a.label_value_length_limit = r.Uint(spec, "labelValueLengthLimit", "spec.labelValueLengthLimit");
   a.body_size_limit_bytes = r.Size(spec, "bodySizeLimit", "spec.bodySizeLimit");
+  a.scrape_protocols = ReadScrapeProtocols(r, spec, "spec.scrapeProtocols");
+  a.scrape_native_histograms = r.Bool(spec, "scrapeNativeHistograms", "spec.scrapeNativeHistograms");
   const std::vector<std::string> levels{"", "debug", "info", "warn", "error"};
   if (int i = r.Enum(spec, "logLevel", "spec.logLevel", levels); i >= 0) a.log_level = levels[i];
   const std::vector<std::string> formats{"", "logfmt", "json"};

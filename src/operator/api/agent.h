@@ -123,6 +123,13 @@ struct RelabelConfig {
   std::optional<std::string> action;
 };
 
+// Prometheus's remote_write metadata_config, spelled as upstream's CRD does.
+struct MetadataConfig {
+  std::optional<bool> send;
+  std::string send_interval;  // duration text; empty: the agent's default (1m)
+  std::optional<int64_t> max_samples_per_send;
+};
+
 struct RemoteWrite {
   std::string url;
   std::string name;
@@ -135,7 +142,21 @@ struct RemoteWrite {
   std::optional<TlsConfig> tls_config;
   std::string proxy_url;
   std::optional<QueueConfig> queue_config;
+  // "V1.0" or "V2.0" (remote write 1.0's prometheus.WriteRequest or 2.0's
+  // io.prometheus.write.v2.Request); empty when absent: 1.0.
+  std::string message_version;
+  std::optional<bool> send_exemplars;
+  std::optional<bool> send_native_histograms;
+  std::optional<MetadataConfig> metadata_config;
 };
+
+// The scrape protocols Prometheus negotiates, as upstream's CRD spells them.
+inline const std::vector<std::string>& ScrapeProtocolNames() {
+  static const std::vector<std::string> kNames{"PrometheusProto", "OpenMetricsText0.0.1",
+                                               "OpenMetricsText1.0.0", "PrometheusText0.0.4",
+                                               "PrometheusText1.0.0"};
+  return kNames;
+}
 
 enum class AgentMode { kSidecar, kStatefulSet, kDaemonSet, kOther };
 enum class SidecarEngine { kNative, kPrometheus };
@@ -177,6 +198,10 @@ struct Agent {
   std::optional<uint64_t> label_name_length_limit;
   std::optional<uint64_t> label_value_length_limit;
   std::optional<uint64_t> body_size_limit_bytes;
+  // Every sidecar's scrape: protocols in order of preference (empty: the
+  // agent's default) and whether native histograms are kept.
+  std::vector<std::string> scrape_protocols;
+  std::optional<bool> scrape_native_histograms;
   std::string log_level;
   std::string log_format;
   std::string image;    // upstream Prometheus image (engine: prometheus)

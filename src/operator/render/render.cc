@@ -223,6 +223,26 @@ Status EmitRemoteWrite(YAML::Emitter& out, Renderer& r, const api::RemoteWrite& 
       out << YAML::Key << "retry_on_http_429" << YAML::Value << *q.retry_on_rate_limit;
     out << YAML::EndMap;
   }
+  // Written only when set, so the configs (and hashes) of objects without
+  // them stay as they were.
+  if (!rw.message_version.empty()) {
+    EmitString(out, "protobuf_message",
+               rw.message_version == "V2.0" ? "io.prometheus.write.v2.Request" : "prometheus.WriteRequest");
+  }
+  if (rw.send_exemplars) out << YAML::Key << "send_exemplars" << YAML::Value << *rw.send_exemplars;
+  if (rw.send_native_histograms) {
+    out << YAML::Key << "send_native_histograms" << YAML::Value << *rw.send_native_histograms;
+  }
+  if (rw.metadata_config) {
+    const auto& m = *rw.metadata_config;
+    out << YAML::Key << "metadata_config" << YAML::Value << YAML::BeginMap;
+    if (m.send) out << YAML::Key << "send" << YAML::Value << *m.send;
+    if (!m.send_interval.empty()) EmitString(out, "send_interval", m.send_interval);
+    if (m.max_samples_per_send) {
+      out << YAML::Key << "max_samples_per_send" << YAML::Value << *m.max_samples_per_send;
+    }
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
   return {};
 }
@@ -309,6 +329,14 @@ Result<RenderedSecret> RenderSharedConfig(const api::Agent& agent, const Referen
   }
   if (agent.body_size_limit_bytes) {
     EmitString(out, "body_size_limit", units::FormatBytes(*agent.body_size_limit_bytes));
+  }
+  if (!agent.scrape_protocols.empty()) {
+    out << YAML::Key << "scrape_protocols" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& p : agent.scrape_protocols) out << YAML::DoubleQuoted << p;
+    out << YAML::EndSeq;
+  }
+  if (agent.scrape_native_histograms) {
+    out << YAML::Key << "scrape_native_histograms" << YAML::Value << *agent.scrape_native_histograms;
   }
   out << YAML::EndMap;
   out << YAML::Key << "remote_write" << YAML::Value << YAML::BeginSeq;

@@ -110,6 +110,13 @@ void CheckRemoteWrite(const api::RemoteWrite& rw, const std::string& path, std::
       AddError(out, path + ".proxyUrl", RedactUrl(rw.proxy_url), st.message());
     }
   }
+  if (rw.metadata_config && !rw.metadata_config->send_interval.empty()) {
+    auto d = units::ParseDuration(rw.metadata_config->send_interval);
+    if (d && d->count() <= 0) {
+      AddError(out, path + ".metadataConfig.sendInterval", rw.metadata_config->send_interval,
+               "must be positive (e.g. 1m, the default); to send no metadata set send: false");
+    }
+  }
   int auths = (rw.basic_auth ? 1 : 0) + (rw.authorization ? 1 : 0) + (rw.oauth2 ? 1 : 0);
   if (auths > 1) {
     AddError(out, path, "", "set at most one of basicAuth, authorization and oauth2");

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "operator/api/agent.h"
 #include "operator/api/label_selector.h"
 #include "operator/api/quantity.h"
@@ -180,6 +182,69 @@ TEST(ParseAgent, ReadsEverySidecarField) {
   EXPECT_EQ(a->sidecar.security_context["runAsUser"], 1000);
   EXPECT_EQ(a->sidecar.update_strategy, UpdateStrategy::kInPlace);
   EXPECT_EQ(SharedConfigSecretName(*a), "promsidecar-monitoring.agent-example");
+}
+
+TEST(ParseAgent, RemoteWriteMessageDataKindsAndScrapeProtocols) {
+  json j = SidecarAgent();
+  j["spec"]["scrapeProtocols"] = {"PrometheusProto", "PrometheusText0.0.4"};
+  j["spec"]["scrapeNativeHistograms"] = true;
+  auto& rw = j["spec"]["remoteWrite"][0];
+  rw["messageVersion"] = "V2.0";
+  rw["sendExemplars"] = true;
+  rw["sendNativeHistograms"] = false;
+  rw["metadataConfig"] = {{"send", true}, {"sendInterval", "30s"}, {"maxSamplesPerSend", 100}};
+  auto a = ParseAgent(j);
+  ASSERT_TRUE(a.ok()) << a.message();
+  EXPECT_EQ(a->scrape_protocols, (std::vector<std::string>{"PrometheusProto", "PrometheusText0.0.4"}));
+  EXPECT_EQ(a->scrape_native_histograms, true);
+  const RemoteWrite& r = a->remote_write[0];
+  EXPECT_EQ(r.message_version, "V2.0");
+  EXPECT_EQ(r.send_exemplars, true);
+  EXPECT_EQ(r.send_native_histograms, false);
+  ASSERT_TRUE(r.metadata_config.has_value());
+  EXPECT_EQ(r.metadata_config->send, true);
+  EXPECT_EQ(r.metadata_config->send_interval, "30s");
+  EXPECT_EQ(r.metadata_config->max_samples_per_send, 100);
+  // Absent: absent, so the agent's defaults apply.
+  EXPECT_EQ(a->remote_write[1].message_version, "");
+  EXPECT_FALSE(a->remote_write[1].send_exemplars.has_value());
+  EXPECT_FALSE(a->remote_write[1].metadata_config.has_value());
+
+  struct Bad {
+    std::function<void(json&)> edit;
+    std::string path, message;
+  };
+  const std::vector<Bad> bad{
+      {[](json& o) { o["spec"]["remoteWrite"][0]["messageVersion"] = "2.0"; },
+       "spec.remoteWrite[0].messageVersion", "V1.0, V2.0"},
+      {[](json& o) { o["spec"]["remoteWrite"][0]["sendExemplars"] = "yes"; },
+       "spec.remoteWrite[0].sendExemplars", "true or false"},
+      {[](json& o) {
+         o["spec"]["remoteWrite"][0]["metadataConfig"] = {{"maxSamplesPerSend", 0}};
+       },
+       "spec.remoteWrite[0].metadataConfig.maxSamplesPerSend", "at least 1"},
+      {[](json& o) {
+         o["spec"]["remoteWrite"][0]["metadataConfig"] = {{"sendInterval", "often"}};
+       },
+       "spec.remoteWrite[0].metadataConfig.sendInterval", "duration"},
+      {[](json& o) {
+         o["spec"]["scrapeProtocols"] = {"PrometheusProto", "Protobuf"};
+       },
+       "spec.scrapeProtocols[1]", "must be one of PrometheusProto, OpenMetricsText0.0.1"},
+      {[](json& o) {
+         o["spec"]["scrapeProtocols"] = {"PrometheusProto", "PrometheusProto"};
+       },
+       "spec.scrapeProtocols[1]", "listed twice"},
+  };
+  for (const auto& b : bad) {
+    json o = SidecarAgent();
+    b.edit(o);
+    std::vector<FieldError> errors;
+    ParseAgentCollecting(o, &errors);
+    ASSERT_EQ(errors.size(), 1u) << b.path << ": " << JoinErrors(errors);
+    EXPECT_EQ(errors[0].path, b.path);
+    EXPECT_NE(errors[0].message.find(b.message), std::string::npos) << errors[0].message;
+  }
 }
 
 TEST(ParseAgent, DefaultsApply) {

@@ -182,6 +182,45 @@ TEST(Render, SecretValuesNeverInConfigYaml) {
   EXPECT_EQ(r->data.at("rw2-client-secret"), "client-secret-value");
 }
 
+// The remote-write message, its data kinds and the scrape protocols reach
+// the agent as the CR says (the golden case's rendering, loaded back).
+TEST(Render, MessageVersionDataKindsAndScrapeProtocolsReachTheAgent) {
+  Case c;
+  ASSERT_TRUE(LoadCase(Root() / "native-histograms-rw2", &c));
+  auto r = RenderSharedConfig(c.agent, c.refs, "x");
+  ASSERT_TRUE(r.ok()) << r.message();
+  auto loaded = config::LoadConfigString(r->data.at(api::kSharedConfigKey), "config.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  EXPECT_EQ(loaded->global.scrape_protocols,
+            (std::vector<textparse::ScrapeProtocol>{textparse::ScrapeProtocol::kPrometheusProto,
+                                                    textparse::ScrapeProtocol::kOpenMetricsText1_0_0,
+                                                    textparse::ScrapeProtocol::kPrometheusText0_0_4}));
+  EXPECT_TRUE(loaded->global.scrape_native_histograms);
+  ASSERT_EQ(loaded->remote_write.size(), 2u);
+  const auto& v2 = loaded->remote_write[0];
+  EXPECT_TRUE(v2.message_v2);
+  EXPECT_TRUE(v2.send_exemplars);
+  EXPECT_TRUE(v2.send_native_histograms);
+  EXPECT_TRUE(v2.metadata_config.send);
+  EXPECT_EQ(v2.metadata_config.send_interval, std::chrono::seconds(30));
+  EXPECT_EQ(v2.metadata_config.max_samples_per_send, 200u);
+  const auto& v1 = loaded->remote_write[1];
+  EXPECT_FALSE(v1.message_v2);
+  EXPECT_FALSE(v1.send_exemplars);
+  EXPECT_FALSE(v1.send_native_histograms);
+  EXPECT_FALSE(v1.metadata_config.send);
+
+  // Without the fields, nothing of them is written: older objects keep their hash.
+  Case basic;
+  ASSERT_TRUE(LoadCase(Root() / "basic", &basic));
+  auto plain = RenderSharedConfig(basic.agent, basic.refs, "x");
+  ASSERT_TRUE(plain.ok());
+  for (const char* key : {"protobuf_message", "send_exemplars", "send_native_histograms", "metadata_config",
+                          "scrape_protocols", "scrape_native_histograms"}) {
+    EXPECT_EQ(plain->data.at(api::kSharedConfigKey).find(key), std::string::npos) << key;
+  }
+}
+
 TEST(Render, ChangedUrlChangesHashOnly) {
   Case c;
   ASSERT_TRUE(LoadCase(Root() / "basic", &c));

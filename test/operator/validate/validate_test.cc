@@ -140,6 +140,21 @@ TEST(Validate, Durations) {
   EXPECT_NE(Find(Validate(j, Ctx()), "spec.remoteWrite[0].queueConfig.minBackoff"), std::nullopt);
 }
 
+TEST(Validate, MetadataSendIntervalMustBePositive) {
+  json j = Agent();
+  j["spec"]["remoteWrite"][0]["metadataConfig"] = {{"send", true}, {"sendInterval", "0s"}};
+  std::optional<FieldError> e = Find(Validate(j, Ctx()), "spec.remoteWrite[0].metadataConfig.sendInterval");
+  ASSERT_NE(e, std::nullopt);
+  EXPECT_TRUE(e->is_error());
+  EXPECT_NE(e->message.find("send: false"), std::string::npos) << e->message;
+
+  j["spec"]["remoteWrite"][0]["metadataConfig"]["sendInterval"] = "1m";
+  j["spec"]["remoteWrite"][0]["messageVersion"] = "V2.0";
+  j["spec"]["scrapeProtocols"] = {"PrometheusProto", "OpenMetricsText1.0.0"};
+  auto findings = Validate(j, Ctx());
+  EXPECT_TRUE(findings.empty()) << api::JoinErrors(findings);
+}
+
 TEST(Validate, RelabelRegexesCompileAsRe2) {
   json j = Agent();
   j["spec"]["remoteWrite"][0]["writeRelabelConfigs"] = {
