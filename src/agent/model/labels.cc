@@ -1,6 +1,7 @@
 #include "agent/model/labels.h"
 
 #include <algorithm>
+#include <array>
 
 namespace promsidecar::model {
 
@@ -88,28 +89,37 @@ std::string ToString(const Labels& labels) {
 }
 
 namespace {
-bool IsAlpha(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-bool IsDigit(char c) {
-  return c >= '0' && c <= '9';
+// Per byte: 1 = may start a label name ([a-zA-Z_]), 2 = may follow
+// ([a-zA-Z0-9_]), 4 = may be anywhere in a metric name (also ':').
+// One table lookup per byte: these checks run for every label of every
+// series scraped from the protobuf format.
+constexpr std::array<uint8_t, 256> kNameChars = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    bool digit = c >= '0' && c <= '9';
+    t[c] = static_cast<uint8_t>((alpha ? 1 : 0) | (alpha || digit ? 2 : 0) | (alpha || c == ':' ? 4 : 0) |
+                                (digit ? 8 : 0));
+  }
+  return t;
+}();
+inline uint8_t Class(char c) {
+  return kNameChars[static_cast<unsigned char>(c)];
 }
 }  // namespace
 
 bool IsValidMetricName(std::string_view name) {
-  if (name.empty()) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    if (!(IsAlpha(c) || c == ':' || (i > 0 && IsDigit(c)))) return false;
+  if (name.empty() || !(Class(name[0]) & 4)) return false;
+  for (size_t i = 1; i < name.size(); ++i) {
+    if (!(Class(name[i]) & (4 | 8))) return false;
   }
   return true;
 }
 
 bool IsValidLabelName(std::string_view name) {
-  if (name.empty()) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    if (!(IsAlpha(c) || (i > 0 && IsDigit(c)))) return false;
+  if (name.empty() || !(Class(name[0]) & 1)) return false;
+  for (size_t i = 1; i < name.size(); ++i) {
+    if (!(Class(name[i]) & 2)) return false;
   }
   return true;
 }

@@ -17,11 +17,16 @@ enum ProtoType { kCounter = 0, kGauge = 1, kSummary = 2, kUntyped = 3, kHistogra
 enum WireType : uint8_t { kVarint = 0, kFixed64 = 1, kBytes = 2, kFixed32 = 5 };
 
 // One field of a message: its number, wire type and payload.
+// The tag is kept whole (number << 3 | wire, as on the wire): a test of both
+// parts then reads one stored word. Stored as two narrow fields, the compiler
+// merges such a test into one wide load of two separate stores, which the CPU
+// cannot forward: a stall on every field of every Metric.
 struct Field {
-  uint32_t number = 0;
-  uint8_t wire = 0;
+  uint32_t tag = 0;
   uint64_t varint = 0;     // kVarint, and the bits of kFixed64/kFixed32
   std::string_view bytes;  // kBytes
+  uint32_t number() const { return tag >> 3; }
+  uint8_t wire() const { return static_cast<uint8_t>(tag & 7); }
 };
 
 inline bool ReadVarint(const char*& p, const char* end, uint64_t* out) {
@@ -42,10 +47,9 @@ inline bool ReadVarint(const char*& p, const char* end, uint64_t* out) {
 inline bool ReadField(const char*& p, const char* end, Field* f) {
   uint64_t tag = 0;
   if (!ReadVarint(p, end, &tag)) return false;
-  f->number = static_cast<uint32_t>(tag >> 3);
-  f->wire = static_cast<uint8_t>(tag & 7);
-  if (f->number == 0 || (tag >> 3) > 0x1fffffff) return false;
-  switch (f->wire) {
+  if ((tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) return false;
+  f->tag = static_cast<uint32_t>(tag);
+  switch (f->wire()) {
     case kVarint: return ReadVarint(p, end, &f->varint);
     case kFixed64:
       if (end - p < 8) return false;
@@ -95,17 +99,17 @@ inline int64_t ZigZag(uint64_t v) {
 
 // A double field: fixed64 (checked by the caller's wire-type test).
 inline bool IsDouble(const Field& f) {
-  return f.wire == kFixed64;
+  return f.wire() == kFixed64;
 }
 
 // Repeated scalar fields may come packed (one kBytes field) or one by one.
 template <typename T, typename Decode>
 bool AppendRepeated(const Field& f, uint8_t scalar_wire, std::vector<T>* out, Decode decode) {
-  if (f.wire == scalar_wire) {
+  if (f.wire() == scalar_wire) {
     out->push_back(decode(f.varint));
     return true;
   }
-  if (f.wire != kBytes) return false;
+  if (f.wire() != kBytes) return false;
   const char* p = f.bytes.data();
   const char* end = p + f.bytes.size();
   while (p < end) {
@@ -128,8 +132,8 @@ bool AppendRepeated(const Field& f, uint8_t scalar_wire, std::vector<T>* out, De
 bool ParseTimestamp(std::string_view msg, int64_t* ms) {
   int64_t seconds = 0, nanos = 0;
   bool ok = ForEachField(msg, [&](const Field& f) {
-    if (f.number == 1 && f.wire == kVarint) seconds = static_cast<int64_t>(f.varint);
-    if (f.number == 2 && f.wire == kVarint) nanos = static_cast<int32_t>(f.varint);
+    if (f.number() == 1 && f.wire() == kVarint) seconds = static_cast<int64_t>(f.varint);
+    if (f.number() == 2 && f.wire() == kVarint) nanos = static_cast<int32_t>(f.varint);
     return true;
   });
   if (!ok) return false;
@@ -141,8 +145,8 @@ bool ParseTimestamp(std::string_view msg, int64_t* ms) {
 bool ParseSpans(std::string_view msg, std::vector<model::BucketSpan>* out) {
   model::BucketSpan span;
   bool ok = ForEachField(msg, [&](const Field& f) {
-    if (f.number == 1 && f.wire == kVarint) span.offset = static_cast<int32_t>(ZigZag(f.varint));
-    if (f.number == 2 && f.wire == kVarint) span.length = static_cast<uint32_t>(f.varint);
+    if (f.number() == 1 && f.wire() == kVarint) span.offset = static_cast<int32_t>(ZigZag(f.varint));
+    if (f.number() == 2 && f.wire() == kVarint) span.length = static_cast<uint32_t>(f.varint);
     return true;
   });
   out->push_back(span);
@@ -219,12 +223,12 @@ bool ProtoParser::ReadFamily() {
   metrics_.clear();
   metric_index_ = 0;
   bool ok = ForEachField(msg, [&](const Field& f) {
-    switch (f.number) {
-      case 1: family_.name = f.bytes; return f.wire == kBytes;
-      case 2: family_.help = f.bytes; return f.wire == kBytes;
-      case 3: family_.proto_type = static_cast<int>(f.varint); return f.wire == kVarint;
-      case 4: metrics_.push_back(f.bytes); return f.wire == kBytes;
-      case 5: family_.unit = f.bytes; return f.wire == kBytes;
+    switch (f.number()) {
+      case 1: family_.name = f.bytes; return f.wire() == kBytes;
+      case 2: family_.help = f.bytes; return f.wire() == kBytes;
+      case 3: family_.proto_type = static_cast<int>(f.varint); return f.wire() == kVarint;
+      case 4: metrics_.push_back(f.bytes); return f.wire() == kBytes;
+      case 5: family_.unit = f.bytes; return f.wire() == kBytes;
       default: return true;
     }
   });
@@ -329,19 +333,19 @@ bool ProtoParser::LoadMetric(std::string_view metric) {
     default: value_field = 7; break;
   }
   bool ok = ForEachField(metric, [&](const Field& f) {
-    if (f.number == 1 && f.wire == kBytes) {
+    if (f.number() == 1 && f.wire() == kBytes) {
       std::string_view name, value;
       bool lp = ForEachField(f.bytes, [&](const Field& l) {
-        if (l.wire != kBytes) return l.number != 1 && l.number != 2;
-        if (l.number == 1) name = l.bytes;
-        if (l.number == 2) value = l.bytes;
+        if (l.wire() != kBytes) return l.number() != 1 && l.number() != 2;
+        if (l.number() == 1) name = l.bytes;
+        if (l.number() == 2) value = l.bytes;
         return true;
       });
       if (!lp) return false;
       metric_labels_.push_back({name, value});
-    } else if (f.number == 6 && f.wire == kVarint) {
+    } else if (f.number() == 6 && f.wire() == kVarint) {
       if (f.varint != 0) metric_ts_ = static_cast<int64_t>(f.varint);
-    } else if (f.number == static_cast<uint32_t>(value_field) && f.wire == kBytes) {
+    } else if (f.number() == static_cast<uint32_t>(value_field) && f.wire() == kBytes) {
       value_msg = f.bytes;
     }
     return true;
@@ -370,10 +374,10 @@ bool ProtoParser::LoadMetric(std::string_view metric) {
     case kGauge:
     case kUntyped:
       if (!ForEachField(value_msg, [&](const Field& f) {
-            if (f.number == 1 && IsDouble(f)) simple_value_ = AsDouble(f);
-            if (family_.proto_type == kCounter && f.wire == kBytes) {
-              if (f.number == 2) counter_exemplar_ = f.bytes;
-              if (f.number == 3) {
+            if (f.number() == 1 && IsDouble(f)) simple_value_ = AsDouble(f);
+            if (family_.proto_type == kCounter && f.wire() == kBytes) {
+              if (f.number() == 2) counter_exemplar_ = f.bytes;
+              if (f.number() == 3) {
                 int64_t ms = 0;
                 if (!ParseTimestamp(f.bytes, &ms)) return false;
                 metric_created_ = ms;
@@ -386,20 +390,20 @@ bool ProtoParser::LoadMetric(std::string_view metric) {
       break;
     case kSummary:
       if (!ForEachField(value_msg, [&](const Field& f) {
-            if (f.number == 1 && f.wire == kVarint) summary_count_ = f.varint;
-            if (f.number == 2 && IsDouble(f)) summary_sum_ = AsDouble(f);
-            if (f.number == 3 && f.wire == kBytes) {
+            if (f.number() == 1 && f.wire() == kVarint) summary_count_ = f.varint;
+            if (f.number() == 2 && IsDouble(f)) summary_sum_ = AsDouble(f);
+            if (f.number() == 3 && f.wire() == kBytes) {
               double q = 0, v = 0;
               if (!ForEachField(f.bytes, [&](const Field& qf) {
-                    if (qf.number == 1 && IsDouble(qf)) q = AsDouble(qf);
-                    if (qf.number == 2 && IsDouble(qf)) v = AsDouble(qf);
+                    if (qf.number() == 1 && IsDouble(qf)) q = AsDouble(qf);
+                    if (qf.number() == 2 && IsDouble(qf)) v = AsDouble(qf);
                     return true;
                   })) {
                 return false;
               }
               quantiles_.emplace_back(q, v);
             }
-            if (f.number == 4 && f.wire == kBytes) {
+            if (f.number() == 4 && f.wire() == kBytes) {
               int64_t ms = 0;
               if (!ParseTimestamp(f.bytes, &ms)) return false;
               metric_created_ = ms;
@@ -422,8 +426,8 @@ bool ProtoParser::ParseHistogram(std::string_view msg) {
   bool ok = ForEachField(msg, [&](const Field& f) {
     auto sint64 = [](uint64_t v) { return ZigZag(v); };
     auto f64 = [](uint64_t v) { return std::bit_cast<double>(v); };
-    switch (f.number) {
-      case 1: h_count_ = f.varint; return f.wire == kVarint;
+    switch (f.number()) {
+      case 1: h_count_ = f.varint; return f.wire() == kVarint;
       case 4: h_count_float_ = AsDouble(f); return IsDouble(f);
       case 2: h_sum_ = AsDouble(f); return IsDouble(f);
       case 3: {
@@ -431,34 +435,34 @@ bool ProtoParser::ParseHistogram(std::string_view msg) {
         uint64_t cumulative = 0;
         double cumulative_float = 0;
         bool bok = ForEachField(f.bytes, [&](const Field& bf) {
-          if (bf.number == 1 && bf.wire == kVarint) cumulative = bf.varint;
-          if (bf.number == 4 && IsDouble(bf)) cumulative_float = AsDouble(bf);
-          if (bf.number == 2 && IsDouble(bf)) b.upper = AsDouble(bf);
-          if (bf.number == 3 && bf.wire == kBytes) b.exemplar = bf.bytes;
+          if (bf.number() == 1 && bf.wire() == kVarint) cumulative = bf.varint;
+          if (bf.number() == 4 && IsDouble(bf)) cumulative_float = AsDouble(bf);
+          if (bf.number() == 2 && IsDouble(bf)) b.upper = AsDouble(bf);
+          if (bf.number() == 3 && bf.wire() == kBytes) b.exemplar = bf.bytes;
           return true;
         });
         // Prometheus: the float count overrides when it is not 0.
         b.cumulative = cumulative_float != 0 ? cumulative_float : static_cast<double>(cumulative);
         buckets_.push_back(b);
-        return f.wire == kBytes && bok;
+        return f.wire() == kBytes && bok;
       }
       case 15: {
         int64_t ms = 0;
-        if (f.wire != kBytes || !ParseTimestamp(f.bytes, &ms)) return false;
+        if (f.wire() != kBytes || !ParseTimestamp(f.bytes, &ms)) return false;
         metric_created_ = ms;
         return true;
       }
-      case 5: h.schema = static_cast<int32_t>(ZigZag(f.varint)); return f.wire == kVarint;
+      case 5: h.schema = static_cast<int32_t>(ZigZag(f.varint)); return f.wire() == kVarint;
       case 6: h.zero_threshold = AsDouble(f); return IsDouble(f);
-      case 7: zero_count = f.varint; return f.wire == kVarint;
+      case 7: zero_count = f.varint; return f.wire() == kVarint;
       case 8: h.zero_count_float = AsDouble(f); return IsDouble(f);
-      case 9: return f.wire == kBytes && ParseSpans(f.bytes, &h.negative_spans);
+      case 9: return f.wire() == kBytes && ParseSpans(f.bytes, &h.negative_spans);
       case 10: return AppendRepeated(f, kVarint, &h.negative_deltas, sint64);
       case 11: return AppendRepeated(f, kFixed64, &h.negative_counts, f64);
-      case 12: return f.wire == kBytes && ParseSpans(f.bytes, &h.positive_spans);
+      case 12: return f.wire() == kBytes && ParseSpans(f.bytes, &h.positive_spans);
       case 13: return AppendRepeated(f, kVarint, &h.positive_deltas, sint64);
       case 14: return AppendRepeated(f, kFixed64, &h.positive_counts, f64);
-      case 16: h_exemplars_.push_back(f.bytes); return f.wire == kBytes;
+      case 16: h_exemplars_.push_back(f.bytes); return f.wire() == kBytes;
       default: return true;
     }
   });
@@ -506,16 +510,28 @@ bool ProtoParser::BuildLabels(std::string_view suffix, std::string_view magic_na
   labels_.assign(metric_labels_.begin(), metric_labels_.end());
   if (!magic_name.empty()) labels_.push_back({magic_name, magic_value});
   // The key: name, then every label, separated by bytes no name contains.
-  key_.assign(name_);
+  // Sized once and filled with plain copies (appending byte by byte checks
+  // the capacity at every step, on every series).
+  size_t size = name_.size();
   for (const auto& l : labels_) {
     if (l.name == model::kMetricName) {
       Fail("label \"__name__\" in a series of the family");
       return false;
     }
-    key_ += '\xff';
-    key_ += l.name;
-    key_ += '\xfe';
-    key_ += l.value;
+    size += 2 + l.name.size() + l.value.size();
+  }
+  key_.resize(size);
+  char* out = key_.data();
+  auto put = [&out](std::string_view s) {
+    if (!s.empty()) std::memcpy(out, s.data(), s.size());
+    out += s.size();
+  };
+  put(name_);
+  for (const auto& l : labels_) {
+    *out++ = '\xff';
+    put(l.name);
+    *out++ = '\xfe';
+    put(l.value);
   }
   for (size_t i = 0; i < labels_.size(); ++i) {
     for (size_t j = i + 1; j < labels_.size(); ++j) {
@@ -532,19 +548,19 @@ bool ProtoParser::ParseExemplar(std::string_view bytes, Exemplar* out, std::vect
   labels->clear();
   *out = Exemplar{};
   bool ok = ForEachField(bytes, [&](const Field& f) {
-    if (f.number == 1 && f.wire == kBytes) {
+    if (f.number() == 1 && f.wire() == kBytes) {
       std::string_view name, value;
       if (!ForEachField(f.bytes, [&](const Field& l) {
-            if (l.number == 1 && l.wire == kBytes) name = l.bytes;
-            if (l.number == 2 && l.wire == kBytes) value = l.bytes;
+            if (l.number() == 1 && l.wire() == kBytes) name = l.bytes;
+            if (l.number() == 2 && l.wire() == kBytes) value = l.bytes;
             return true;
           })) {
         return false;
       }
       labels->push_back({name, value});
-    } else if (f.number == 2 && IsDouble(f)) {
+    } else if (f.number() == 2 && IsDouble(f)) {
       out->value = AsDouble(f);
-    } else if (f.number == 3 && f.wire == kBytes) {
+    } else if (f.number() == 3 && f.wire() == kBytes) {
       int64_t ms = 0;
       if (!ParseTimestamp(f.bytes, &ms)) return false;
       out->timestamp_ms = ms;
