@@ -12,7 +12,7 @@ function(promsidecar_unit_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE promsidecar_options ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   target_compile_definitions(${name} PRIVATE PROMSIDECAR_TESTDATA="${PROJECT_SOURCE_DIR}/test/testdata")
-  gtest_discover_tests(${name} TEST_PREFIX "${name}." PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(${name} TEST_PREFIX "${name}." PROPERTIES LABELS unit TIMEOUT 300 DISCOVERY_TIMEOUT 60)
 endfunction()
 
 # promsidecar_integration_test(NAME SOURCES... DEPS... [FIXTURES ...] [LOCK ...]):

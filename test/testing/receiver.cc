@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "remote.pb.h"
+#include "testing/serve.h"
 #include "testing/subprocess.h"
 
 namespace promsidecar::testing {
@@ -26,21 +27,6 @@ std::string LabelKey(const prompb::TimeSeries& ts, std::string* name, std::strin
     key += l.name() + "=\"" + l.value() + "\"";
   }
   return key + "}";
-}
-
-// Serves a bound `server` on `thread` and returns once it is listening:
-// httplib's stop() is a no-op until then, so stopping a server right after
-// starting it would otherwise leave join() waiting forever.
-std::thread ServeInBackground(httplib::Server& server) {
-  std::thread thread([&server] { server.listen_after_bind(); });
-  if (!PollUntil(
-          std::chrono::seconds(30), [&server] { return server.is_running(); },
-          std::chrono::milliseconds(1))) {
-    server.stop();
-    thread.join();
-    throw std::runtime_error("test server: not listening after 30 s");
-  }
-  return thread;
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 
 #include "agent/model/histogram.h"
 #include "remote.pb.h"
+#include "testing/serve.h"
 #include "write_v2.pb.h"
 
 namespace promsidecar::testing {
@@ -59,8 +60,7 @@ class RwReceiver {
   RwReceiver() {
     server_.Post("/write", [this](const httplib::Request& req, httplib::Response& res) { Handle(req, res); });
     port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    thread_ = testing::ServeInBackground(server_);
   }
   ~RwReceiver() {
     server_.stop();
@@ -252,8 +252,7 @@ class ProtoTarget {
       res.set_content(page_(++scrapes_), content_type_.c_str());
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    thread_ = testing::ServeInBackground(server_);
   }
   ~ProtoTarget() {
     server_.stop();

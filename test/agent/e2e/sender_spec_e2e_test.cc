@@ -69,8 +69,7 @@ class Pages {
   }
   void Start() {
     port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(milliseconds(1));
+    thread_ = testing::ServeInBackground(server_);
   }
   std::string Address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::vector<std::string> Jobs() const {

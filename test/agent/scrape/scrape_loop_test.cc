@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "memory_appender.h"
+#include "testing/serve.h"
 
 namespace promsidecar::scrape {
 namespace {
@@ -61,7 +62,7 @@ TEST(HttpProber, AnswersWhenTheTargetAcceptsConnectionsWithoutScrapingIt) {
     res.set_content("up 1\n", "text/plain");
   });
   int port = server.bind_to_any_port("127.0.0.1");
-  std::thread thread([&] { server.listen_after_bind(); });
+  std::thread thread = testing::ServeInBackground(server);
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
   HttpProber prober(http::TlsOptions{});
   EXPECT_TRUE(prober.Answers(Target(base + "/metrics"), milliseconds(5000)));
