@@ -269,6 +269,10 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   copts.restarts.max_per_minute = o.repair_max_restarts_per_minute;
   copts.upgrades.max_in_place_per_minute = o.upgrade_max_in_place_per_minute;
   copts.events.reporting_instance = o.identity;
+  // Served through a Service: restarts wait until it has a ready endpoint.
+  if (o.webhook_enabled && o.webhook_url.empty())
+    copts.webhook_service =
+        controller::WebhookReadiness::Options{.ns = o.operator_namespace, .service = o.webhook_service_name};
   controller::Controller controller(client, cluster, copts, &registry, &api_calls);
 
   std::unique_ptr<admission::WebhookService> webhooks;

@@ -76,6 +76,12 @@ metrics::Registry& OrUnused(metrics::Registry* r) {
 }
 }  // namespace
 
+RestarterOptions Controller::RestarterOptionsWithGate() {
+  RestarterOptions o = options_.restarts;
+  if (webhook_readiness_) o.webhook_reachable = [this] { return webhook_readiness_->Reachable(); };
+  return o;
+}
+
 Controller::Controller(kube::Client& client, cache::ClusterCache& cache, Options options,
                        metrics::Registry* registry, metrics::Family<metrics::Counter>* api_calls)
     : client_(client),
@@ -86,7 +92,10 @@ Controller::Controller(kube::Client& client, cache::ClusterCache& cache, Options
       event_sink_(client, calls_),
       events_(event_sink_, options_.events),
       fanout_(client, calls_, metrics_->secret_writes),
-      restarter_(client, calls_, events_, metrics_->owner_restarts, options_.restarts),
+      webhook_readiness_(options_.webhook_service
+                             ? std::make_unique<WebhookReadiness>(client, calls_, *options_.webhook_service)
+                             : nullptr),
+      restarter_(client, calls_, events_, metrics_->owner_restarts, RestarterOptionsWithGate()),
       upgrader_(client, calls_, events_, restarter_, metrics_->in_place, options_.upgrades),
       repairer_(cache, events_, restarter_, options_.repair_enabled, metrics_->uninjected,
                 metrics_->repair_runs) {

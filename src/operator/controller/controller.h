@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -41,6 +42,7 @@
 #include "operator/controller/repairer.h"
 #include "operator/controller/restarts.h"
 #include "operator/controller/upgrades.h"
+#include "operator/controller/webhook_ready.h"
 #include "operator/controller/workqueue.h"
 #include "operator/inject/inject.h"
 
@@ -64,6 +66,9 @@ struct Options {
   // Restart the owners of pods the report finds (otherwise only reported).
   bool repair_enabled = false;
   RestarterOptions restarts;
+  // The injection webhook's Service: workload restarts wait until it has a
+  // ready endpoint (webhook_ready.h). Unset (webhooks by URL): never held.
+  std::optional<WebhookReadiness::Options> webhook_service;
   UpgraderOptions upgrades;
   EventRecorderOptions events;
 };
@@ -95,6 +100,7 @@ class Controller {
   // The plan input for an agent: every namespace (whole) or one.
   PlanInput Gather(const cache::ObjectPtr<cache::AgentObject>& agent, const std::string& only_ns,
                    std::vector<OutdatedPod>* outdated);
+  RestarterOptions RestarterOptionsWithGate();
   std::shared_ptr<const render::RenderedSecret> Render(const cache::AgentObject& agent, std::string* error);
   Status Execute(const cache::AgentObject& agent, const Plan& plan, bool whole);
   void OnPod(const cache::ObjectPtr<cache::PodMeta>& old_pod,
@@ -114,6 +120,7 @@ class Controller {
   KubeEventSink event_sink_;
   EventRecorder events_;
   SecretFanout fanout_;
+  std::unique_ptr<WebhookReadiness> webhook_readiness_;  // null: restarts never held back
   Restarter restarter_;
   Upgrader upgrader_;
   Repairer repairer_;

@@ -1,5 +1,7 @@
 #include "operator/controller/restarts.h"
 
+#include <algorithm>
+
 #include "common/log/log.h"
 #include "common/util/json_access.h"
 #include "common/util/time.h"
@@ -29,7 +31,10 @@ Restarter::Restarter(kube::Client& client, ApiCalls& calls, EventRecorder& event
       restarted_(options.min_interval) {}
 
 std::chrono::milliseconds Restarter::WaitTime() const {
-  return limiter_.WaitTime(Steady::now());
+  auto wait = limiter_.WaitTime(Steady::now());
+  // The webhook's readiness is looked at again after a few seconds.
+  if (held_for_webhook_.load()) wait = std::max(wait, std::chrono::milliseconds(3000));
+  return wait;
 }
 
 Restarter::Outcome Restarter::RestartOwnerOf(const cache::PodMeta& pod, const std::string& reason,
@@ -78,6 +83,14 @@ Restarter::Outcome Restarter::RestartOwnerOf(const cache::PodMeta& pod, const st
     restarted_.Mark(w.Key(), now);
     if (!rs_key.empty()) restarted_.Mark(rs_key, now);
     return Outcome::kRecentlyRestarted;
+  }
+  const bool held = options_.webhook_reachable && !options_.webhook_reachable();
+  held_for_webhook_.store(held);
+  if (held) {
+    count("webhook_unreachable");
+    log::Debug("workload restart held back: the injection webhook is not reachable yet",
+               {{"workload", w.Key()}, {"reason", reason}});
+    return Outcome::kRateLimited;
   }
   if (!limiter_.TryAcquire(now)) return Outcome::kRateLimited;
   auto patched =

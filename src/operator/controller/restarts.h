@@ -4,11 +4,15 @@
 // its template's restartedAt, leave a Normal Event on it. Bounded: at most
 // max_per_minute restarts (both callers together), and a workload restarted
 // within min_interval (by us, a previous leader or kubectl) is left alone.
+// Held back (as if rate-limited) while the injection webhook is unreachable
+// (webhook_ready.h): the restarted pods would come up without the sidecar.
 //
 // Thread-safety: the reconcile worker and the repair loop share it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "common/kube/client.h"
@@ -29,6 +33,8 @@ inline constexpr const char* kOptionalRbacFix =
 struct RestarterOptions {
   int max_per_minute = 5;
   std::chrono::seconds min_interval{3600};
+  // Whether the injection webhook can be reached now; unset: always.
+  std::function<bool()> webhook_reachable;
 };
 
 class Restarter {
@@ -41,7 +47,7 @@ class Restarter {
 
   // reason: "repair" or "rollout"; why: for the log and the Event.
   Outcome RestartOwnerOf(const cache::PodMeta& pod, const std::string& reason, const std::string& why);
-  // How long until the rate limit allows a restart.
+  // How long until the rate limit (or the webhook's readiness) allows a restart.
   std::chrono::milliseconds WaitTime() const;
 
  private:
@@ -52,6 +58,7 @@ class Restarter {
   RestarterOptions options_;
   SlidingWindowLimiter limiter_;
   OncePerKey restarted_;
+  std::atomic<bool> held_for_webhook_{false};
 };
 
 }  // namespace promsidecar::controller
