@@ -30,7 +30,8 @@ bool WebhookReadiness::Reachable(Clock::time_point now) {
   if (!checked_at_ || now - *checked_at_ >= options_.recheck) {
     checked_at_ = now;
     const kube::Resource slices{"discovery.k8s.io", "v1", "endpointslices", true};
-    auto list = client_.List(slices, options_.ns, {.label_selector = "kubernetes.io/service-name=" + options_.service});
+    auto list = client_.List(slices, options_.ns,
+                             {.label_selector = "kubernetes.io/service-name=" + options_.service});
     calls_.Count("list", "endpointslices", list.ok());
     if (!list.ok() && kube::IsForbidden(list.error())) {
       calls_.Forbidden("list", "endpointslices.discovery.k8s.io in namespace " + options_.ns,

@@ -29,7 +29,8 @@ TEST(AnyEndpointReady, Table) {
       {"terminating only", Slices({{{"conditions", {{"ready", false}, {"terminating", true}}}}}), false},
       {"ready unknown counts as ready", Slices({{{"conditions", json::object()}}}), true},
       {"no conditions counts as ready", Slices({{{"addresses", {"10.0.0.1"}}}}), true},
-      {"one of two", Slices({{{"conditions", {{"ready", false}}}}, {{"conditions", {{"ready", true}}}}}), true},
+      {"one of two", Slices({{{"conditions", {{"ready", false}}}}, {{"conditions", {{"ready", true}}}}}),
+       true},
       {"not a list", json::object(), false},
   };
   for (const auto& c : cases) EXPECT_EQ(AnyEndpointReady(c.list), c.ready) << c.name;
