@@ -165,6 +165,29 @@ Result<ClusterEnv> ClusterEnv::Load() {
                    "); run the test through ctest (fixture `cluster`) or start one with scripts/cluster up");
 }
 
+Status EnsureDefaultServiceAccount(const ClusterEnv& env, const std::string& ns,
+                                   std::chrono::milliseconds timeout) {
+  if (env.has_node) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      auto r = Kubectl(env, {"get", "serviceaccount", "default", "-n", ns, "-o", "name"});
+      if (r.ok()) return {};
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return MakeError("namespace " + ns + " got no `default` ServiceAccount within " +
+                         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
+                         " s (is the controller-manager running? scripts/cluster status): " + r.err);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  if (!env.service_account_plugin) return {};
+  auto r = Kubectl(env, {"create", "serviceaccount", "default", "-n", ns});
+  if (!r.ok() && r.err.find("AlreadyExists") == std::string::npos) {
+    return MakeError("creating the `default` ServiceAccount in namespace " + ns + ": " + r.err);
+  }
+  return {};
+}
+
 CommandOutput RunCapturingOutput(const std::vector<std::string>& argv, const std::string& stdin_data,
                                  std::chrono::milliseconds timeout) {
   CommandOutput result;

@@ -77,6 +77,13 @@ CommandOutput Kubectl(const ClusterEnv& env, const std::vector<std::string>& arg
                       const std::string& stdin_data = "",
                       std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
+// Makes sure pods can be created in namespace `ns`: with a node (the
+// controller-manager makes every namespace's `default` ServiceAccount) it waits
+// for that ServiceAccount, up to `timeout`; on a control plane alone with the
+// ServiceAccount admission plugin on it creates it. An error names what failed.
+Status EnsureDefaultServiceAccount(const ClusterEnv& env, const std::string& ns,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 // One request as the audit log records it (policy: Metadata level for all).
 struct AuditEvent {
   std::string audit_id;

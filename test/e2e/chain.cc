@@ -128,6 +128,20 @@ std::string Chain::Helm() const {
 }
 
 void Chain::HelmInstall() {
+  // The process-level integration tests apply deploy/'s ServiceAccount and
+  // RBAC (their operator identity) to this cluster and leave them; Helm
+  // refuses to adopt objects of the same names, so a first install removes them.
+  auto status = testing::RunCapturingOutput({Helm(), "status", options_.release, "--kubeconfig",
+                                             env_.kubeconfig, "--namespace", options_.operator_namespace},
+                                            "", 60s);
+  if (!status.ok()) {
+    for (const char* f : {"/deploy/optional/restart-workloads-rbac.yaml", "/deploy/20-rbac.yaml",
+                          "/deploy/10-serviceaccount.yaml"}) {
+      auto r =
+          Kubectl({"delete", "-f", std::string(PROMSIDECAR_SOURCE_DIR) + f, "--ignore-not-found", "--wait"});
+      if (!r.ok()) throw std::runtime_error(std::string("kubectl delete -f deploy") + f + ":\n" + r.err);
+    }
+  }
   json extra = json::array();
   for (const auto& a : options_.operator_extra_args) extra.push_back(a);
   std::vector<std::string> argv = {Helm(),
@@ -179,6 +193,19 @@ void Chain::WaitOperatorReady() {
   });
   if (!active)
     throw std::runtime_error("the pod webhook is not called by the API server:\n" + Tail(OperatorLog()));
+  // Only the leader renders Secrets: a pod admitted before there is one waits
+  // for the kubelet's next sync (about a minute) for its shared config.
+  const bool leading = testing::PollUntil(120s, [&] {
+    auto holder = Kubectl({"get", "lease", "promsidecar-operator", "-n", options_.operator_namespace, "-o",
+                           "jsonpath={.spec.holderIdentity}"});
+    auto pods = Kubectl({"get", "pods", "-n", options_.operator_namespace, "-l", kOperatorSelector, "-o",
+                         "jsonpath={.items[*].metadata.name}"});
+    if (!holder.ok() || holder.out.empty() || !pods.ok()) return false;
+    for (const auto& pod : Words(pods.out))
+      if (holder.out.rfind(pod + "_", 0) == 0) return true;
+    return false;
+  });
+  if (!leading) throw std::runtime_error("no operator replica became the leader:\n" + Tail(OperatorLog()));
 }
 
 void Chain::Start() {

@@ -46,10 +46,10 @@ class ChainTest : public ::testing::Test {
     ASSERT_TRUE(env.ok()) << env.message();
     S->dir = std::make_unique<testing::TempDir>();
     ChainOptions options{.work_dir = S->dir->path()};
-    // Resync every 30 s (the credentials test waits for several), repair
+    // Resync every 10 s (the credentials test waits for several), repair
     // every 30 s with owner restarts (the repair test), which also binds the
     // ClusterRole InPlace upgrades need.
-    options.operator_extra_args = {"--resync-period=30", "--repair.interval=30s"};
+    options.operator_extra_args = {"--resync-period=10", "--repair.interval=30s"};
     options.helm_values = {{"repair.enabled", "true"}};
     S->chain = std::make_unique<Chain>(*env, options);
     try {
@@ -249,7 +249,9 @@ TEST_F(ChainTest, LargeTargetDoesNotOomTheAgentUnderItsLimit) {
   // loaded machine: a generous timeout, so every scrape is read whole.
   pod["metadata"]["annotations"]["prometheus.operator.io/scrape-interval"] = "10s";
   pod["metadata"]["annotations"]["prometheus.operator.io/scrape-timeout"] = "9s";
-  pod["spec"]["containers"][0]["resources"]["limits"]["memory"] = "512Mi";
+  // CPU weight to render 15 MiB in time even on a busy machine.
+  pod["spec"]["containers"][0]["resources"] = {{"requests", {{"cpu", "1"}, {"memory", "64Mi"}}},
+                                               {"limits", {{"memory", "512Mi"}}}};
   RunPod(pod);
   const std::string scraped =
       "scrape_samples_scraped{namespace=\"" + ns + "\",pod=\"large\",job=\"sampleapp\"}";
@@ -617,8 +619,8 @@ TEST_F(ChainTest, CredentialsStayInAdmittedNamespacesAndOutOfEveryOutput) {
   EXPECT_NE(S->chain->MustKubectl({"get", "secret", "-n", admitted, secret_name, "-o", "json"})
                 .find(EncodeBase64(password)),
             std::string::npos);
-  // Several reconciles later (resync 30 s), still nothing in the other namespace.
-  std::this_thread::sleep_for(35s);
+  // Several reconciles later (resync 10 s: two and a half periods), still nothing in the other namespace.
+  std::this_thread::sleep_for(25s);
   auto leaked = S->chain->Kubectl({"get", "secrets", "-n", other, "-o", "json"});
   ASSERT_TRUE(leaked.ok()) << leaked.err;
   EXPECT_EQ(leaked.out.find(secret_name), std::string::npos) << leaked.out;

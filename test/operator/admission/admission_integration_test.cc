@@ -153,8 +153,8 @@ void CreateNamespace(const std::string& ns, bool opt_in) {
   }
   MustKubectl({"create", "-f", "-"}, object.dump());
   S->cleanup.push_back({"delete", "namespace", ns, "--wait=false", "--ignore-not-found"});
-  // No controller-manager here: the ServiceAccount plugin needs `default`.
-  MustKubectl({"-n", ns, "create", "serviceaccount", "default"});
+  auto sa = testing::EnsureDefaultServiceAccount(S->env, ns);
+  ASSERT_TRUE(sa.ok()) << sa.message();
 }
 
 void CreateNode(const std::string& name, const std::string& kubelet_version) {
@@ -385,7 +385,7 @@ TEST_F(AdmissionIntegrationTest, PodsOutsideTheWebhooksReachAreUntouched) {
   EXPECT_EQ(Label(excluded.pod, api::kInjectionLabel), "");
 
   // kube-system (dry run: nothing stays behind there).
-  (void)Kubectl(S->env, {"-n", "kube-system", "create", "serviceaccount", "default"});
+  (void)testing::EnsureDefaultServiceAccount(S->env, "kube-system");
   auto system = CreatePod(Pod("kube-system", "system-" + S->run, Scrape()), /*dry_run=*/true);
   ASSERT_TRUE(system.out.ok()) << system.out.err;
   EXPECT_EQ(AgentContainer(system.pod), nullptr);

@@ -148,7 +148,8 @@ TEST_F(NodeSelectorRolloutTest, AnExcludedOldKubeletRestartsNothing) {
   FakeNode("psc-old-" + id_, "v1.28.5", /*selected=*/false);
   Must({"create", "namespace", ns_});
   Must({"label", "namespace", ns_, "psc-run=" + id_});
-  if (env_.service_account_plugin) (void)Kubectl(env_, {"create", "serviceaccount", "default", "-n", ns_});
+  auto sa = testing::EnsureDefaultServiceAccount(env_, ns_);
+  ASSERT_TRUE(sa.ok()) << sa.message();
   Must({"apply", "-f", "-"},
        "apiVersion: promsidecar.io/v1alpha1\nkind: PrometheusAgent\nmetadata:\n  name: " + agent_ +
            "\n  namespace: " + testing::kOperatorNamespace +
@@ -183,8 +184,8 @@ TEST_F(NodeSelectorRolloutTest, AnExcludedOldKubeletRestartsNothing) {
   })) << Diagnostics();
 
   // Deployment → ReplicaSet → Pod, linked by hand and kept still: the
-  // Deployment is paused and its ReplicaSet already has its one pod, so a
-  // controller-manager, if one runs, creates and deletes nothing.
+  // Deployment is paused and its ReplicaSet already has its one pod, so the
+  // controller-manager adopts them and creates and deletes nothing.
   const json labels = {{"app", "web"}};
   const json template_meta = {
       {"labels", labels},
@@ -212,17 +213,21 @@ TEST_F(NodeSelectorRolloutTest, AnExcludedOldKubeletRestartsNothing) {
                          {"uid", o["metadata"]["uid"]},
                          {"controller", true}}});
   };
-  const json rs = Must(
-      {"create", "-o", "json", "-f", "-"},
-      json{{"apiVersion", "apps/v1"},
-           {"kind", "ReplicaSet"},
-           {"metadata",
-            {{"name", "web-7c5d"}, {"namespace", ns_}, {"ownerReferences", owner(deployment, "Deployment")}}},
-           {"spec",
-            {{"replicas", 1},
-             {"selector", {{"matchLabels", labels}}},
-             {"template", {{"metadata", template_meta}, {"spec", pod_spec}}}}}}
-          .dump());
+  const json rs = Must({"create", "-o", "json", "-f", "-"},
+                       json{{"apiVersion", "apps/v1"},
+                            {"kind", "ReplicaSet"},
+                            {"metadata",
+                             {{"name", "web-7c5d"},
+                              {"namespace", ns_},
+                              // The Deployment's selector must match the ReplicaSet's own
+                              // labels, or the controller-manager releases it (drops the ownerRef).
+                              {"labels", labels},
+                              {"ownerReferences", owner(deployment, "Deployment")}}},
+                            {"spec",
+                             {{"replicas", 1},
+                              {"selector", {{"matchLabels", labels}}},
+                              {"template", {{"metadata", template_meta}, {"spec", pod_spec}}}}}}
+                           .dump());
   ASSERT_TRUE(rs.is_object());
   json pod_meta = template_meta;
   pod_meta["name"] = "web-7c5d-x1";

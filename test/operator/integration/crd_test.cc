@@ -190,9 +190,8 @@ TEST_F(CrdTest, SeedGroupAcceptsUpstreamObjectsAndTheSeedExamples) {
   r = Apply((*docs)[0]);
   EXPECT_TRUE(r.ok()) << r.err;
   std::string pod_file = std::string(PROMSIDECAR_TESTDATA) + "/operator/seed/pod.yaml";
-  if (env_.service_account_plugin) {
-    ASSERT_TRUE(Kubectl(env_, {"-n", ns_, "create", "serviceaccount", "default"}).ok());
-  }
+  auto sa = testing::EnsureDefaultServiceAccount(env_, ns_);
+  ASSERT_TRUE(sa.ok()) << sa.message();
   auto pod = Kubectl(env_, {"-n", ns_, "create", "--dry-run=server", "-f", pod_file});
   EXPECT_TRUE(pod.ok()) << pod.err;
 

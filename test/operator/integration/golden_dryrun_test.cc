@@ -59,11 +59,8 @@ TEST(OperatorGoldenDryRun, EveryMutatedPodPassesServerSideValidation) {
       std::string unique = prefix + "-" + ns;
       ASSERT_TRUE(Kubectl(*env, {"create", "namespace", unique}).ok());
       created.names.insert(unique);
-      if (env->service_account_plugin) {
-        // No controller-manager creates it; the ServiceAccount plugin needs it.
-        auto sa = Kubectl(*env, {"-n", unique, "create", "serviceaccount", "default"});
-        ASSERT_TRUE(sa.ok()) << sa.err;
-      }
+      auto sa = testing::EnsureDefaultServiceAccount(*env, unique);
+      ASSERT_TRUE(sa.ok()) << sa.message();
       mapped[ns] = unique;
     }
     pod["metadata"]["namespace"] = mapped[ns];
