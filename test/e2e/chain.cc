@@ -128,18 +128,23 @@ std::string Chain::Helm() const {
 }
 
 void Chain::HelmInstall() {
-  // The process-level integration tests apply deploy/'s ServiceAccount and
-  // RBAC (their operator identity) to this cluster and leave them; Helm
-  // refuses to adopt objects of the same names, so a first install removes them.
+  // The process-level integration tests apply the chart's objects from
+  // deploy/ (the CRD, the operator's ServiceAccount and RBAC) to this cluster
+  // and leave them; Helm refuses to install over objects without its
+  // ownership metadata and adopts them once they carry it (its documented
+  // way to take over existing objects). Objects that are not there are
+  // reported by kubectl and skipped.
   auto status = testing::RunCapturingOutput({Helm(), "status", options_.release, "--kubeconfig",
                                              env_.kubeconfig, "--namespace", options_.operator_namespace},
                                             "", 60s);
   if (!status.ok()) {
-    for (const char* f : {"/deploy/optional/restart-workloads-rbac.yaml", "/deploy/20-rbac.yaml",
-                          "/deploy/10-serviceaccount.yaml"}) {
-      auto r =
-          Kubectl({"delete", "-f", std::string(PROMSIDECAR_SOURCE_DIR) + f, "--ignore-not-found", "--wait"});
-      if (!r.ok()) throw std::runtime_error(std::string("kubectl delete -f deploy") + f + ":\n" + r.err);
+    for (const char* f :
+         {"/deploy/crd/promsidecar.io_prometheusagents.yaml", "/deploy/10-serviceaccount.yaml",
+          "/deploy/20-rbac.yaml", "/deploy/optional/restart-workloads-rbac.yaml"}) {
+      const std::string path = std::string(PROMSIDECAR_SOURCE_DIR) + f;
+      (void)Kubectl({"label", "--overwrite", "-f", path, "app.kubernetes.io/managed-by=Helm"});
+      (void)Kubectl({"annotate", "--overwrite", "-f", path, "meta.helm.sh/release-name=" + options_.release,
+                     "meta.helm.sh/release-namespace=" + options_.operator_namespace});
     }
   }
   json extra = json::array();
