@@ -25,29 +25,11 @@ using promsidecar::textparse::Entry;
 using promsidecar::textparse::Format;
 using promsidecar::textparse::Parser;
 
-// Parses the page once; the number of samples, or -1 with the error printed.
-long ParseOnce(const std::string& body, Format format, double* sink) {
-  Parser p(body, format);
-  long samples = 0;
-  size_t label_bytes = 0;
-  double sum = 0;
-  for (Entry e = p.Next(); e != Entry::kEof; e = p.Next()) {
-    if (e == Entry::kInvalid) {
-      std::fprintf(stderr, "parser_throughput: %s\n", p.error().message.c_str());
-      return -1;
-    }
-    if (e != Entry::kSeries) continue;
-    ++samples;
-    sum += p.value();
-    for (const auto& l : p.labels()) label_bytes += l.name.size() + l.value.size();
-    label_bytes += p.series().size();
-  }
-  *sink += sum + static_cast<double>(label_bytes);
-  return samples;
-}
-
-long ParseProtoOnce(const std::string& body, promsidecar::textparse::ProtoParser& p, double* sink) {
-  p.Reset(body, {});
+// Reads a parser to the end as the scrape loop does (values, labels, series
+// bytes; native histograms where the format has them): the number of
+// samples, or -1 with the error printed.
+template <typename P>
+long Consume(P& p, double* sink) {
   long samples = 0;
   size_t label_bytes = 0;
   double sum = 0;
@@ -58,7 +40,8 @@ long ParseProtoOnce(const std::string& body, promsidecar::textparse::ProtoParser
     }
     if (e == Entry::kSeries) {
       sum += p.value();
-    } else if (e == Entry::kHistogram) {
+    } else if constexpr (requires { p.histogram(); }) {
+      if (e != Entry::kHistogram) continue;
       sum += p.histogram().count() + static_cast<double>(p.histogram().bucket_count());
     } else {
       continue;
@@ -69,6 +52,16 @@ long ParseProtoOnce(const std::string& body, promsidecar::textparse::ProtoParser
   }
   *sink += sum + static_cast<double>(label_bytes);
   return samples;
+}
+
+long ParseOnce(const std::string& body, Format format, double* sink) {
+  Parser p(body, format);
+  return Consume(p, sink);
+}
+
+long ParseProtoOnce(const std::string& body, promsidecar::textparse::ProtoParser& p, double* sink) {
+  p.Reset(body, {});
+  return Consume(p, sink);
 }
 
 }  // namespace
