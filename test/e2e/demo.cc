@@ -23,6 +23,34 @@ namespace testing = promsidecar::testing;
 
 constexpr const char* kOptInLabel = "promsidecar.io/demo";
 
+// What a failed smoke run needs to be understood from its output alone: the
+// pods as the API server sees them, each sidecar's log (where a scrape or a
+// remote write fails), the operator's log and what `up` says.
+std::string Diagnostics(const e2e::Chain& chain, const std::vector<std::string>& namespaces) {
+  std::string out = "up: " + chain.QueryOrEmpty("up").dump() + "\n";
+  for (const auto& ns : namespaces) {
+    out += chain.Kubectl({"get", "pods", "-n", ns, "-o", "wide", "--show-labels"}).out;
+    out +=
+        chain
+            .Kubectl({"get", "pods", "-n", ns, "-o",
+                      "custom-columns=POD:.metadata.name,INIT:.spec.initContainers[*].name,CONTAINERS:.spec."
+                      "containers[*].name"})
+            .out;
+    auto pods = chain.Kubectl({"get", "pods", "-n", ns, "-o", "json"});
+    json list = json::parse(pods.out, nullptr, false);
+    if (list.is_discarded()) continue;
+    for (const auto& pod : list.value("items", json::array())) {
+      const std::string log = chain.ContainerLog(pod, "promsidecar-agent");
+      out += "--- " + ns + "/" + pod["metadata"].value("name", "") +
+             " promsidecar-agent (last 3000 bytes)\n" +
+             (log.size() > 3000 ? log.substr(log.size() - 3000) : log) + "\n";
+    }
+  }
+  const std::string log = chain.OperatorLog();
+  return out + "--- operator log (last 4000 bytes)\n" +
+         (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -38,6 +66,13 @@ int main(int argc, char** argv) {
   e2e::ChainOptions options;
   // The chart's default: two replicas serve the webhooks, one (the leader) reconciles.
   options.replicas = 2;
+  // The pod webhook's failurePolicy is Ignore (a monitoring agent must never
+  // block a workload), so a pod admitted while the webhook is slow or
+  // restarting runs without its sidecar; the repair report finds such pods
+  // and, enabled as here, restarts their Deployment. A short interval so the
+  // demo heals within its wait.
+  options.helm_values["repair.enabled"] = "true";
+  options.operator_extra_args = {"--repair.interval=30s"};
   app.add_option("--work-dir", work_dir, "logs and Prometheus data")->capture_default_str();
   app.add_option("--prometheus-port", prometheus_port,
                  "Prometheus UI/API port on 127.0.0.1 (0: any free port)")
@@ -114,8 +149,8 @@ int main(int argc, char** argv) {
     const size_t want = pods_per_namespace * namespaces.size();
     if (!testing::PollUntil(
             180s, [&] { return chain.QueryOrEmpty(query).size() >= want; }, 1s)) {
-      throw std::runtime_error("no series from every pod after 3 minutes; operator log:\n" +
-                               chain.OperatorLog().substr(0, 4000));
+      throw std::runtime_error("no series from every pod after 3 minutes (Prometheus has " +
+                               chain.QueryOrEmpty(query).dump() + ")\n" + Diagnostics(chain, namespaces));
     }
     const std::string url = chain.prometheus().Url();
     const std::string graph_expr = "sum by (namespace, pod) (rate(sampleapp_events_total[1m]))";
