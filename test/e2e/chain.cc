@@ -92,6 +92,11 @@ void Chain::CheckImages() const {
 void Chain::StartPrometheusAndForwarder() {
   testing::PrometheusOptions po;
   po.port = options_.prometheus_port;
+  if (!options_.prometheus_rule_files.empty()) {
+    po.config_yaml = "global:\n  scrape_interval: 1m\n  evaluation_interval: 15s\nrule_files:\n";
+    for (const auto& f : options_.prometheus_rule_files)
+      po.config_yaml += "  - " + json(std::filesystem::absolute(f).string()).dump() + "\n";
+  }
   prometheus_ = std::make_unique<testing::PrometheusServer>(po);
   // Pods reach only the node IP; Prometheus stays on loopback.
   receiver_address_ = ForwardFromPods(prometheus_->port());

@@ -52,6 +52,9 @@ struct ChainOptions {
   std::vector<std::string> operator_extra_args;
   std::string log_level = "info";
   int prometheus_port = 0;  // the UI/API on 127.0.0.1; 0: a free port
+  // Rule files the receiving Prometheus evaluates (every 15 s), e.g. the
+  // monitoring mixin's alerts.
+  std::vector<std::string> prometheus_rule_files;
 };
 
 class Chain {

@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
   app.add_option("--replicas", options.replicas, "operator replicas")
       ->check(CLI::Range(1, 3))
       ->capture_default_str();
+  app.add_option("--rule-file", options.prometheus_rule_files,
+                 "a Prometheus rule file its Prometheus evaluates (repeatable), e.g. "
+                 "deploy/monitoring/promsidecar-rules.yaml; the alerts page then shows them")
+      ->check(CLI::ExistingFile);
   app.add_flag("--exit-when-ready", exit_when_ready,
                "Stop and clean up as soon as every pod's series arrived (the ctest smoke run)");
   CLI11_PARSE(app, argc, argv);
@@ -168,6 +172,12 @@ int main(int argc, char** argv) {
         << "           up{job=\"sampleapp\"}         one scrape target per pod, scraped by its own sidecar\n"
         << "           promsidecar_agent_remote_samples_sent_total   each sidecar's own health series "
            "(job=\"promsidecar-agent\")\n\n"
+        << (options.prometheus_rule_files.empty() ? ""
+                                                  : "  alerts:  " + url +
+                                                        "/classic/alerts   (the rules of --rule-file; "
+                                                        "Debian's Prometheus serves its classic UI)\n")
+        << "screenshots in docs/ come from the graph link above and the alerts page "
+           "(scripts/screenshots)\n\n"
         << "kubectl:   export KUBECONFIG=" << env->kubeconfig << "\n"
         << "           " << env->kubectl
         << " get psagent -A      (psagent: our PrometheusAgent's short name)\n\n"
