@@ -558,14 +558,9 @@ Controller::Outcome Controller::ReconcileAgent(const std::string& key) {
   }
   std::vector<OutdatedPod> outdated;
   const PlanInput in = Gather(object, "", &outdated);
-  // What the status counts, per namespace; a deleted agent's pods are not
-  // its to upgrade any more.
-  std::map<std::string, int> outdated_by_namespace;
-  if (!object->deleting) {
-    for (const auto& f : in.namespaces) outdated_by_namespace[f.name] = f.outdated_pods;
-  }
-  agent_series_.SetOutdated(key, outdated_by_namespace);
   const Plan plan = PlanAgent(in);
+  // Set before the writes: what the status counts, whether it is written or not.
+  agent_series_.SetOutdated(key, plan.outdated_by_namespace);
   if (Outcome out = Execute(*object, plan, true); !out.status) return out;
   if (object->deleting || outdated.empty()) return {};
   const auto kubelets = cache_.KubeletVersions();
