@@ -250,8 +250,9 @@ Result<std::vector<json>> MutateDocuments(std::vector<json> docs, const std::str
   return docs;
 }
 
-int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err, std::string_view version) {
   CLI::App app{"promsidecar-operator: injects the promsidecar metrics agent into annotated pods"};
+  app.set_version_flag("--version", "promsidecar-operator " + std::string(version));
   app.require_subcommand(1);
   Options inject_opts;
   Options explain_opts;

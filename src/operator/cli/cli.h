@@ -5,6 +5,7 @@
 
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -30,7 +31,7 @@ Result<std::vector<nlohmann::json>> MutateDocuments(std::vector<nlohmann::json> 
                                                     std::vector<ObjectDecision>* decisions);
 
 // The whole command line; returns the process exit code (0 ok, 1 bad input,
-// 2 usage).
-int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+// 2 usage). `version` is what --version prints after the program's name.
+int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err, std::string_view version);
 
 }  // namespace promsidecar::cli

@@ -90,7 +90,8 @@ std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
 
 }  // namespace
 
-int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
+               std::string_view version) {
   CLI::App app{
       "promsidecar-operator run: serve the admission webhooks and reconcile PrometheusAgents (rendered "
       "config "
@@ -240,6 +241,11 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   client_options.write_burst = o.api_write_burst;
   kube::Client client(*config, client_options);
   metrics::Registry registry;
+  registry
+      .AddGaugeFamily("promsidecar_operator_build_info", "Version of the running operator (always 1).",
+                      {"version"})
+      .With({std::string(version)})
+      .Set(1);
   auto& api_calls = registry.AddCounterFamily("promsidecar_operator_api_calls_total",
                                               "Kubernetes API calls by verb, resource and outcome.",
                                               {"verb", "resource", "outcome"});

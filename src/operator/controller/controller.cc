@@ -31,7 +31,6 @@ bool SpecChanged(const cache::AgentObject& a, const cache::AgentObject& b) {
 
 struct Controller::Metrics {
   metrics::Counter* reconciles = nullptr;
-  metrics::Counter* errors = nullptr;
   metrics::Counter* secret_writes = nullptr;
   metrics::Counter* status_writes = nullptr;
   metrics::Family<metrics::Gauge>* uninjected = nullptr;
@@ -43,7 +42,6 @@ struct Controller::Metrics {
     auto m = std::make_unique<Metrics>();
     m->reconciles =
         &r.AddCounter("promsidecar_operator_reconciles_total", "Reconciles run (agent and namespace keys).");
-    m->errors = &r.AddCounter("promsidecar_operator_reconcile_errors_total", "Reconciles that failed.");
     m->secret_writes = &r.AddCounter("promsidecar_operator_rendered_secret_writes_total",
                                      "Rendered Secrets created, updated or deleted.");
     m->status_writes =
@@ -88,6 +86,7 @@ Controller::Controller(kube::Client& client, cache::ClusterCache& cache, Options
       cache_(cache),
       options_(std::move(options)),
       metrics_(Metrics::Register(OrUnused(registry))),
+      agent_series_(OrUnused(registry)),
       calls_(api_calls),
       event_sink_(client, calls_),
       events_(event_sink_, options_.events),
@@ -276,22 +275,24 @@ void Controller::Worker() {
       queue_.Add(*key);  // keep it for when we lead again
       continue;
     }
-    Status s;
+    Outcome out;
     if (key->starts_with("pod:")) {
       const auto slash = key->find('/');
       upgrader_.CheckPending(key->substr(4, slash - 4), key->substr(slash + 1));
     } else if (const auto at = key->find('@'); at != std::string::npos) {
-      s = ReconcileNamespace(key->substr(0, at), key->substr(at + 1));
+      out = ReconcileNamespace(key->substr(0, at), key->substr(at + 1));
     } else {
-      s = ReconcileAgent(*key);
+      out = ReconcileAgent(*key);
     }
     metrics_->reconciles->Inc();
-    if (s.ok()) {
+    if (out.status.ok()) {
       queue_.Forget(*key);
     } else {
-      metrics_->errors->Inc();
-      log::Warn("reconcile failed; retrying",
-                {{"key", *key}, {"error", s.message()}, {"retry", queue_.Failures(*key) + 1}});
+      agent_series_.CountError(*key, out.stage);
+      log::Warn("reconcile failed; retrying", {{"key", *key},
+                                               {"stage", std::string(StageName(out.stage))},
+                                               {"error", out.status.message()},
+                                               {"retry", queue_.Failures(*key) + 1}});
       queue_.AddRateLimited(*key);
     }
     queue_.Done(*key);
@@ -464,7 +465,7 @@ PodChecker& Controller::CheckerFor(const std::string& ns) {
   return *slot;
 }
 
-Status Controller::Execute(const cache::AgentObject& object, const Plan& plan, bool whole) {
+Controller::Outcome Controller::Execute(const cache::AgentObject& object, const Plan& plan, bool whole) {
   const api::Agent& agent = object.agent;
   const std::string key = object.Key();
   const ObjectRef regarding{object.api_version, api::kAgentKind, agent.namespace_, agent.name, agent.uid};
@@ -477,7 +478,10 @@ Status Controller::Execute(const cache::AgentObject& object, const Plan& plan, b
         agents_resource_, agent.namespace_, agent.name, kube::PatchType::kMerge,
         {{"metadata", {{"finalizers", finalizers}, {"resourceVersion", object.resource_version}}}});
     calls_.Count("patch", agents_resource_.plural, r.ok());
-    if (!r.ok()) return MakeError("adding the finalizer to " + agent.Ref() + ": " + r.message());
+    if (!r.ok()) {
+      return {MakeError("adding the finalizer to " + agent.Ref() + ": " + r.message()),
+              ReconcileStage::kFinalizer};
+    }
   }
   Status failure;
   if (!plan.ensure.empty() && plan.secret) {
@@ -487,7 +491,7 @@ Status Controller::Execute(const cache::AgentObject& object, const Plan& plan, b
   for (const auto& e : plan.events) events_.Record(regarding, e.type, e.reason, "Render", e.note);
   if (!failure.ok()) {
     events_.Record(regarding, "Warning", "SecretWriteFailed", "Render", failure.message());
-    return failure;
+    return {failure, ReconcileStage::kSecrets};
   }
   if (plan.finalizer == Plan::Finalizer::kRemove) {
     json kept = json::array();
@@ -499,7 +503,8 @@ Status Controller::Execute(const cache::AgentObject& object, const Plan& plan, b
                       {{"metadata", {{"finalizers", kept}, {"resourceVersion", object.resource_version}}}});
     calls_.Count("patch", agents_resource_.plural, r.ok());
     if (!r.ok() && !kube::IsNotFound(r.error())) {
-      return MakeError("removing the finalizer of " + agent.Ref() + ": " + r.message());
+      return {MakeError("removing the finalizer of " + agent.Ref() + ": " + r.message()),
+              ReconcileStage::kFinalizer};
     }
     fanout_.Forget(key);
     log::Info("agent deleted: rendered Secrets removed",
@@ -523,7 +528,10 @@ Status Controller::Execute(const cache::AgentObject& object, const Plan& plan, b
       auto r = client_.Patch(agents_resource_, agent.namespace_, agent.name, kube::PatchType::kMerge,
                              {{"status", *plan.status}}, {.subresource = "status"});
       calls_.Count("patch", agents_resource_.plural + "/status", r.ok());
-      if (!r.ok()) return MakeError("writing the status of " + agent.Ref() + ": " + r.message());
+      if (!r.ok()) {
+        return {MakeError("writing the status of " + agent.Ref() + ": " + r.message()),
+                ReconcileStage::kStatus};
+      }
       metrics_->status_writes->Inc();
       std::lock_guard<std::mutex> lock(mu_);
       last_status_[key] = now;
@@ -532,20 +540,28 @@ Status Controller::Execute(const cache::AgentObject& object, const Plan& plan, b
   return {};
 }
 
-Status Controller::ReconcileAgent(const std::string& key) {
+Controller::Outcome Controller::ReconcileAgent(const std::string& key) {
   const auto slash = key.find('/');
-  if (slash == std::string::npos) return MakeError("bad key " + key);
+  if (slash == std::string::npos) return {MakeError("bad key " + key), ReconcileStage::kKey};
   const auto object = cache_.Agent(key.substr(0, slash), key.substr(slash + 1));
-  if (!object) return {};  // deleted: its finalizer ran first
+  if (!object) {  // deleted: its finalizer ran first
+    agent_series_.Forget(key);
+    return {};
+  }
   if (!object->ok()) {
     log::Warn("cannot read agent; not reconciled", {{"agent", key}, {"error", object->parse_error}});
     return {};
   }
-  if (!object->agent.is_sidecar()) return {};  // other modes belong to prometheus-operator
+  if (!object->agent.is_sidecar()) {  // other modes belong to prometheus-operator
+    agent_series_.Forget(key);
+    return {};
+  }
   std::vector<OutdatedPod> outdated;
   const PlanInput in = Gather(object, "", &outdated);
   const Plan plan = PlanAgent(in);
-  if (Status s = Execute(*object, plan, true); !s) return s;
+  // Set before the writes: what the status counts, whether it is written or not.
+  agent_series_.SetOutdated(key, plan.outdated_by_namespace);
+  if (Outcome out = Execute(*object, plan, true); !out.status) return out;
   if (object->deleting || outdated.empty()) return {};
   const auto kubelets = cache_.KubeletVersions();
   const auto come_back = upgrader_.Apply(
@@ -556,9 +572,9 @@ Status Controller::ReconcileAgent(const std::string& key) {
   return {};
 }
 
-Status Controller::ReconcileNamespace(const std::string& key, const std::string& ns) {
+Controller::Outcome Controller::ReconcileNamespace(const std::string& key, const std::string& ns) {
   const auto slash = key.find('/');
-  if (slash == std::string::npos) return MakeError("bad key " + key);
+  if (slash == std::string::npos) return {MakeError("bad key " + key), ReconcileStage::kKey};
   const auto object = cache_.Agent(key.substr(0, slash), key.substr(slash + 1));
   if (!object || !object->ok() || !object->agent.is_sidecar() || object->deleting) return {};
   const Plan plan = PlanAgent(Gather(object, ns, nullptr));

@@ -35,6 +35,7 @@
 #include "common/metrics/metrics.h"
 #include "operator/api/agent.h"
 #include "operator/cache/cache.h"
+#include "operator/controller/agent_series.h"
 #include "operator/controller/api_calls.h"
 #include "operator/controller/events.h"
 #include "operator/controller/fanout.h"
@@ -93,16 +94,21 @@ class Controller {
 
  private:
   struct Metrics;
+  // A reconcile's result: ok, or the stage that failed and why.
+  struct Outcome {
+    Status status;
+    ReconcileStage stage = ReconcileStage::kKey;
+  };
   void Worker();
   void Loop();  // repair report, event flushes, expiries
-  Status ReconcileAgent(const std::string& key);
-  Status ReconcileNamespace(const std::string& key, const std::string& ns);
+  Outcome ReconcileAgent(const std::string& key);
+  Outcome ReconcileNamespace(const std::string& key, const std::string& ns);
   // The plan input for an agent: every namespace (whole) or one.
   PlanInput Gather(const cache::ObjectPtr<cache::AgentObject>& agent, const std::string& only_ns,
                    std::vector<OutdatedPod>* outdated);
   RestarterOptions RestarterOptionsWithGate();
   std::shared_ptr<const render::RenderedSecret> Render(const cache::AgentObject& agent, std::string* error);
-  Status Execute(const cache::AgentObject& agent, const Plan& plan, bool whole);
+  Outcome Execute(const cache::AgentObject& agent, const Plan& plan, bool whole);
   void OnPod(const cache::ObjectPtr<cache::PodMeta>& old_pod,
              const cache::ObjectPtr<cache::PodMeta>& new_pod);
   void OnAgent(const cache::ObjectPtr<cache::AgentObject>& old_agent,
@@ -116,6 +122,7 @@ class Controller {
   cache::ClusterCache& cache_;
   Options options_;
   std::unique_ptr<Metrics> metrics_;
+  AgentSeries agent_series_;  // reconcile errors and outdated pods per agent
   ApiCalls calls_;
   KubeEventSink event_sink_;
   EventRecorder events_;

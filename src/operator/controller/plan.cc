@@ -105,6 +105,7 @@ Plan PlanAgent(const PlanInput& in) {
     desired.insert(n.name);
     plan.injected_pods += n.injected_pods;
     plan.outdated_pods += n.outdated_pods;
+    if (n.outdated_pods > 0) plan.outdated_by_namespace[n.name] = n.outdated_pods;
     if (in.rendered) {
       rendered_into.insert(n.name);
       if (n.secret_hash != in.rendered->data_hash) plan.ensure.push_back(n.name);
@@ -212,7 +213,8 @@ json PlanToJson(const Plan& plan) {
           {"status", plan.status ? *plan.status : json()},
           {"events", events},
           {"injectedPods", plan.injected_pods},
-          {"outdatedPods", plan.outdated_pods}};
+          {"outdatedPods", plan.outdated_pods},
+          {"outdatedByNamespace", plan.outdated_by_namespace}};
 }
 
 }  // namespace promsidecar::controller

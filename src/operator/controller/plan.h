@@ -74,6 +74,9 @@ struct Plan {
   std::optional<nlohmann::json> status;
   std::vector<PlannedEvent> events;
   int injected_pods = 0, outdated_pods = 0;
+  // outdated_pods by namespace, those with any only (what
+  // promsidecar_operator_outdated_pods exports).
+  std::map<std::string, int> outdated_by_namespace;
 };
 
 Plan PlanAgent(const PlanInput& in);

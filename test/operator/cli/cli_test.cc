@@ -34,7 +34,7 @@ CliRun Cli(std::vector<std::string> args) {
   std::vector<const char*> argv;
   for (const std::string& a : args) argv.push_back(a.c_str());
   std::ostringstream out, err;
-  int code = Main(static_cast<int>(argv.size()), argv.data(), out, err);
+  int code = Main(static_cast<int>(argv.size()), argv.data(), out, err, "v9.8.7-test");
   return {code, out.str(), err.str()};
 }
 
@@ -236,6 +236,12 @@ TEST(Cli, HelpListsTheCommands) {
   r = Cli({"inject", "--help"});
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("--agent"), std::string::npos) << r.out;
+}
+
+TEST(Cli, VersionNamesTheProgramAndItsVersion) {
+  const CliRun r = Cli({"--version"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "promsidecar-operator v9.8.7-test\n");
 }
 
 }  // namespace

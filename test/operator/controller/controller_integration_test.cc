@@ -812,6 +812,13 @@ TEST_F(ControllerIntegrationTest, StatusCountsInjectedOutdatedAndUninjectedPods)
     return Metrics(port).find("promsidecar_operator_uninjected_pods{agent=\"" + ref + "\"} 1") !=
            std::string::npos;
   })) << Metrics(port);
+  // The status's outdated count as a series per agent and the pods' namespace.
+  EXPECT_TRUE(Eventually([&] {
+    return Metrics(port).find("promsidecar_operator_outdated_pods{agent=\"" + ref + "\",pod_namespace=\"" +
+                              ns + "\"} 1") != std::string::npos;
+  })) << Metrics(port);
+  EXPECT_NE(Metrics(port).find("promsidecar_operator_build_info{version=\""), std::string::npos)
+      << Metrics(port);
   const std::string table = Kubectl(*env_, {"get", "prometheusagent", agent, "-n", kOperatorNs}).out;
   EXPECT_NE(table.find("UNINJECTED"), std::string::npos) << table;
   EXPECT_TRUE(HasEvent(ns, "lost", "NotInjected", ref));

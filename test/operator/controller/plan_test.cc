@@ -161,7 +161,8 @@ const std::map<std::string, Check>& Expectations() {
        }},
       {"outdated-and-uninjected",
        [](const PlanInput&, const json& p) {
-         EXPECT_EQ(p["status"]["outdatedPods"], 3);
+         EXPECT_EQ(p["status"]["outdatedPods"], 3) << "team-x does not admit the agent: not counted";
+         EXPECT_EQ(p["outdatedByNamespace"], (json{{"team-a", 2}, {"team-b", 1}}));
          EXPECT_EQ(p["status"]["uninjectedPods"], 5);
          EXPECT_EQ(p["status"]["injectedPods"], 4);
          EXPECT_TRUE(p["ensure"].empty());
