@@ -17,7 +17,8 @@ constexpr std::string_view kNoDiscovery =
     "each sidecar scrapes only its own pod (chosen by pod annotations) and discovers no targets; remove the "
     "field or use mode StatefulSet/DaemonSet";
 constexpr std::string_view kNoServerPod =
-    "each sidecar scrapes only its own pod (chosen by pod annotations) and keeps its WAL in the pod; remove the "
+    "each sidecar scrapes only its own pod (chosen by pod annotations) and keeps its WAL in the pod; remove "
+    "the "
     "field or use mode StatefulSet/DaemonSet";
 constexpr std::string_view kWorkloadPod =
     "the agent runs inside the application's pod, whose own spec decides this; set it on the workload";
@@ -25,7 +26,8 @@ constexpr std::string_view kNoServer =
     "it configures the Prometheus server, which Sidecar mode does not run (the sidecar's flags are the "
     "operator's); remove it";
 constexpr std::string_view kEnforced =
-    "Sidecar mode has no ServiceMonitor/PodMonitor limits to enforce; use the plain field (e.g. spec.sampleLimit "
+    "Sidecar mode has no ServiceMonitor/PodMonitor limits to enforce; use the plain field (e.g. "
+    "spec.sampleLimit "
     "instead of spec.enforcedSampleLimit), which applies to every sidecar's scrape";
 constexpr std::string_view kNotYet = "not supported yet by the agent; remove it";
 constexpr std::string_view kProxyExtras =
@@ -291,7 +293,9 @@ void Walk(const json& node, const std::vector<std::string_view>& segments, size_
 
 }  // namespace
 
-std::span<const FieldFate> FieldFates() { return kFates; }
+std::span<const FieldFate> FieldFates() {
+  return kFates;
+}
 
 std::string_view FateName(Fate fate) {
   switch (fate) {
@@ -319,7 +323,8 @@ void CheckFieldFates(const json& spec, std::vector<FieldError>* out) {
       }
       const std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
       if (!f.quiet_value.empty() && shown == f.quiet_value) return;
-      out->push_back({FieldError::Severity::kWarning, path, shown, "ignored in Sidecar mode: " + std::string(f.note)});
+      out->push_back(
+          {FieldError::Severity::kWarning, path, shown, "ignored in Sidecar mode: " + std::string(f.note)});
     });
   }
 }

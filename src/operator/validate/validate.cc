@@ -19,7 +19,6 @@ namespace {
 using api::FieldError;
 using nlohmann::json;
 
-constexpr std::chrono::milliseconds kDefaultScrapeInterval{30000};  // upstream's default
 constexpr uint64_t kMinWalSizeLimit = 16ull << 20;
 
 void AddError(std::vector<FieldError>* out, std::string path, std::string value, std::string message) {
@@ -300,7 +299,7 @@ std::vector<FieldError> Validate(const json& object, const ValidationContext& ct
                "no remote-write endpoint: sidecars will scrape into their WAL and send nothing");
   }
 
-  std::chrono::milliseconds interval = agent.scrape_interval.value_or(kDefaultScrapeInterval);
+  std::chrono::milliseconds interval = agent.scrape_interval.value_or(api::kDefaultScrapeInterval);
   if (agent.scrape_timeout && *agent.scrape_timeout > interval) {
     AddError(&out, "spec.scrapeTimeout", (*spec)["scrapeTimeout"].get<std::string>(),
              "must not exceed the scrape interval (" + units::FormatDuration(interval) + ")");
