@@ -205,6 +205,16 @@ TEST_F(CrdTest, SeedGroupAcceptsUpstreamObjectsAndTheSeedExamples) {
   EXPECT_NE(r.err.find("spec.serviceMonitorSelector"), std::string::npos) << r.err;
   bad["spec"]["mode"] = "DaemonSet";
   EXPECT_TRUE(Apply(bad).ok()) << "DaemonSet mode keeps upstream's rules";
+  // A pod-level field upstream's modes use: refused in Sidecar mode with the fix.
+  json pod_level = Agent(v, "pod-level", "Sidecar");
+  pod_level["spec"]["tolerations"] = {{{"operator", "Exists"}}};
+  r = Apply(pod_level);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.err.find("spec.tolerations"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("set it on the workload"), std::string::npos) << r.err;
+  pod_level["spec"]["mode"] = "StatefulSet";
+  r = Apply(pod_level);
+  EXPECT_TRUE(r.ok()) << r.err;
 }
 
 // authorization.projectedServiceAccountToken: the same rules in both groups

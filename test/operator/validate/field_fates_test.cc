@@ -283,5 +283,30 @@ TEST_F(CrdSchema, DefaultsAreUpstreams) {
   EXPECT_EQ(Node("spec.remoteWrite[].writeRelabelConfigs[].action")->value("default", ""), "replace");
 }
 
+// The seed group's CRD serves upstream's modes too: its rules refuse a
+// top-level field only in Sidecar mode, with the table's message.
+TEST(SeedCrd, RefusesEveryRefusedTopLevelFieldInSidecarModeOnly) {
+  auto docs = cli::ParseDocuments(ReadFile(std::string(PROMSIDECAR_SOURCE_DIR) +
+                                           "/deploy/optional/monitoring.coreos.com_prometheusagents.yaml"));
+  ASSERT_TRUE(docs.ok()) << docs.message();
+  const json spec = (*docs)[0]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+  const std::string gate = "!(has(self.mode) && (self.mode == 'Sidecar' || self.mode == 'sidecar'))";
+  std::map<std::string, json> rules;
+  for (const json& r : spec["x-kubernetes-validations"]) rules[r.value("rule", "")] = r;
+  for (const FieldFate& f : FieldFates()) {
+    const std::string leaf(f.path.substr(std::string_view("spec.").size()));
+    if (leaf.find_first_of(".[") != std::string::npos) continue;
+    auto it = rules.find(gate + " || !has(self." + leaf + ")");
+    if (f.fate != Fate::kRefused) {
+      EXPECT_EQ(it, rules.end()) << f.path;
+      continue;
+    }
+    ASSERT_NE(it, rules.end()) << f.path << " has no Sidecar-mode rule";
+    EXPECT_EQ(it->second.value("message", ""), RefusalMessage(f)) << f.path;
+    EXPECT_EQ(it->second.value("fieldPath", ""), "." + leaf) << f.path;
+    EXPECT_TRUE(spec["properties"].contains(leaf)) << f.path << " must be declared for CEL to see it";
+  }
+}
+
 }  // namespace
 }  // namespace promsidecar::validate
