@@ -51,6 +51,22 @@ void CheckModeSpelling(const std::string& mode, std::vector<FieldError>* out) {
              "Sidecar (upstream's CRD and other tools know only that spelling)");
 }
 
+// spec.image and spec.version choose the Prometheus of engine: prometheus;
+// the native engine runs no Prometheus, so they would do nothing there.
+void CheckEngineFields(const api::Agent& agent, std::vector<FieldError>* out) {
+  if (agent.sidecar.engine != api::SidecarEngine::kNative) return;
+  if (!agent.image.empty()) {
+    AddWarning(out, "spec.image", agent.image,
+               "ignored with spec.sidecar.engine native (it is the Prometheus image of engine: prometheus); "
+               "the agent's image is spec.sidecar.image");
+  }
+  if (!agent.version.empty()) {
+    AddWarning(
+        out, "spec.version", agent.version,
+        "ignored with spec.sidecar.engine native (it is the Prometheus version of engine: prometheus)");
+  }
+}
+
 void CheckRelabel(const api::RelabelConfig& rc, const std::string& path, std::vector<FieldError>* out) {
   if (rc.regex) {
     // Prometheus anchors relabel regexes at both ends.
@@ -276,6 +292,7 @@ std::vector<FieldError> Validate(const json& object, const ValidationContext& ct
   CheckFieldFates(*spec, &out);
   CheckShards(*spec, &out);
   CheckModeSpelling(mode, &out);
+  CheckEngineFields(agent, &out);
 
   std::vector<Reference> refs;
   std::map<std::string, size_t> names;

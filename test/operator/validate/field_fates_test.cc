@@ -308,5 +308,30 @@ TEST(SeedCrd, RefusesEveryRefusedTopLevelFieldInSidecarModeOnly) {
   }
 }
 
+// spec.image/spec.version are honoured by engine: prometheus only; the
+// native engine says so instead of dropping them.
+TEST(FieldFates, PrometheusOnlyFieldsWarnWithTheNativeEngine) {
+  struct Case {
+    json sidecar;
+    std::set<std::string> want_warnings;
+  };
+  const std::vector<Case> cases{
+      {json::object(), {"spec.image", "spec.version"}},
+      {{{"engine", "native"}}, {"spec.image", "spec.version"}},
+      {{{"engine", "prometheus"}}, {}},
+  };
+  for (const Case& c : cases) {
+    json object = Agent();
+    object["spec"]["image"] = "quay.io/prometheus/prometheus:v3.5.0";
+    object["spec"]["version"] = "v3.5.0";
+    object["spec"]["sidecar"] = c.sidecar;
+    std::set<std::string> got;
+    for (const FieldError& e : Validate(object, {})) {
+      if (!e.is_error() && (e.path == "spec.image" || e.path == "spec.version")) got.insert(e.path);
+    }
+    EXPECT_EQ(got, c.want_warnings) << c.sidecar.dump();
+  }
+}
+
 }  // namespace
 }  // namespace promsidecar::validate
