@@ -206,6 +206,8 @@ struct Agent {
   // agent's default) and whether native histograms are kept.
   std::vector<std::string> scrape_protocols;
   std::optional<bool> scrape_native_histograms;
+  // Also keep the classic form of histograms scraped as native ones.
+  std::optional<bool> scrape_classic_histograms;
   std::string log_level;
   std::string log_format;
   std::string image;    // upstream Prometheus image (engine: prometheus)

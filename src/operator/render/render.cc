@@ -339,6 +339,9 @@ Result<RenderedSecret> RenderSharedConfig(const api::Agent& agent, const Referen
   if (agent.scrape_native_histograms) {
     out << YAML::Key << "scrape_native_histograms" << YAML::Value << *agent.scrape_native_histograms;
   }
+  if (agent.scrape_classic_histograms) {
+    out << YAML::Key << "always_scrape_classic_histograms" << YAML::Value << *agent.scrape_classic_histograms;
+  }
   out << YAML::EndMap;
   out << YAML::Key << "remote_write" << YAML::Value << YAML::BeginSeq;
   for (size_t i = 0; i < agent.remote_write.size(); ++i) {
