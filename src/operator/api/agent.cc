@@ -520,6 +520,7 @@ Agent ParseAgentCollecting(const json& object, std::vector<FieldError>* errors) 
   a.body_size_limit_bytes = r.Size(spec, "bodySizeLimit", "spec.bodySizeLimit");
   a.scrape_protocols = ReadScrapeProtocols(r, spec, "spec.scrapeProtocols");
   a.scrape_native_histograms = r.Bool(spec, "scrapeNativeHistograms", "spec.scrapeNativeHistograms");
+  a.scrape_classic_histograms = r.Bool(spec, "scrapeClassicHistograms", "spec.scrapeClassicHistograms");
   const std::vector<std::string> levels{"", "debug", "info", "warn", "error"};
   if (int i = r.Enum(spec, "logLevel", "spec.logLevel", levels); i >= 0) a.log_level = levels[i];
   const std::vector<std::string> formats{"", "logfmt", "json"};

@@ -44,6 +44,10 @@ inline constexpr int64_t kMinTokenExpirationSeconds = 600;
 inline constexpr int64_t kMaxTokenExpirationSeconds = int64_t{1} << 32;
 inline constexpr int64_t kDefaultTokenExpirationSeconds = 3600;
 
+// Upstream's default scrape interval, which its CRD and ours apply on write;
+// render and validate apply it to objects that did not pass the API server.
+inline constexpr std::chrono::milliseconds kDefaultScrapeInterval{30000};
+
 // Credentials are references, spelled as upstream prometheus-operator does.
 struct SecretKeySelector {
   std::string name;
@@ -202,6 +206,8 @@ struct Agent {
   // agent's default) and whether native histograms are kept.
   std::vector<std::string> scrape_protocols;
   std::optional<bool> scrape_native_histograms;
+  // Also keep the classic form of histograms scraped as native ones.
+  std::optional<bool> scrape_classic_histograms;
   std::string log_level;
   std::string log_format;
   std::string image;    // upstream Prometheus image (engine: prometheus)

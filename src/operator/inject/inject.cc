@@ -906,6 +906,12 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
     containers.push_back(std::move(agent_container));
     containers.push_back(std::move(prom));
   }
+  // spec.logLevel/logFormat: both the agent and Prometheus take these flags
+  // with the same values; unset, each keeps its own default.
+  for (json& c : containers) {
+    if (!agent.log_level.empty()) c["args"].push_back("--log.level=" + agent.log_level);
+    if (!agent.log_format.empty()) c["args"].push_back("--log.format=" + agent.log_format);
+  }
   // Only the container that sends gets the tokens: the agent, or Prometheus
   // for engine: prometheus (where the agent only renders the config and never
   // opens them). The app containers never see them.

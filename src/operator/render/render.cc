@@ -315,8 +315,9 @@ Result<RenderedSecret> RenderSharedConfig(const api::Agent& agent, const Referen
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "global" << YAML::Value << YAML::BeginMap;
-  if (agent.scrape_interval)
-    EmitString(out, "scrape_interval", units::FormatDuration(*agent.scrape_interval));
+  // Always written: the agent's own default is Prometheus's 1m, not the CRD's 30s.
+  EmitString(out, "scrape_interval",
+             units::FormatDuration(agent.scrape_interval.value_or(api::kDefaultScrapeInterval)));
   if (agent.scrape_timeout) EmitString(out, "scrape_timeout", units::FormatDuration(*agent.scrape_timeout));
   if (!agent.external_labels.empty()) EmitStringMap(out, "external_labels", agent.external_labels);
   if (agent.sample_limit) out << YAML::Key << "sample_limit" << YAML::Value << *agent.sample_limit;
@@ -337,6 +338,9 @@ Result<RenderedSecret> RenderSharedConfig(const api::Agent& agent, const Referen
   }
   if (agent.scrape_native_histograms) {
     out << YAML::Key << "scrape_native_histograms" << YAML::Value << *agent.scrape_native_histograms;
+  }
+  if (agent.scrape_classic_histograms) {
+    out << YAML::Key << "always_scrape_classic_histograms" << YAML::Value << *agent.scrape_classic_histograms;
   }
   out << YAML::EndMap;
   out << YAML::Key << "remote_write" << YAML::Value << YAML::BeginSeq;

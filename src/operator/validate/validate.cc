@@ -7,6 +7,7 @@
 
 #include "common/util/units.h"
 #include "operator/api/quantity.h"
+#include "operator/validate/field_fates.h"
 
 namespace promsidecar::validate {
 
@@ -18,7 +19,6 @@ namespace {
 using api::FieldError;
 using nlohmann::json;
 
-constexpr std::chrono::milliseconds kDefaultScrapeInterval{30000};  // upstream's default
 constexpr uint64_t kMinWalSizeLimit = 16ull << 20;
 
 void AddError(std::vector<FieldError>* out, std::string path, std::string value, std::string message) {
@@ -34,18 +34,36 @@ std::string Show(const json& v) {
   return s;
 }
 
-void CheckForbiddenFields(const json& spec, std::vector<FieldError>* out) {
-  for (const std::string& field : FieldsForbiddenInSidecarMode()) {
-    auto it = spec.find(field);
-    if (it == spec.end() || it->is_null()) continue;
-    AddError(out, "spec." + field, Show(*it),
-             "not allowed in Sidecar mode: each sidecar scrapes only its own pod (chosen by pod "
-             "annotations) and keeps its WAL in the pod; remove the field or use mode StatefulSet/DaemonSet");
-  }
+void CheckShards(const json& spec, std::vector<FieldError>* out) {
   if (auto it = spec.find("shards"); it != spec.end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<int64_t>() > 1) {
       AddError(out, "spec.shards", Show(*it), "Sidecar mode does not shard: omit shards or set it to 1");
     }
+  }
+}
+
+// No mutating webhook rewrites agents, so the object keeps the seed's
+// spelling; the warning says so instead of promising a rewrite.
+void CheckModeSpelling(const std::string& mode, std::vector<FieldError>* out) {
+  if (mode != "sidecar") return;
+  AddWarning(out, "spec.mode", mode,
+             "the seed's spelling of Sidecar: accepted and treated as Sidecar, but stored as written; write "
+             "Sidecar (upstream's CRD and other tools know only that spelling)");
+}
+
+// spec.image and spec.version choose the Prometheus of engine: prometheus;
+// the native engine runs no Prometheus, so they would do nothing there.
+void CheckEngineFields(const api::Agent& agent, std::vector<FieldError>* out) {
+  if (agent.sidecar.engine != api::SidecarEngine::kNative) return;
+  if (!agent.image.empty()) {
+    AddWarning(out, "spec.image", agent.image,
+               "ignored with spec.sidecar.engine native (it is the Prometheus image of engine: prometheus); "
+               "the agent's image is spec.sidecar.image");
+  }
+  if (!agent.version.empty()) {
+    AddWarning(
+        out, "spec.version", agent.version,
+        "ignored with spec.sidecar.engine native (it is the Prometheus version of engine: prometheus)");
   }
 }
 
@@ -187,18 +205,14 @@ void CheckResources(const json& resources, std::vector<FieldError>* out) {
 }  // namespace
 
 const std::vector<std::string>& FieldsForbiddenInSidecarMode() {
-  static const std::vector<std::string> kFields{"serviceMonitorSelector",
-                                                "serviceMonitorNamespaceSelector",
-                                                "podMonitorSelector",
-                                                "podMonitorNamespaceSelector",
-                                                "probeSelector",
-                                                "probeNamespaceSelector",
-                                                "scrapeConfigSelector",
-                                                "scrapeConfigNamespaceSelector",
-                                                "additionalScrapeConfigs",
-                                                "replicas",
-                                                "storage",
-                                                "shardingStrategy"};
+  static const std::vector<std::string> kFields = [] {
+    std::vector<std::string> fields;
+    for (const FieldFate& f : FieldFates()) {
+      std::string_view path = f.path.substr(std::string_view("spec.").size());
+      if (f.fate == Fate::kRefused && path.find('.') == std::string_view::npos) fields.emplace_back(path);
+    }
+    return fields;
+  }();
   return kFields;
 }
 
@@ -275,7 +289,10 @@ std::vector<FieldError> Validate(const json& object, const ValidationContext& ct
   if (mode != "Sidecar" && mode != "sidecar") return out;  // upstream's modes are not ours to judge
 
   api::Agent agent = api::ParseAgentCollecting(object, &out);
-  CheckForbiddenFields(*spec, &out);
+  CheckFieldFates(*spec, &out);
+  CheckShards(*spec, &out);
+  CheckModeSpelling(mode, &out);
+  CheckEngineFields(agent, &out);
 
   std::vector<Reference> refs;
   std::map<std::string, size_t> names;
@@ -299,7 +316,7 @@ std::vector<FieldError> Validate(const json& object, const ValidationContext& ct
                "no remote-write endpoint: sidecars will scrape into their WAL and send nothing");
   }
 
-  std::chrono::milliseconds interval = agent.scrape_interval.value_or(kDefaultScrapeInterval);
+  std::chrono::milliseconds interval = agent.scrape_interval.value_or(api::kDefaultScrapeInterval);
   if (agent.scrape_timeout && *agent.scrape_timeout > interval) {
     AddError(&out, "spec.scrapeTimeout", (*spec)["scrapeTimeout"].get<std::string>(),
              "must not exceed the scrape interval (" + units::FormatDuration(interval) + ")");

@@ -347,5 +347,40 @@ TEST(ParseClusterFacts, ReadsSettings) {
   EXPECT_FALSE(ParseClusterFacts(json::parse(R"({"nodeKubeletVersions": "v1"})")).ok());
 }
 
+// spec.logLevel/logFormat reach every injected container that logs; unset,
+// no flag (each binary keeps its own default).
+TEST(Decide, LogLevelAndFormatBecomeFlagsOfTheInjectedContainers) {
+  struct Case {
+    json sidecar;
+    json spec;
+    std::vector<std::string> containers;
+    std::vector<std::string> want;
+  };
+  const std::vector<Case> cases{
+      {json::object(), json::object(), {api::kAgentContainerName}, {}},
+      {json::object(),
+       {{"logLevel", "debug"}, {"logFormat", "json"}},
+       {api::kAgentContainerName},
+       {"--log.level=debug", "--log.format=json"}},
+      {{{"engine", "prometheus"}},
+       {{"logLevel", "warn"}},
+       {api::kAgentContainerName, api::kPrometheusContainerName},
+       {"--log.level=warn"}},
+  };
+  for (const Case& c : cases) {
+    json after = Pod().patch(Decide(Pod(), "apps", Facts({MakeAgent("apps", "a", c.sidecar, c.spec)})).patch);
+    for (const std::string& name : c.containers) {
+      const json* container = Container(after, name);
+      ASSERT_NE(container, nullptr) << name << " in " << c.spec.dump();
+      std::vector<std::string> flags;
+      for (const json& arg : (*container)["args"]) {
+        const std::string a = arg.get<std::string>();
+        if (a.starts_with("--log.")) flags.push_back(a);
+      }
+      EXPECT_EQ(flags, c.want) << name << " in " << c.spec.dump();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace promsidecar::inject

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -17,6 +18,7 @@
 
 #include "cluster/cluster_env.h"
 #include "operator/cli/yaml_json.h"
+#include "operator/validate/field_fates.h"
 
 namespace promsidecar {
 namespace {
@@ -203,6 +205,16 @@ TEST_F(CrdTest, SeedGroupAcceptsUpstreamObjectsAndTheSeedExamples) {
   EXPECT_NE(r.err.find("spec.serviceMonitorSelector"), std::string::npos) << r.err;
   bad["spec"]["mode"] = "DaemonSet";
   EXPECT_TRUE(Apply(bad).ok()) << "DaemonSet mode keeps upstream's rules";
+  // A pod-level field upstream's modes use: refused in Sidecar mode with the fix.
+  json pod_level = Agent(v, "pod-level", "Sidecar");
+  pod_level["spec"]["tolerations"] = {{{"operator", "Exists"}}};
+  r = Apply(pod_level);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.err.find("spec.tolerations"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("set it on the workload"), std::string::npos) << r.err;
+  pod_level["spec"]["mode"] = "StatefulSet";
+  r = Apply(pod_level);
+  EXPECT_TRUE(r.ok()) << r.err;
 }
 
 // authorization.projectedServiceAccountToken: the same rules in both groups
@@ -257,6 +269,95 @@ TEST_F(CrdTest, ProjectedServiceAccountTokenRulesInBothGroups) {
       EXPECT_NE(r.err.find(c.want), std::string::npos) << r.err;
     }
   }
+}
+
+// Nothing silently ignored (docs/operator.md, "Upstream fields in Sidecar
+// mode"): strict field validation rejects a typo, and the API server itself
+// refuses every refused upstream field, naming it (with its list index) and
+// giving the fate table's fix, even where no webhook runs.
+TEST_F(CrdTest, OwnGroupRejectsTyposAndEveryRefusedUpstreamField) {
+  Install(kOwnCrd, "prometheusagents.promsidecar.io");
+  const std::string v = "promsidecar.io/v1alpha1";
+  auto ok = Apply(Agent(v, "defaults", "Sidecar"));
+  ASSERT_TRUE(ok.ok()) << ok.err;
+  auto got = Kubectl(env_, {"-n", ns_, "get", "psagent", "defaults", "-o", "json"});
+  ASSERT_TRUE(got.ok()) << got.err;
+  EXPECT_EQ(json::parse(got.out)["spec"]["scrapeInterval"], "30s") << "upstream's default";
+
+  json typo = Agent(v, "typo", "Sidecar");
+  typo["metadata"]["namespace"] = ns_;
+  typo["spec"]["sidcar"] = {{"engine", "native"}};
+  auto strict = Kubectl(env_, {"apply", "--validate=strict", "-f", "-"}, typo.dump());
+  EXPECT_FALSE(strict.ok()) << "spec.sidcar was accepted";
+  EXPECT_NE(strict.err.find("sidcar"), std::string::npos) << strict.err;
+  json nested = Agent(v, "typo", "Sidecar");
+  nested["metadata"]["namespace"] = ns_;
+  nested["spec"]["remoteWrite"][0]["tlsConfig"] = {{"insecureSkipVerfy", true}};
+  strict = Kubectl(env_, {"apply", "--validate=strict", "-f", "-"}, nested.dump());
+  EXPECT_FALSE(strict.ok()) << "a typo inside tlsConfig was accepted";
+  EXPECT_NE(strict.err.find("insecureSkipVerfy"), std::string::npos) << strict.err;
+
+  // Declared with a type before they were refused: a value of that type.
+  const std::map<std::string_view, json> typed{{"spec.replicas", 2},
+                                               {"spec.remoteWrite[].tlsConfig.maxVersion", "TLS13"},
+                                               {"spec.remoteWrite[].queueConfig.minShards", 1},
+                                               {"spec.remoteWrite[].queueConfig.maxShards", 1},
+                                               {"spec.remoteWrite[].queueConfig.sampleAgeLimit", "1h"}};
+  // oauth2's required fields, so the only error is the refused field's.
+  const json oauth2 = {{"clientId", {{"secret", {{"name", "o"}, {"key", "id"}}}}},
+                       {"clientSecret", {{"name", "o"}, {"key", "secret"}}},
+                       {"tokenUrl", "https://auth.example.com/token"}};
+  int refused = 0;
+  for (const validate::FieldFate& f : validate::FieldFates()) {
+    if (f.fate != validate::Fate::kRefused) continue;
+    ++refused;
+    json a = Agent(v, "refused", "Sidecar");
+    if (f.path.starts_with("spec.remoteWrite[].oauth2.")) a["spec"]["remoteWrite"][0]["oauth2"] = oauth2;
+    json* node = &a;
+    std::string concrete;
+    std::string_view rest = f.path;
+    while (true) {
+      const size_t dot = rest.find('.');
+      std::string seg(rest.substr(0, dot));
+      const bool list = seg.ends_with("[]");
+      if (list) seg.resize(seg.size() - 2);
+      concrete += (concrete.empty() ? "" : ".") + seg;
+      if (dot == std::string_view::npos) {
+        auto t = typed.find(f.path);
+        (*node)[seg] = t == typed.end() ? json::object() : t->second;
+        break;
+      }
+      node = &(*node)[seg];
+      if (list) {
+        if (node->empty()) node->push_back(json::object());
+        node = &(*node)[0];
+        concrete += "[0]";
+      }
+      rest = rest.substr(dot + 1);
+    }
+    auto r = Apply(a);
+    EXPECT_FALSE(r.ok()) << f.path << " was accepted";
+    EXPECT_NE(r.err.find(concrete), std::string::npos) << f.path << ": " << r.err;
+    EXPECT_NE(r.err.find(validate::RefusalMessage(f)), std::string::npos) << f.path << ": " << r.err;
+  }
+  EXPECT_GT(refused, 0);
+
+  json many = Agent(v, "many", "Sidecar");
+  many["spec"]["remoteWrite"] = json::array();
+  for (int i = 0; i < 33; ++i) {
+    many["spec"]["remoteWrite"].push_back({{"url", "https://e" + std::to_string(i) + ".example.com/write"}});
+  }
+  auto r = Apply(many);
+  EXPECT_FALSE(r.ok()) << "33 remoteWrite entries were accepted";
+  EXPECT_NE(r.err.find("spec.remoteWrite"), std::string::npos) << r.err;
+
+  // status is not preserve-unknown: what the controller writes is declared.
+  auto status = Kubectl(env_, {"-n", ns_, "patch", "psagent", "defaults", "--subresource=status",
+                               "--type=merge", "-p", R"({"status":{"renderedNamespaces":["apps"]}})"});
+  ASSERT_TRUE(status.ok()) << status.err;
+  got = Kubectl(env_,
+                {"-n", ns_, "get", "psagent", "defaults", "-o", "jsonpath={.status.renderedNamespaces[0]}"});
+  EXPECT_EQ(got.out, "apps");
 }
 
 }  // namespace

@@ -196,6 +196,7 @@ TEST(Render, MessageVersionDataKindsAndScrapeProtocolsReachTheAgent) {
                                                     textparse::ScrapeProtocol::kOpenMetricsText1_0_0,
                                                     textparse::ScrapeProtocol::kPrometheusText0_0_4}));
   EXPECT_TRUE(loaded->global.scrape_native_histograms);
+  EXPECT_TRUE(loaded->global.always_scrape_classic_histograms);
   ASSERT_EQ(loaded->remote_write.size(), 2u);
   const auto& v2 = loaded->remote_write[0];
   EXPECT_TRUE(v2.message_v2);
@@ -215,8 +216,9 @@ TEST(Render, MessageVersionDataKindsAndScrapeProtocolsReachTheAgent) {
   ASSERT_TRUE(LoadCase(Root() / "basic", &basic));
   auto plain = RenderSharedConfig(basic.agent, basic.refs, "x");
   ASSERT_TRUE(plain.ok());
-  for (const char* key : {"protobuf_message", "send_exemplars", "send_native_histograms", "metadata_config",
-                          "scrape_protocols", "scrape_native_histograms"}) {
+  for (const char* key :
+       {"protobuf_message", "send_exemplars", "send_native_histograms", "metadata_config", "scrape_protocols",
+        "scrape_native_histograms", "always_scrape_classic_histograms"}) {
     EXPECT_EQ(plain->data.at(api::kSharedConfigKey).find(key), std::string::npos) << key;
   }
 }
