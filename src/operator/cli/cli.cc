@@ -72,7 +72,10 @@ void AddOptions(CLI::App* cmd, Options* o, bool live) {
   }
   cmd->add_option("--agent", o->agent_files,
                   "PrometheusAgent manifest (repeatable; a file may hold several)");
-  cmd->add_option("-n,--namespace", o->namespace_, "Namespace of objects that name none (default: default)");
+  cmd->add_option("-n,--namespace", o->namespace_,
+                  live ? "Namespace of OBJECT (default: the kubeconfig context's, else default); with -f: of "
+                         "objects that name none (default: default)"
+                       : "Namespace of objects that name none (default: default)");
   cmd->add_option("--node-version", o->node_versions, "A Node's kubelet version, e.g. v1.28.5 (repeatable)");
   cmd->add_option(
       "--apiserver-version", o->apiserver_version,
@@ -82,7 +85,8 @@ void AddOptions(CLI::App* cmd, Options* o, bool live) {
   cmd->add_option("--facts", o->facts_file,
                   "Cluster facts as JSON (the golden tests' facts.json); flags win");
   cmd->add_option("--agent-port", o->agent_port, "The agent's HTTP port");
-  cmd->add_option("-o,--output", o->output, "json or yaml (default: the input's form)")
+  cmd->add_option("-o,--output", o->output,
+                  live ? "OBJECT: json or yaml instead of text" : "json or yaml (default: the input's form)")
       ->check(CLI::IsMember({"json", "yaml"}));
 }
 
@@ -328,8 +332,8 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   if (!explain_opts.object.empty()) return RunLive(explain_opts, out, err);
   if (explain_opts.file.empty()) {
     err << "error: explain needs an object to read from the cluster (pod/NAME, deployment/NAME ...) or -f "
-           "FILE\n"
-        << explain_cmd->help();
+           "FILE; "
+        << app.get_name() << " explain --help lists both\n";
     return 2;
   }
   return Run(explain_opts, true, out, err);

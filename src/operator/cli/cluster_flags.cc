@@ -41,9 +41,10 @@ void AddClusterFlags(CLI::App* cmd, ClusterFlags* f) {
   cmd->add_option("--kubeconfig", f->kubeconfig,
                   "kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)");
   cmd->add_option("--context", f->context, "kubeconfig context (default: current-context)");
-  cmd->add_option("--agent-namespaces", f->agent_namespaces,
-                  "Namespaces whose PrometheusAgents (and the Secrets/ConfigMaps they reference) are watched; "
-                  "comma-separated or repeated (default: the operator's namespace)");
+  cmd->add_option(
+      "--agent-namespaces", f->agent_namespaces,
+      "Namespaces whose PrometheusAgents (and the Secrets/ConfigMaps they reference) are watched; "
+      "comma-separated or repeated (default: the operator's namespace)");
   cmd->add_option("--api-group", f->api_group, "Group serving PrometheusAgent")
       ->check(CLI::IsMember({"promsidecar.io", "monitoring.coreos.com"}));
   cmd->add_option("--webhook.node-selector", f->node_selector,

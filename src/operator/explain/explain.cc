@@ -20,14 +20,26 @@ using util::Str;
 
 // kubectl's names (and short names) of the kinds with a pod template.
 const std::map<std::string, std::string, std::less<>>& Kinds() {
-  static const std::map<std::string, std::string, std::less<>> kinds{
-      {"pod", "Pod"},           {"pods", "Pod"},           {"po", "Pod"},
-      {"deployment", "Deployment"}, {"deployments", "Deployment"}, {"deploy", "Deployment"},
-      {"statefulset", "StatefulSet"}, {"statefulsets", "StatefulSet"}, {"sts", "StatefulSet"},
-      {"daemonset", "DaemonSet"}, {"daemonsets", "DaemonSet"}, {"ds", "DaemonSet"},
-      {"replicaset", "ReplicaSet"}, {"replicasets", "ReplicaSet"}, {"rs", "ReplicaSet"},
-      {"job", "Job"},           {"jobs", "Job"},
-      {"cronjob", "CronJob"},   {"cronjobs", "CronJob"},   {"cj", "CronJob"}};
+  static const std::map<std::string, std::string, std::less<>> kinds{{"pod", "Pod"},
+                                                                     {"pods", "Pod"},
+                                                                     {"po", "Pod"},
+                                                                     {"deployment", "Deployment"},
+                                                                     {"deployments", "Deployment"},
+                                                                     {"deploy", "Deployment"},
+                                                                     {"statefulset", "StatefulSet"},
+                                                                     {"statefulsets", "StatefulSet"},
+                                                                     {"sts", "StatefulSet"},
+                                                                     {"daemonset", "DaemonSet"},
+                                                                     {"daemonsets", "DaemonSet"},
+                                                                     {"ds", "DaemonSet"},
+                                                                     {"replicaset", "ReplicaSet"},
+                                                                     {"replicasets", "ReplicaSet"},
+                                                                     {"rs", "ReplicaSet"},
+                                                                     {"job", "Job"},
+                                                                     {"jobs", "Job"},
+                                                                     {"cronjob", "CronJob"},
+                                                                     {"cronjobs", "CronJob"},
+                                                                     {"cj", "CronJob"}};
   return kinds;
 }
 
@@ -45,7 +57,8 @@ std::string RepairOf(const cache::PodMeta& pod, const std::string& agent, const 
     return out + "only reported, " + (w.why.empty() ? "its owner could not be read" : w.why);
   }
   return out + "with --repair.enabled the operator restarts " + w.KindName() + " " + w.ns + "/" + w.name +
-         " (kubectl rollout restart " + Lower(w.KindName()) + "/" + w.name + " -n " + w.ns + " does the same)";
+         " (kubectl rollout restart " + Lower(w.KindName()) + "/" + w.name + " -n " + w.ns +
+         " does the same)";
 }
 
 SidecarReport CheckSidecar(const json& pod, const inject::ClusterFacts& facts, const json& replica_set,
@@ -79,7 +92,8 @@ SidecarReport CheckSidecar(const json& pod, const inject::ClusterFacts& facts, c
       default: {
         r.state = SidecarState::kOutdated;
         std::vector<std::string> differs;
-        if (r.have_hash != r.want_hash) differs.push_back("injected-hash " + r.have_hash + " → " + r.want_hash);
+        if (r.have_hash != r.want_hash)
+          differs.push_back("injected-hash " + r.have_hash + " → " + r.want_hash);
         if (r.have_version != r.want_version)
           differs.push_back("agent-version " + r.have_version + " → " + r.want_version);
         if (r.have_image != r.want_image) differs.push_back("image " + r.have_image + " → " + r.want_image);
@@ -96,9 +110,10 @@ SidecarReport CheckSidecar(const json& pod, const inject::ClusterFacts& facts, c
   }
   if (meta->injection == cache::Injection::kSkipped) {
     r.state = SidecarState::kSkipped;
-    r.detail = "the webhook skipped it at admission (" +
-               (meta->skip_reason.empty() ? std::string("no reason recorded") : std::string(meta->skip_reason)) +
-               ")";
+    r.detail =
+        "the webhook skipped it at admission (" +
+        (meta->skip_reason.empty() ? std::string("no reason recorded") : std::string(meta->skip_reason)) +
+        ")";
     return r;
   }
   const std::string agent = controller::UninjectedAgent(*meta, facts);
@@ -276,7 +291,8 @@ std::string FormatText(const Explanation& e) {
   for (const auto& a : e.agents) out << "    " << a << "\n";
   for (const auto& a : e.agent_errors) out << "    ignored, does not parse: " << a << "\n";
   out << "  namespace admission: " << e.namespace_admission << "\n";
-  out << "  namespace labels: " << (e.namespace_labels.empty() ? "none" : JoinLabels(e.namespace_labels)) << "\n";
+  out << "  namespace labels: " << (e.namespace_labels.empty() ? "none" : JoinLabels(e.namespace_labels))
+      << "\n";
   std::string kubelets;
   for (const auto& v : e.kubelet_versions) kubelets += (kubelets.empty() ? "" : ", ") + v;
   out << "  kubelet versions" << (e.node_selector.empty() ? "" : " (nodes " + e.node_selector + ")") << ": "
@@ -327,12 +343,13 @@ json ToJson(const Explanation& e) {
                 {"limitRanges", e.limit_ranges}}}};
   if (e.sidecar) {
     const SidecarReport& r = *e.sidecar;
-    out["sidecar"] = {{"state", SidecarStateName(r.state)},
-                      {"detail", r.detail},
-                      {"drift", r.drift},
-                      {"have", {{"injectedHash", r.have_hash}, {"agentVersion", r.have_version}, {"image", r.have_image}}},
-                      {"want", {{"injectedHash", r.want_hash}, {"agentVersion", r.want_version}, {"image", r.want_image}}},
-                      {"repair", r.repair}};
+    out["sidecar"] = {
+        {"state", SidecarStateName(r.state)},
+        {"detail", r.detail},
+        {"drift", r.drift},
+        {"have", {{"injectedHash", r.have_hash}, {"agentVersion", r.have_version}, {"image", r.have_image}}},
+        {"want", {{"injectedHash", r.want_hash}, {"agentVersion", r.want_version}, {"image", r.want_image}}},
+        {"repair", r.repair}};
   }
   return out;
 }

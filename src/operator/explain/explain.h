@@ -62,23 +62,23 @@ inject::ClusterFacts FactsOf(const Snapshot& snapshot, const inject::OperatorSet
 
 // An existing pod's sidecar.
 enum class SidecarState {
-  kCurrent,    // injected, and what Decide injects now
-  kOutdated,   // injected, but Decide injects something else now
-  kUnwanted,   // injected, but Decide would not inject it now
-  kMissing,    // no sidecar, and the repair report lists it
-  kSkipped,    // the webhook skipped it (labelled skipped)
-  kNone,       // no sidecar and none wanted
+  kCurrent,   // injected, and what Decide injects now
+  kOutdated,  // injected, but Decide injects something else now
+  kUnwanted,  // injected, but Decide would not inject it now
+  kMissing,   // no sidecar, and the repair report lists it
+  kSkipped,   // the webhook skipped it (labelled skipped)
+  kNone,      // no sidecar and none wanted
 };
 std::string_view SidecarStateName(SidecarState state);
 
 struct SidecarReport {
   SidecarState state = SidecarState::kNone;
-  std::string detail;                       // one sentence: which hash differs, why missing...
-  std::string drift;                        // controller::DriftName for injected pods
-  std::string have_hash, want_hash;         // prometheus.operator.io/injected-hash: the pod's, now
-  std::string have_version, want_version;   // prometheus.operator.io/agent-version
-  std::string have_image, want_image;       // the agent container's image
-  std::string repair;                       // what the repair report says about it; empty: not listed
+  std::string detail;                      // one sentence: which hash differs, why missing...
+  std::string drift;                       // controller::DriftName for injected pods
+  std::string have_hash, want_hash;        // prometheus.operator.io/injected-hash: the pod's, now
+  std::string have_version, want_version;  // prometheus.operator.io/agent-version
+  std::string have_image, want_image;      // the agent container's image
+  std::string repair;                      // what the repair report says about it; empty: not listed
 };
 
 struct Explanation {

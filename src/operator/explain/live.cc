@@ -94,8 +94,8 @@ Result<Snapshot> ReadSnapshot(kube::Client& client, const Target& target, const 
   if (!nodes.ok()) return nodes.error();
   s.nodes = std::move(*nodes);
 
-  auto limit_ranges = ListItems(client, cache::LimitRangesResource(), target.ns, {},
-                                "LimitRanges in namespace " + target.ns);
+  auto limit_ranges =
+      ListItems(client, cache::LimitRangesResource(), target.ns, {}, "LimitRanges in namespace " + target.ns);
   if (!limit_ranges.ok()) return limit_ranges.error();
   s.limit_ranges = std::move(*limit_ranges);
 

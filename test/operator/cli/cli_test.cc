@@ -226,6 +226,21 @@ spec: {mode: Sidecar, scrapeInterval: banana}
   EXPECT_EQ(r.code, 1);
   r = Cli({"inject"});
   EXPECT_EQ(r.code, 2) << "-f is required";
+  r = Cli({"explain"});
+  EXPECT_EQ(r.code, 2) << "explain reads -f or an object";
+  EXPECT_NE(r.err.find("pod/NAME"), std::string::npos) << r.err;
+  r = Cli({"explain", "-f", "pod.yaml", "pod/web-0"});
+  EXPECT_EQ(r.code, 2) << "-f and an object exclude each other";
+}
+
+// kubectl runs `kubectl promsidecar explain ...` as kubectl-promsidecar (a
+// link to the binary) with the same arguments.
+TEST(Cli, NamesItselfAfterTheKubectlPlugin) {
+  std::vector<const char*> argv{"/usr/local/bin/kubectl-promsidecar", "explain", "--help"};
+  std::ostringstream out, err;
+  EXPECT_EQ(Main(static_cast<int>(argv.size()), argv.data(), out, err), 0);
+  EXPECT_NE(out.str().find("Usage: kubectl promsidecar explain"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("--agent-namespaces"), std::string::npos) << out.str();
 }
 
 TEST(Cli, HelpListsTheCommands) {

@@ -51,8 +51,9 @@ json Node(const std::string& name, const std::string& kubelet) {
 }
 
 json PodSpec() {
-  return {{"containers",
-           {{{"name", "app"}, {"image", "registry.k8s.io/pause:3.10"}, {"ports", {{{"containerPort", 8080}}}}}}}};
+  return {
+      {"containers",
+       {{{"name", "app"}, {"image", "registry.k8s.io/pause:3.10"}, {"ports", {{{"containerPort", 8080}}}}}}}};
 }
 
 json Pod(bool opted_in) {
@@ -79,7 +80,11 @@ json ReplicaSet() {
            {{"name", "web-7c9f"},
             {"namespace", "team-a"},
             {"ownerReferences",
-             {{{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}, {"uid", "u0"}, {"controller", true}}}}}}};
+             {{{"apiVersion", "apps/v1"},
+               {"kind", "Deployment"},
+               {"name", "web"},
+               {"uid", "u0"},
+               {"controller", true}}}}}}};
 }
 
 json LimitRange() {
@@ -129,7 +134,10 @@ std::vector<Case> Cases() {
          s.object = Admitted(s);
          return s;
        },
-       inject::Outcome::kInjected, "", SidecarState::kCurrent, {"what the webhook injects now"}},
+       inject::Outcome::kInjected,
+       "",
+       SidecarState::kCurrent,
+       {"what the webhook injects now"}},
       {"outdated-image",
        [] {
          Snapshot then = Cluster();
@@ -138,7 +146,9 @@ std::vector<Case> Cases() {
          s.object = Admitted(then);
          return s;
        },
-       inject::Outcome::kInjected, "", SidecarState::kOutdated,
+       inject::Outcome::kInjected,
+       "",
+       SidecarState::kOutdated,
        {"image ghcr.io/promsidecar/promsidecar-agent:v0.0.9 → ghcr.io/promsidecar/promsidecar-agent:v0.1.0",
         "updateStrategy InPlace"}},
       {"outdated-native-sidecar",
@@ -150,9 +160,15 @@ std::vector<Case> Cases() {
          s.object = Admitted(then);
          return s;
        },
-       inject::Outcome::kInjected, "", SidecarState::kOutdated, {"injected-hash", "only a new pod gets it"}},
+       inject::Outcome::kInjected,
+       "",
+       SidecarState::kOutdated,
+       {"injected-hash", "only a new pod gets it"}},
       {"missing-sidecar",
-       [] { return Cluster(); }, inject::Outcome::kInjected, "", SidecarState::kMissing,
+       [] { return Cluster(); },
+       inject::Outcome::kInjected,
+       "",
+       SidecarState::kMissing,
        {"admitted without it", "restarts Deployment team-a/web",
         "kubectl rollout restart deployment/web -n team-a"}},
       {"not-opted-in",
@@ -161,7 +177,10 @@ std::vector<Case> Cases() {
          s.object = Pod(false);
          return s;
        },
-       inject::Outcome::kNotApplicable, "NotOptedIn", SidecarState::kNone, {"does not opt in"}},
+       inject::Outcome::kNotApplicable,
+       "NotOptedIn",
+       SidecarState::kNone,
+       {"does not opt in"}},
       {"deployment-template",
        [] {
          Snapshot s = Cluster();
@@ -176,14 +195,19 @@ std::vector<Case> Cases() {
          s.replica_set = nullptr;
          return s;
        },
-       inject::Outcome::kInjected, "", std::nullopt, {"yes: PrometheusAgent monitoring/agent admits"}},
+       inject::Outcome::kInjected,
+       "",
+       std::nullopt,
+       {"yes: PrometheusAgent monitoring/agent admits"}},
       {"namespace-not-admitted",
        [] {
          Snapshot s = Cluster();
          s.namespace_object = Namespace({{"team", "b"}});
          return s;
        },
-       inject::Outcome::kSkipped, "NamespaceNotAdmitted", SidecarState::kNone,
+       inject::Outcome::kSkipped,
+       "NamespaceNotAdmitted",
+       SidecarState::kNone,
        {"no: PrometheusAgent monitoring/agent does not admit namespace team-a"}},
       {"limitrange-no-fit",
        [] {
@@ -191,7 +215,10 @@ std::vector<Case> Cases() {
          s.limit_ranges = {LimitRange()};
          return s;
        },
-       inject::Outcome::kSkipped, "LimitRange", SidecarState::kNone, {"none is wanted"}},
+       inject::Outcome::kSkipped,
+       "LimitRange",
+       SidecarState::kNone,
+       {"none is wanted"}},
   };
 }
 
@@ -314,7 +341,9 @@ class FakeApi : public kube::Transport {
     auto it = routes.find(path);
     if (it == routes.end()) {
       r.status = 404;
-      r.body = json({{"kind", "Status"}, {"code", 404}, {"reason", "NotFound"}, {"message", path + " not found"}}).dump();
+      r.body =
+          json({{"kind", "Status"}, {"code", 404}, {"reason", "NotFound"}, {"message", path + " not found"}})
+              .dump();
     } else {
       r.status = it->second.first;
       r.body = it->second.second.dump();
@@ -351,8 +380,9 @@ kube::Config TestConfig() {
 TEST(ReadSnapshot, ReadsWhatTheWebhookReads) {
   auto api = ClusterApi(Cluster());
   kube::Client client(TestConfig(), api);
-  auto s = ReadSnapshot(client, {.kind = "Pod", .ns = "team-a", .name = "web-0"},
-                        {.group = {"promsidecar.io"}, .agent_namespaces = {"monitoring"}, .node_selector = "pool=a"});
+  auto s = ReadSnapshot(
+      client, {.kind = "Pod", .ns = "team-a", .name = "web-0"},
+      {.group = {"promsidecar.io"}, .agent_namespaces = {"monitoring"}, .node_selector = "pool=a"});
   ASSERT_TRUE(s.ok()) << s.message();
   // The same Explanation as from the snapshot the fake serves.
   Snapshot want = Cluster();
@@ -360,7 +390,8 @@ TEST(ReadSnapshot, ReadsWhatTheWebhookReads) {
   EXPECT_EQ(FormatText(Explain(*s, {})), FormatText(Explain(want, {})));
   bool selected = false;
   for (const auto& r : api->requests) {
-    if (r.rfind("GET /api/v1/nodes?", 0) == 0) selected = r.find("labelSelector=pool%3Da") != std::string::npos;
+    if (r.rfind("GET /api/v1/nodes?", 0) == 0)
+      selected = r.find("labelSelector=pool%3Da") != std::string::npos;
     EXPECT_EQ(r.rfind("GET ", 0), 0u) << "explain only reads: " << r;
   }
   EXPECT_TRUE(selected) << "Nodes are listed with --webhook.node-selector";
@@ -375,16 +406,20 @@ TEST(ReadSnapshot, ErrorsNameTheObjectAndTheFix) {
       {"pod missing", [](FakeApi& a) { a.routes.erase("/api/v1/namespaces/team-a/pods/web-0"); },
        "pod team-a/web-0 not found; list them with kubectl get pods -n team-a"},
       {"no CRD",
-       [](FakeApi& a) { a.routes.erase("/apis/promsidecar.io/v1alpha1/namespaces/monitoring/prometheusagents"); },
+       [](FakeApi& a) {
+         a.routes.erase("/apis/promsidecar.io/v1alpha1/namespaces/monitoring/prometheusagents");
+       },
        "does not serve prometheusagents.promsidecar.io; install the CRD"},
       {"nodes forbidden",
        [](FakeApi& a) {
-         a.routes["/api/v1/nodes"] = {403, {{"kind", "Status"}, {"code", 403}, {"reason", "Forbidden"}, {"message", "no"}}};
+         a.routes["/api/v1/nodes"] = {
+             403, {{"kind", "Status"}, {"code", 403}, {"reason", "Forbidden"}, {"message", "no"}}};
        },
        "cannot read Nodes: "},
       {"nodes forbidden fix",
        [](FakeApi& a) {
-         a.routes["/api/v1/nodes"] = {403, {{"kind", "Status"}, {"code", 403}, {"reason", "Forbidden"}, {"message", "no"}}};
+         a.routes["/api/v1/nodes"] = {
+             403, {{"kind", "Status"}, {"code", 403}, {"reason", "Forbidden"}, {"message", "no"}}};
        },
        "kubectl auth can-i list nodes"},
   };
@@ -407,8 +442,8 @@ TEST(ExplainLive, PrintsTextOrJson) {
   flags.agent_namespaces = {"monitoring"};
   for (const std::string output : {"", "json"}) {
     std::ostringstream out, err;
-    int code = cli::ExplainLive(client, {.object = "pod/web-0", .ns = "team-a", .flags = flags, .output = output},
-                                out, err);
+    int code = cli::ExplainLive(
+        client, {.object = "pod/web-0", .ns = "team-a", .flags = flags, .output = output}, out, err);
     ASSERT_EQ(code, 0) << err.str();
     if (output == "json") {
       EXPECT_EQ(json::parse(out.str())["sidecar"]["state"], "missing") << out.str();
