@@ -215,7 +215,7 @@ int RunLive(Options o, std::ostream& out, std::ostream& err) {
         << "; pass --kubeconfig or set KUBECONFIG\n";
     return 1;
   }
-  ResolveClusterFlags(*config, std::getenv("POD_NAMESPACE"), &o.cluster);
+  ResolveClusterFlags(std::getenv("POD_NAMESPACE"), "", &o.cluster);
   // kubectl's namespace rule: -n, else the context's, else default.
   std::string ns = !o.namespace_.empty() ? o.namespace_ : !config->ns.empty() ? config->ns : "default";
   kube::ClientOptions client_options;

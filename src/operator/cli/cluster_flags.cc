@@ -25,8 +25,8 @@ std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
 void AddSettingsFlags(CLI::App* cmd, SettingsFlags* f) {
   cmd->add_option("--agent-image", f->agent_image, "Default agent image (what would be injected now)");
   cmd->add_option("--operator-namespace", f->operator_namespace,
-                  "The operator's namespace, never injected (default: $POD_NAMESPACE, else the kubeconfig's, "
-                  "else promsidecar-system)");
+                  "The operator's namespace, never injected (default: $POD_NAMESPACE, else for run the "
+                  "kubeconfig's, else promsidecar-system)");
   cmd->add_option("--webhook.namespace-opt-in-label", f->namespace_opt_in_label,
                   "\"key\" or \"key=value\": only namespaces with this label get the pod webhook");
 }
@@ -53,13 +53,13 @@ void AddClusterFlags(CLI::App* cmd, ClusterFlags* f) {
   AddSettingsFlags(cmd, &f->settings);
 }
 
-void ResolveClusterFlags(const kube::Config& config, const char* pod_namespace, ClusterFlags* f) {
+void ResolveClusterFlags(const char* pod_namespace, const std::string& config_namespace, ClusterFlags* f) {
   std::string& ns = f->settings.operator_namespace;
   if (ns.empty()) {
     if (pod_namespace != nullptr && *pod_namespace != '\0') {
       ns = pod_namespace;
-    } else if (!config.ns.empty()) {
-      ns = config.ns;
+    } else if (!config_namespace.empty()) {
+      ns = config_namespace;
     } else {
       ns = "promsidecar-system";
     }

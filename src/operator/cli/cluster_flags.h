@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "common/kube/config.h"
 #include "operator/inject/inject.h"
 
 namespace CLI {
@@ -36,9 +35,11 @@ struct ClusterFlags {
 };
 void AddClusterFlags(CLI::App* cmd, ClusterFlags* f);
 // The defaults that need the loaded configuration: the operator's namespace
-// ($POD_NAMESPACE, `pod_namespace` here, else the kubeconfig's, else
+// ($POD_NAMESPACE, `pod_namespace` here, else `config_namespace`, else
 // promsidecar-system) and the agent namespaces (split at commas; default:
-// the operator's namespace).
-void ResolveClusterFlags(const kube::Config& config, const char* pod_namespace, ClusterFlags* f);
+// the operator's namespace). `run` passes its kubeconfig's namespace (an
+// operator run from a workstation); `explain` passes none, since a user's
+// context namespace is where their pods are, not the operator.
+void ResolveClusterFlags(const char* pod_namespace, const std::string& config_namespace, ClusterFlags* f);
 
 }  // namespace promsidecar::cli

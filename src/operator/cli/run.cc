@@ -177,7 +177,7 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     log::Error("cannot load the Kubernetes client configuration", {{"error", config.message()}});
     return 1;
   }
-  ResolveClusterFlags(*config, std::getenv("POD_NAMESPACE"), &o.cluster);
+  ResolveClusterFlags(std::getenv("POD_NAMESPACE"), config->ns, &o.cluster);
   const std::string& operator_namespace = o.cluster.settings.operator_namespace;
   const std::vector<std::string>& agent_namespaces = o.cluster.agent_namespaces;
   if (o.lease_namespace.empty()) o.lease_namespace = operator_namespace;

@@ -233,6 +233,33 @@ spec: {mode: Sidecar, scrapeInterval: banana}
   EXPECT_EQ(r.code, 2) << "-f and an object exclude each other";
 }
 
+TEST(ClusterFlags, DefaultsFollowTheOperator) {
+  struct {
+    const char* pod_namespace;
+    std::string config_namespace;
+    std::vector<std::string> agent_namespaces;
+    std::string want_operator;
+    std::vector<std::string> want_agents;
+  } cases[] = {
+      {nullptr, "", {}, "promsidecar-system", {"promsidecar-system"}},
+      {"ops", "dev", {}, "ops", {"ops"}},
+      {"", "dev", {}, "dev", {"dev"}},
+      {nullptr, "", {"a,b", "c", ",,"}, "promsidecar-system", {"a", "b", "c"}},
+  };
+  for (const auto& c : cases) {
+    ClusterFlags f;
+    f.agent_namespaces = c.agent_namespaces;
+    ResolveClusterFlags(c.pod_namespace, c.config_namespace, &f);
+    EXPECT_EQ(f.settings.operator_namespace, c.want_operator);
+    EXPECT_EQ(f.agent_namespaces, c.want_agents);
+  }
+  ClusterFlags given;
+  given.settings.operator_namespace = "mine";
+  ResolveClusterFlags("ops", "dev", &given);
+  EXPECT_EQ(given.settings.operator_namespace, "mine");
+  EXPECT_EQ(given.agent_namespaces, std::vector<std::string>{"mine"});
+}
+
 // kubectl runs `kubectl promsidecar explain ...` as kubectl-promsidecar (a
 // link to the binary) with the same arguments.
 TEST(Cli, NamesItselfAfterTheKubectlPlugin) {

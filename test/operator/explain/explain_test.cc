@@ -250,6 +250,16 @@ TEST(Explain, Cases) {
   }
 }
 
+// docs/operator.md shows these sessions; they must stay what the code prints.
+TEST(Explain, DocsShowTheGoldenOutput) {
+  const std::string docs = ReadText(fs::path(PROMSIDECAR_TESTDATA) / ".." / ".." / "docs" / "operator.md");
+  for (const char* name : {"missing-sidecar", "outdated-image"}) {
+    const std::string text = ReadText(kGolden / (std::string(name) + ".txt"));
+    ASSERT_FALSE(text.empty()) << name;
+    EXPECT_NE(docs.find(text), std::string::npos) << "docs/operator.md lacks " << name << ".txt:\n" << text;
+  }
+}
+
 TEST(Explain, FactsAreTheWebhooks) {
   Snapshot s = Cluster();
   json broken = Agent();
