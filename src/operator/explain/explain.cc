@@ -1,7 +1,6 @@
 #include "operator/explain/explain.h"
 
 #include <algorithm>
-#include <map>
 #include <set>
 #include <sstream>
 
@@ -18,35 +17,33 @@ using nlohmann::json;
 using util::At;
 using util::Str;
 
-// kubectl's names (and short names) of the kinds with a pod template.
-const std::map<std::string, std::string, std::less<>>& Kinds() {
-  static const std::map<std::string, std::string, std::less<>> kinds{{"pod", "Pod"},
-                                                                     {"pods", "Pod"},
-                                                                     {"po", "Pod"},
-                                                                     {"deployment", "Deployment"},
-                                                                     {"deployments", "Deployment"},
-                                                                     {"deploy", "Deployment"},
-                                                                     {"statefulset", "StatefulSet"},
-                                                                     {"statefulsets", "StatefulSet"},
-                                                                     {"sts", "StatefulSet"},
-                                                                     {"daemonset", "DaemonSet"},
-                                                                     {"daemonsets", "DaemonSet"},
-                                                                     {"ds", "DaemonSet"},
-                                                                     {"replicaset", "ReplicaSet"},
-                                                                     {"replicasets", "ReplicaSet"},
-                                                                     {"rs", "ReplicaSet"},
-                                                                     {"job", "Job"},
-                                                                     {"jobs", "Job"},
-                                                                     {"cronjob", "CronJob"},
-                                                                     {"cronjobs", "CronJob"},
-                                                                     {"cj", "CronJob"}};
-  return kinds;
-}
-
 std::string Lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
   return out;
+}
+
+// The kind kubectl means by `name` (singular, plural or short name), among
+// those with a pod template; empty for others.
+std::string KindOf(std::string_view name) {
+  struct Names {
+    const char* kind;
+    const char* singular;
+    const char* short_name;
+  };
+  static constexpr Names kKinds[] = {{"Pod", "pod", "po"},
+                                     {"Deployment", "deployment", "deploy"},
+                                     {"StatefulSet", "statefulset", "sts"},
+                                     {"DaemonSet", "daemonset", "ds"},
+                                     {"ReplicaSet", "replicaset", "rs"},
+                                     {"Job", "job", ""},
+                                     {"CronJob", "cronjob", "cj"}};
+  const std::string n = Lower(name);
+  for (const Names& k : kKinds) {
+    if (n == k.singular || n == std::string(k.singular) + "s" || (*k.short_name != '\0' && n == k.short_name))
+      return k.kind;
+  }
+  return "";
 }
 
 // What the repair report says about a pod without a sidecar it should have.
@@ -194,13 +191,12 @@ Result<Target> ParseTarget(std::string_view arg, const std::string& ns) {
   t.ns = ns.empty() ? "default" : ns;
   std::string_view name = arg;
   if (size_t slash = arg.find('/'); slash != std::string_view::npos) {
-    auto it = Kinds().find(Lower(arg.substr(0, slash)));
-    if (it == Kinds().end()) {
+    t.kind = KindOf(arg.substr(0, slash));
+    if (t.kind.empty()) {
       return MakeError("\"" + std::string(arg.substr(0, slash)) +
                        "\" is not a kind explain reads; use pod/NAME, deployment/NAME, statefulset/NAME, "
                        "daemonset/NAME, replicaset/NAME, job/NAME or cronjob/NAME");
     }
-    t.kind = it->second;
     name = arg.substr(slash + 1);
   } else {
     t.kind = "Pod";
@@ -296,7 +292,9 @@ std::string FormatText(const Explanation& e) {
   std::string kubelets;
   for (const auto& v : e.kubelet_versions) kubelets += (kubelets.empty() ? "" : ", ") + v;
   out << "  kubelet versions" << (e.node_selector.empty() ? "" : " (nodes " + e.node_selector + ")") << ": "
-      << (kubelets.empty() ? "none (no Node counts: native sidecars are not used)" : kubelets) << "\n";
+      << (kubelets.empty() ? "none (no Node counts: the API server's version alone decides native sidecars)"
+                           : kubelets)
+      << "\n";
   out << "  API server: " << (e.apiserver_version.empty() ? "unknown" : e.apiserver_version) << "\n";
   std::string lrs;
   for (const auto& n : e.limit_ranges) lrs += (lrs.empty() ? "" : ", ") + n;

@@ -296,6 +296,17 @@ TEST(Explain, JsonCarriesTheHashes) {
   EXPECT_EQ(j["facts"]["kubeletVersions"], json({"v1.33.2", "v1.34.1"}));
 }
 
+TEST(Explain, NoNodeLeavesTheApiServerToDecide) {
+  Snapshot s = Cluster();
+  s.nodes.clear();
+  const Explanation e = Explain(s, {});
+  EXPECT_TRUE(e.decision.native_sidecar) << e.decision.message;
+  EXPECT_NE(
+      FormatText(e).find("kubelet versions: none (no Node counts: the API server's version alone decides"),
+      std::string::npos)
+      << FormatText(e);
+}
+
 TEST(Explain, SettingsReachTheDecision) {
   inject::OperatorSettings settings;
   settings.namespace_opt_in_label = "promsidecar.io/inject";
@@ -316,6 +327,9 @@ TEST(ParseTarget, KubectlNames) {
       {"Deployment/web", "Deployment", "web", ""},
       {"sts/db", "StatefulSet", "db", ""},
       {"cronjob/nightly", "CronJob", "nightly", ""},
+      {"jobs/once", "Job", "once", ""},
+      {"rs/web-7c9f", "ReplicaSet", "web-7c9f", ""},
+      {"job/", "", "", "names no object"},
       {"service/web", "", "", "\"service\" is not a kind explain reads"},
       {"pod/", "", "", "names no object"},
       {"team-a/pod/web", "", "", "not a kind"},
@@ -405,6 +419,27 @@ TEST(ReadSnapshot, ReadsWhatTheWebhookReads) {
     EXPECT_EQ(r.rfind("GET ", 0), 0u) << "explain only reads: " << r;
   }
   EXPECT_TRUE(selected) << "Nodes are listed with --webhook.node-selector";
+}
+
+TEST(ReadSnapshot, ReadsAWorkloadFromItsGroup) {
+  Snapshot want = Cluster();
+  want.target = {.kind = "Deployment", .ns = "team-a", .name = "web"};
+  want.object = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata", {{"name", "web"}, {"namespace", "team-a"}}},
+      {"spec",
+       {{"template",
+         {{"metadata", {{"annotations", {{api::kScrapeAnnotation, "true"}}}}}, {"spec", PodSpec()}}}}}};
+  want.replica_set = nullptr;
+  auto api = ClusterApi(want);
+  api->routes["/apis/apps/v1/namespaces/team-a/deployments/web"] = {200, want.object};
+  kube::Client client(TestConfig(), api);
+  auto s =
+      ReadSnapshot(client, want.target, {.group = {"promsidecar.io"}, .agent_namespaces = {"monitoring"}});
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(FormatText(Explain(*s, {})), FormatText(Explain(want, {})));
+  EXPECT_EQ(Explain(*s, {}).decision.outcome, inject::Outcome::kInjected);
 }
 
 TEST(ReadSnapshot, ErrorsNameTheObjectAndTheFix) {

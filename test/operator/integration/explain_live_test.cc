@@ -62,8 +62,8 @@ class ExplainLiveTest : public ::testing::Test {
   }
 
   testing::CommandOutput Explain(std::vector<std::string> args) {
-    args.insert(args.begin(), {kPlugin, "explain", "--kubeconfig", env_.kubeconfig, "-n", ns_,
-                               "--agent-namespaces", ns_});
+    args.insert(args.begin(),
+                {kPlugin, "explain", "--kubeconfig", env_.kubeconfig, "-n", ns_, "--agent-namespaces", ns_});
     return testing::RunCapturingOutput(args);
   }
 
@@ -73,12 +73,13 @@ class ExplainLiveTest : public ::testing::Test {
 
 TEST_F(ExplainLiveTest, OptedInPodWithoutSidecarIsMissing) {
   // The agent serves its own namespace (no namespaceSelector), where the pod is.
-  auto agent = Kubectl(env_, {"apply", "-f", "-"},
-                       "apiVersion: promsidecar.io/v1alpha1\nkind: PrometheusAgent\nmetadata:\n  name: agent\n"
-                       "  namespace: " +
-                           ns_ +
-                           "\nspec:\n  mode: Sidecar\n  remoteWrite:\n  - url: "
-                           "https://metrics.example.com/api/v1/write\n");
+  auto agent =
+      Kubectl(env_, {"apply", "-f", "-"},
+              "apiVersion: promsidecar.io/v1alpha1\nkind: PrometheusAgent\nmetadata:\n  name: agent\n"
+              "  namespace: " +
+                  ns_ +
+                  "\nspec:\n  mode: Sidecar\n  remoteWrite:\n  - url: "
+                  "https://metrics.example.com/api/v1/write\n");
   ASSERT_TRUE(agent.ok()) << agent.err;
   auto pod = Kubectl(env_, {"apply", "-f", "-"},
                      "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-0\n  namespace: " + ns_ +
@@ -91,7 +92,8 @@ TEST_F(ExplainLiveTest, OptedInPodWithoutSidecarIsMissing) {
   EXPECT_NE(text.out.find("Pod " + ns_ + "/web-0\n  decision: Injected"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("agent chosen: " + ns_ + "/agent"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("sidecar: missing"), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("a bare pod"), std::string::npos) << "the repair report only reports it\n" << text.out;
+  EXPECT_NE(text.out.find("a bare pod"), std::string::npos) << "the repair report only reports it\n"
+                                                            << text.out;
 
   auto js = Explain({"web-0", "-o", "json"});
   ASSERT_EQ(js.exit_code, 0) << js.err;
@@ -104,8 +106,8 @@ TEST_F(ExplainLiveTest, OptedInPodWithoutSidecarIsMissing) {
 
   auto missing = Explain({"deployment/nope"});
   EXPECT_EQ(missing.exit_code, 1) << missing.out;
-  EXPECT_NE(missing.err.find("deployment " + ns_ + "/nope not found; list them with kubectl get deployments -n " +
-                             ns_),
+  EXPECT_NE(missing.err.find("deployment " + ns_ +
+                             "/nope not found; list them with kubectl get deployments -n " + ns_),
             std::string::npos)
       << missing.err;
 }
