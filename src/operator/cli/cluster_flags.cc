@@ -26,7 +26,7 @@ void AddSettingsFlags(CLI::App* cmd, SettingsFlags* f) {
   cmd->add_option("--agent-image", f->agent_image, "Default agent image (what would be injected now)");
   cmd->add_option("--operator-namespace", f->operator_namespace,
                   "The operator's namespace, never injected (default: $POD_NAMESPACE, else for run the "
-                  "kubeconfig's, else promsidecar-system)");
+                  "kubeconfig's, else promsidecar-system; with -f: from --facts, else promsidecar-system)");
   cmd->add_option("--webhook.namespace-opt-in-label", f->namespace_opt_in_label,
                   "\"key\" or \"key=value\": only namespaces with this label get the pod webhook");
 }
