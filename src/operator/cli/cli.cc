@@ -2,17 +2,25 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "common/kube/config.h"
 #include "operator/api/agent.h"
+#include "operator/cli/cluster_flags.h"
 #include "operator/cli/yaml_json.h"
+#include "operator/explain/explain.h"
+#include "operator/explain/live.h"
 
 namespace promsidecar::cli {
 namespace {
 
 using nlohmann::json;
+
+constexpr const char* kKubectlPluginName = "kubectl-promsidecar";
 
 // What `inject` assumes without --apiserver-version or --facts: a current cluster.
 constexpr const char* kDefaultApiserverVersion = "v1.34.0";
@@ -30,17 +38,6 @@ Result<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// Where a workload keeps its pod template.
-json::json_pointer TemplatePointer(const std::string& kind) {
-  if (kind == "CronJob") return json::json_pointer("/spec/jobTemplate/spec/template");
-  return json::json_pointer("/spec/template");
-}
-
-bool IsWorkload(const std::string& kind) {
-  return kind == "Deployment" || kind == "StatefulSet" || kind == "DaemonSet" || kind == "ReplicaSet" ||
-         kind == "Job" || kind == "CronJob" || kind == "ReplicationController";
-}
-
 struct Options {
   std::string file;
   std::vector<std::string> agent_files;
@@ -50,18 +47,35 @@ struct Options {
   std::string namespace_labels;
   std::vector<std::string> limit_range_files;
   std::string facts_file;
-  std::string agent_image;
-  std::string operator_namespace;
   int agent_port = 0;
   std::string output;
+  // explain: the object to read from the cluster instead of -f.
+  std::string object;
+  // inject and explain -f use its settings flags; explain OBJECT all of it.
+  ClusterFlags cluster;
 };
 
-void AddOptions(CLI::App* cmd, Options* o) {
-  cmd->add_option("-f,--filename", o->file, "Pod (or workload) manifest, YAML or JSON; - for stdin")
-      ->required();
+// `live`: explain, which reads either -f or OBJECT from the cluster.
+void AddOptions(CLI::App* cmd, Options* o, bool live) {
+  CLI::Option* file =
+      cmd->add_option("-f,--filename", o->file, "Pod (or workload) manifest, YAML or JSON; - for stdin");
+  if (live) {
+    CLI::Option* object = cmd->add_option("object", o->object,
+                                          "Read from the cluster instead: pod/NAME (or NAME), "
+                                          "deployment/NAME, statefulset/NAME, daemonset/NAME, "
+                                          "replicaset/NAME, job/NAME or cronjob/NAME, in -n");
+    file->excludes(object);
+    AddClusterFlags(cmd, &o->cluster);
+  } else {
+    file->required();
+    AddSettingsFlags(cmd, &o->cluster.settings);
+  }
   cmd->add_option("--agent", o->agent_files,
                   "PrometheusAgent manifest (repeatable; a file may hold several)");
-  cmd->add_option("-n,--namespace", o->namespace_, "Namespace of objects that name none (default: default)");
+  cmd->add_option("-n,--namespace", o->namespace_,
+                  live ? "Namespace of OBJECT (default: the kubeconfig context's, else default); with -f: of "
+                         "objects that name none (default: default)"
+                       : "Namespace of objects that name none (default: default)");
   cmd->add_option("--node-version", o->node_versions, "A Node's kubelet version, e.g. v1.28.5 (repeatable)");
   cmd->add_option(
       "--apiserver-version", o->apiserver_version,
@@ -70,10 +84,9 @@ void AddOptions(CLI::App* cmd, Options* o) {
   cmd->add_option("--limit-range", o->limit_range_files, "LimitRange manifest of the namespace (repeatable)");
   cmd->add_option("--facts", o->facts_file,
                   "Cluster facts as JSON (the golden tests' facts.json); flags win");
-  cmd->add_option("--agent-image", o->agent_image, "The operator's default agent image");
-  cmd->add_option("--operator-namespace", o->operator_namespace, "The operator's namespace (never injected)");
   cmd->add_option("--agent-port", o->agent_port, "The agent's HTTP port");
-  cmd->add_option("-o,--output", o->output, "json or yaml (default: the input's form)")
+  cmd->add_option("-o,--output", o->output,
+                  live ? "OBJECT: json or yaml instead of text" : "json or yaml (default: the input's form)")
       ->check(CLI::IsMember({"json", "yaml"}));
 }
 
@@ -127,8 +140,7 @@ Result<inject::ClusterFacts> BuildFacts(const Options& o) {
       facts.agents.push_back(std::move(*agent));
     }
   }
-  if (!o.agent_image.empty()) facts.settings.agent_image = o.agent_image;
-  if (!o.operator_namespace.empty()) facts.settings.operator_namespace = o.operator_namespace;
+  ApplySettingsFlags(o.cluster.settings, &facts.settings);
   if (o.agent_port > 0) facts.settings.agent_port = o.agent_port;
   return facts;
 }
@@ -195,7 +207,54 @@ int Run(const Options& o, bool explain, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+// explain OBJECT: the I/O edge (config and client) around ExplainLive.
+int RunLive(Options o, std::ostream& out, std::ostream& err) {
+  auto config = kube::LoadDefaultConfig(o.cluster.kubeconfig, o.cluster.context);
+  if (!config) {
+    err << "error: cannot load the Kubernetes client configuration: " << config.message()
+        << "; pass --kubeconfig or set KUBECONFIG\n";
+    return 1;
+  }
+  ResolveClusterFlags(std::getenv("POD_NAMESPACE"), "", &o.cluster);
+  // kubectl's namespace rule: -n, else the context's, else default.
+  std::string ns = !o.namespace_.empty() ? o.namespace_ : !config->ns.empty() ? config->ns : "default";
+  kube::ClientOptions client_options;
+  client_options.user_agent = "promsidecar-operator-explain";
+  kube::Client client(*config, client_options);
+  return ExplainLive(client, {.object = o.object, .ns = ns, .flags = o.cluster, .output = o.output}, out,
+                     err);
+}
+
 }  // namespace
+
+int ExplainLive(kube::Client& client, const LiveExplainRequest& request, std::ostream& out,
+                std::ostream& err) {
+  auto target = explain::ParseTarget(request.object, request.ns);
+  if (!target) {
+    err << "error: " << target.message() << "\n";
+    return 2;
+  }
+  auto snapshot = explain::ReadSnapshot(client, *target,
+                                        {.group = api::AgentApiGroup{request.flags.api_group},
+                                         .agent_namespaces = request.flags.agent_namespaces,
+                                         .node_selector = request.flags.node_selector});
+  if (!snapshot) {
+    err << "error: " << snapshot.message() << "\n";
+    return 1;
+  }
+  // The webhook's settings, from the same flags as `run`.
+  inject::OperatorSettings settings;
+  ApplySettingsFlags(request.flags.settings, &settings);
+  const explain::Explanation e = explain::Explain(*snapshot, settings);
+  if (request.output == "json") {
+    out << explain::ToJson(e).dump(2) << "\n";
+  } else if (request.output == "yaml") {
+    out << ToYaml(explain::ToJson(e));
+  } else {
+    out << explain::FormatText(e);
+  }
+  return 0;
+}
 
 Result<std::vector<json>> MutateDocuments(std::vector<json> docs, const std::string& default_namespace,
                                           const inject::ClusterFacts& facts,
@@ -216,32 +275,20 @@ Result<std::vector<json>> MutateDocuments(std::vector<json> docs, const std::str
       decisions->push_back({"Pod " + ns + "/" + name, std::move(r)});
       continue;
     }
-    if (!IsWorkload(kind)) continue;
-    json::json_pointer ptr = TemplatePointer(kind);
+    if (!explain::IsWorkload(kind)) continue;
+    const json::json_pointer ptr = explain::TemplatePointer(kind);
     if (!doc.contains(ptr) || !doc[ptr].is_object()) continue;
     json tmpl = doc[ptr];
-    json pod = {{"apiVersion", "v1"},
-                {"kind", "Pod"},
-                {"metadata", tmpl.value("metadata", json::object())},
-                {"spec", tmpl.value("spec", json::object())}};
-    pod["metadata"]["namespace"] = ns;
-    bool job = kind == "Job" || kind == "CronJob";
-    if (job) {
-      // The Job controller sets this owner on the pods it creates.
-      pod["metadata"]["ownerReferences"] = {{{"apiVersion", "batch/v1"},
-                                             {"kind", "Job"},
-                                             {"name", name},
-                                             {"uid", "00000000-0000-0000-0000-000000000000"},
-                                             {"controller", true}}};
-    }
+    json pod = explain::TemplatePod(doc, ns);
     inject::InjectionResult r = inject::Decide(pod, ns, facts);
     try {
       pod = pod.patch(r.patch);
     } catch (const json::exception& e) {
       return MakeError("the patch for " + kind + " " + ns + "/" + name + " does not apply: " + e.what());
     }
+    // What TemplatePod added for Decide is not part of the template.
     pod["metadata"].erase("namespace");
-    if (job) pod["metadata"].erase("ownerReferences");
+    if (kind == "Job" || kind == "CronJob") pod["metadata"].erase("ownerReferences");
     if (tmpl.contains("metadata") || !pod["metadata"].empty()) tmpl["metadata"] = pod["metadata"];
     tmpl["spec"] = pod["spec"];
     doc[ptr] = tmpl;
@@ -254,15 +301,22 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   CLI::App app{"promsidecar-operator: injects the promsidecar metrics agent into annotated pods"};
   app.set_version_flag("--version", "promsidecar-operator " + std::string(version));
   app.require_subcommand(1);
+  // Installed as kubectl-promsidecar (a link to this binary), kubectl runs it
+  // for `kubectl promsidecar ...` with the same arguments.
+  if (argc > 0 && std::filesystem::path(argv[0]).filename() == kKubectlPluginName) {
+    app.name("kubectl promsidecar");
+  }
   Options inject_opts;
   Options explain_opts;
   CLI::App* inject_cmd = app.add_subcommand(
       "inject",
       "Print the pod (or workload) as the webhook would mutate it, in the input's form (YAML or JSON)");
-  AddOptions(inject_cmd, &inject_opts);
-  CLI::App* explain_cmd =
-      app.add_subcommand("explain", "Say whether and why the pod would or would not get the sidecar");
-  AddOptions(explain_cmd, &explain_opts);
+  AddOptions(inject_cmd, &inject_opts, false);
+  CLI::App* explain_cmd = app.add_subcommand(
+      "explain",
+      "Say whether and why the pod would or would not get the sidecar: from a manifest (-f) or from the "
+      "cluster (OBJECT: the webhook's facts read now, and for a running pod whether its sidecar is current)");
+  AddOptions(explain_cmd, &explain_opts, true);
   // Dispatched by main() before this parser (it links the controller); listed
   // here so --help shows it.
   app.add_subcommand("run",
@@ -276,6 +330,13 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     return code == 0 ? 0 : 2;
   }
   if (inject_cmd->parsed()) return Run(inject_opts, false, out, err);
+  if (!explain_opts.object.empty()) return RunLive(explain_opts, out, err);
+  if (explain_opts.file.empty()) {
+    err << "error: explain needs an object to read from the cluster (pod/NAME, deployment/NAME ...) or -f "
+           "FILE; "
+        << app.get_name() << " explain --help lists both\n";
+    return 2;
+  }
   return Run(explain_opts, true, out, err);
 }
 

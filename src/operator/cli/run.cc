@@ -16,6 +16,7 @@
 #include "common/util/units.h"
 #include "operator/admission/webhook_service.h"
 #include "operator/cache/cache.h"
+#include "operator/cli/cluster_flags.h"
 #include "operator/controller/controller.h"
 #include "operator/leader/leader.h"
 
@@ -23,11 +24,8 @@ namespace promsidecar::cli {
 namespace {
 
 struct RunOptions {
-  std::string kubeconfig;
-  std::string context;
-  std::vector<std::string> agent_namespaces;
-  std::string operator_namespace;
-  std::string api_group = "promsidecar.io";
+  // Shared with `explain`, which must see the cluster as the operator does.
+  ClusterFlags cluster;
   std::string metrics_address = ":8080";
   std::string health_address = ":8081";
   bool leader_election = true;
@@ -42,7 +40,6 @@ struct RunOptions {
   // Client-side token bucket on every API write.
   double api_write_qps = 20;
   int api_write_burst = 40;
-  std::string agent_image;
   // Repair report and agent upgrades (docs/operator.md).
   std::string repair_interval = "10m";
   bool repair_enabled = false;
@@ -60,8 +57,6 @@ struct RunOptions {
   std::string webhook_configuration_name = "promsidecar";
   std::string webhook_service_name = "promsidecar-webhook";
   std::string webhook_url;
-  std::string webhook_namespace_opt_in_label;
-  std::string webhook_node_selector;
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };
@@ -71,21 +66,6 @@ std::string DefaultIdentity() {
   gethostname(host, sizeof host - 1);
   std::random_device rd;
   return std::string(host) + "_" + std::to_string(rd() % 1000000);
-}
-
-std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
-  std::vector<std::string> out;
-  for (const auto& item : in) {
-    size_t start = 0;
-    while (start <= item.size()) {
-      size_t end = item.find(',', start);
-      if (end == std::string::npos) end = item.size();
-      std::string part = item.substr(start, end - start);
-      if (!part.empty()) out.push_back(part);
-      start = end + 1;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -98,17 +78,7 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
       "Secrets, status, events)"};
   app.name("promsidecar-operator run");
   RunOptions o;
-  app.add_option("--kubeconfig", o.kubeconfig,
-                 "kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)");
-  app.add_option("--context", o.context, "kubeconfig context (default: current-context)");
-  app.add_option("--agent-namespaces", o.agent_namespaces,
-                 "Namespaces whose PrometheusAgents (and the Secrets/ConfigMaps they reference) are watched; "
-                 "comma-separated or repeated (default: the operator's namespace)");
-  app.add_option(
-      "--operator-namespace", o.operator_namespace,
-      "The operator's namespace (default: $POD_NAMESPACE, else the kubeconfig's, else promsidecar-system)");
-  app.add_option("--api-group", o.api_group, "Group serving PrometheusAgent")
-      ->check(CLI::IsMember({"promsidecar.io", "monitoring.coreos.com"}));
+  AddClusterFlags(&app, &o.cluster);
   app.add_option("--metrics-address", o.metrics_address, "Listen address of /metrics");
   app.add_option("--health-address", o.health_address, "Listen address of /healthz and /readyz");
   app.add_option("--leader-election", o.leader_election,
@@ -137,7 +107,6 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
       ->check(CLI::NonNegativeNumber);
   app.add_option("--api.write-burst", o.api_write_burst, "Writes the token bucket lets through at once")
       ->check(CLI::PositiveNumber);
-  app.add_option("--agent-image", o.agent_image, "Default agent image (what would be injected now)");
   app.add_option("--repair.interval", o.repair_interval,
                  "How often the repair report looks for annotated pods without a sidecar (Prometheus "
                  "duration, at least 10s; it reads the operator's cache, not the API server)");
@@ -176,11 +145,6 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   app.add_option("--webhook.url", o.webhook_url,
                  "Register the webhooks by URL (https://host:port) instead of the Service: for an operator "
                  "running outside the cluster");
-  app.add_option("--webhook.namespace-opt-in-label", o.webhook_namespace_opt_in_label,
-                 "\"key\" or \"key=value\": only namespaces with this label get the pod webhook");
-  app.add_option("--webhook.node-selector", o.webhook_node_selector,
-                 "Label selector of the Nodes whose kubelet versions decide native sidecars and in-place "
-                 "upgrades (default: all); the webhook and the controller read the same Node view");
   app.add_option("--log.level", o.log_level, "debug, info, warn or error");
   app.add_option("--log.format", o.log_format, "logfmt or json");
   try {
@@ -209,23 +173,15 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     return 2;
   }
 
-  auto config = kube::LoadDefaultConfig(o.kubeconfig, o.context);
+  auto config = kube::LoadDefaultConfig(o.cluster.kubeconfig, o.cluster.context);
   if (!config) {
     log::Error("cannot load the Kubernetes client configuration", {{"error", config.message()}});
     return 1;
   }
-  if (o.operator_namespace.empty()) {
-    if (const char* pod_ns = std::getenv("POD_NAMESPACE"); pod_ns != nullptr && *pod_ns != '\0') {
-      o.operator_namespace = pod_ns;
-    } else if (!config->ns.empty()) {
-      o.operator_namespace = config->ns;
-    } else {
-      o.operator_namespace = "promsidecar-system";
-    }
-  }
-  o.agent_namespaces = SplitCommas(o.agent_namespaces);
-  if (o.agent_namespaces.empty()) o.agent_namespaces.push_back(o.operator_namespace);
-  if (o.lease_namespace.empty()) o.lease_namespace = o.operator_namespace;
+  ResolveClusterFlags(std::getenv("POD_NAMESPACE"), config->ns, &o.cluster);
+  const std::string& operator_namespace = o.cluster.settings.operator_namespace;
+  const std::vector<std::string>& agent_namespaces = o.cluster.agent_namespaces;
+  if (o.lease_namespace.empty()) o.lease_namespace = operator_namespace;
   if (o.identity.empty()) o.identity = DefaultIdentity();
 
   // Signals go to sigwait below, never to a random thread.
@@ -252,16 +208,14 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
 
   // What is injected and what the controller compares pods with: one set.
   inject::OperatorSettings settings;
-  settings.operator_namespace = o.operator_namespace;
-  settings.namespace_opt_in_label = o.webhook_namespace_opt_in_label;
-  if (!o.agent_image.empty()) settings.agent_image = o.agent_image;
-  const api::AgentApiGroup group{o.api_group};
+  ApplySettingsFlags(o.cluster.settings, &settings);
+  const api::AgentApiGroup group{o.cluster.api_group};
 
   // One cache per process: the webhooks and the controller read the same
   // view (one Node view filtered by --webhook.node-selector for both).
-  cache::ClusterCache cluster(client, {.group = group,
-                                       .agent_namespaces = o.agent_namespaces,
-                                       .node_label_selector = o.webhook_node_selector});
+  cache::ClusterCache cluster(
+      client,
+      {.group = group, .agent_namespaces = agent_namespaces, .node_label_selector = o.cluster.node_selector});
   cluster.RegisterMetrics(registry, api_calls);
 
   controller::Options copts;
@@ -278,7 +232,7 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   // Served through a Service: restarts wait until it has a ready endpoint.
   if (o.webhook_enabled && o.webhook_url.empty())
     copts.webhook_service =
-        controller::WebhookReadiness::Options{.ns = o.operator_namespace, .service = o.webhook_service_name};
+        controller::WebhookReadiness::Options{.ns = operator_namespace, .service = o.webhook_service_name};
   controller::Controller controller(client, cluster, copts, &registry, &api_calls);
 
   std::unique_ptr<admission::WebhookService> webhooks;
@@ -291,12 +245,12 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     wopts.manage_configurations = o.webhook_manage_configurations;
     wopts.configuration.name = o.webhook_configuration_name;
     wopts.configuration.group = group;
-    wopts.configuration.operator_namespace = o.operator_namespace;
+    wopts.configuration.operator_namespace = operator_namespace;
     wopts.configuration.excluded_namespaces = settings.excluded_namespaces;
-    wopts.configuration.namespace_opt_in_label = o.webhook_namespace_opt_in_label;
+    wopts.configuration.namespace_opt_in_label = o.cluster.settings.namespace_opt_in_label;
     wopts.configuration.url_base = o.webhook_url;
     wopts.configuration.service_name = o.webhook_service_name;
-    wopts.configuration.service_namespace = o.operator_namespace;
+    wopts.configuration.service_namespace = operator_namespace;
     wopts.configuration.cert_manager_inject_ca_from = o.webhook_cert_manager_inject_ca_from;
     wopts.settings = settings;
     webhooks = std::make_unique<admission::WebhookService>(client, cluster, wopts, registry);
@@ -327,10 +281,10 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     return 1;
   }
   std::string ns_list;
-  for (const auto& ns : o.agent_namespaces) ns_list += (ns_list.empty() ? "" : ",") + ns;
+  for (const auto& ns : agent_namespaces) ns_list += (ns_list.empty() ? "" : ",") + ns;
   log::Info("promsidecar-operator starting", {{"server", config->server},
                                               {"agent_namespaces", ns_list},
-                                              {"api_group", o.api_group},
+                                              {"api_group", o.cluster.api_group},
                                               {"metrics_port", metrics_server.BoundPort()},
                                               {"health_port", health_server.BoundPort()},
                                               {"identity", o.identity},

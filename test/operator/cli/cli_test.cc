@@ -226,6 +226,48 @@ spec: {mode: Sidecar, scrapeInterval: banana}
   EXPECT_EQ(r.code, 1);
   r = Cli({"inject"});
   EXPECT_EQ(r.code, 2) << "-f is required";
+  r = Cli({"explain"});
+  EXPECT_EQ(r.code, 2) << "explain reads -f or an object";
+  EXPECT_NE(r.err.find("pod/NAME"), std::string::npos) << r.err;
+  r = Cli({"explain", "-f", "pod.yaml", "pod/web-0"});
+  EXPECT_EQ(r.code, 2) << "-f and an object exclude each other";
+}
+
+TEST(ClusterFlags, DefaultsFollowTheOperator) {
+  struct {
+    const char* pod_namespace;
+    std::string config_namespace;
+    std::vector<std::string> agent_namespaces;
+    std::string want_operator;
+    std::vector<std::string> want_agents;
+  } cases[] = {
+      {nullptr, "", {}, "promsidecar-system", {"promsidecar-system"}},
+      {"ops", "dev", {}, "ops", {"ops"}},
+      {"", "dev", {}, "dev", {"dev"}},
+      {nullptr, "", {"a,b", "c", ",,"}, "promsidecar-system", {"a", "b", "c"}},
+  };
+  for (const auto& c : cases) {
+    ClusterFlags f;
+    f.agent_namespaces = c.agent_namespaces;
+    ResolveClusterFlags(c.pod_namespace, c.config_namespace, &f);
+    EXPECT_EQ(f.settings.operator_namespace, c.want_operator);
+    EXPECT_EQ(f.agent_namespaces, c.want_agents);
+  }
+  ClusterFlags given;
+  given.settings.operator_namespace = "mine";
+  ResolveClusterFlags("ops", "dev", &given);
+  EXPECT_EQ(given.settings.operator_namespace, "mine");
+  EXPECT_EQ(given.agent_namespaces, std::vector<std::string>{"mine"});
+}
+
+// kubectl runs `kubectl promsidecar explain ...` as kubectl-promsidecar (a
+// link to the binary) with the same arguments.
+TEST(Cli, NamesItselfAfterTheKubectlPlugin) {
+  std::vector<const char*> argv{"/usr/local/bin/kubectl-promsidecar", "explain", "--help"};
+  std::ostringstream out, err;
+  EXPECT_EQ(Main(static_cast<int>(argv.size()), argv.data(), out, err), 0);
+  EXPECT_NE(out.str().find("Usage: kubectl promsidecar explain"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("--agent-namespaces"), std::string::npos) << out.str();
 }
 
 TEST(Cli, HelpListsTheCommands) {
