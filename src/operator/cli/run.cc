@@ -14,6 +14,7 @@
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
 #include "common/util/units.h"
+#include "operator/admission/webhook_config.h"
 #include "operator/admission/webhook_service.h"
 #include "operator/cache/cache.h"
 #include "operator/controller/controller.h"
@@ -62,6 +63,10 @@ struct RunOptions {
   std::string webhook_url;
   std::string webhook_namespace_opt_in_label;
   std::string webhook_node_selector;
+  std::string webhook_failure_policy =
+      admission::FailurePolicyName(admission::WebhookConfigOptions{}.failure_policy);
+  int webhook_timeout_seconds = admission::WebhookConfigOptions{}.timeout_seconds;
+  std::vector<std::string> webhook_exclude_namespaces;
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };
@@ -180,6 +185,16 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   app.add_option("--webhook.node-selector", o.webhook_node_selector,
                  "Label selector of the Nodes whose kubelet versions decide native sidecars and in-place "
                  "upgrades (default: all); the webhook and the controller read the same Node view");
+  app.add_option("--webhook.failure-policy", o.webhook_failure_policy,
+                 "What the API server does with a pod when the pod webhook is unreachable: Ignore (admit it "
+                 "without the sidecar; the repair report finds it) or Fail (reject it). The PrometheusAgent "
+                 "webhook always fails closed");
+  app.add_option("--webhook.timeout-seconds", o.webhook_timeout_seconds,
+                 "timeoutSeconds of both webhooks (the API server allows 1 to 30)")
+      ->check(CLI::Range(admission::kMinWebhookTimeoutSeconds, admission::kMaxWebhookTimeoutSeconds));
+  app.add_option("--webhook.exclude-namespaces", o.webhook_exclude_namespaces,
+                 "Namespaces that never get the pod webhook, comma-separated or repeated; added to "
+                 "kube-system, kube-public, kube-node-lease and the operator's namespace, always excluded");
   app.add_option("--log.level", o.log_level, "debug, info, warn or error");
   app.add_option("--log.format", o.log_format, "logfmt or json");
   try {
@@ -206,6 +221,19 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     err << "--status.min-interval: \"" << o.status_interval << "\" " << status_interval.message()
         << "; use a duration such as 10s\n";
     return 2;
+  }
+
+  auto failure_policy = admission::ParseFailurePolicy(o.webhook_failure_policy);
+  if (!failure_policy) {
+    err << "--webhook.failure-policy: " << failure_policy.message() << "\n";
+    return 2;
+  }
+  o.webhook_exclude_namespaces = SplitCommas(o.webhook_exclude_namespaces);
+  for (const auto& ns : o.webhook_exclude_namespaces) {
+    if (Status s = admission::CheckNamespaceName(ns); !s.ok()) {
+      err << "--webhook.exclude-namespaces: " << s.message() << "\n";
+      return 2;
+    }
   }
 
   auto config = kube::LoadDefaultConfig(o.kubeconfig, o.context);
@@ -248,6 +276,10 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   inject::OperatorSettings settings;
   settings.operator_namespace = o.operator_namespace;
   settings.namespace_opt_in_label = o.webhook_namespace_opt_in_label;
+  // Decide skips them too, so the repair report never counts their pods.
+  settings.excluded_namespaces.insert(settings.excluded_namespaces.end(),
+                                      o.webhook_exclude_namespaces.begin(),
+                                      o.webhook_exclude_namespaces.end());
   if (!o.agent_image.empty()) settings.agent_image = o.agent_image;
   const api::AgentApiGroup group{o.api_group};
 
@@ -292,6 +324,8 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     wopts.configuration.service_name = o.webhook_service_name;
     wopts.configuration.service_namespace = o.operator_namespace;
     wopts.configuration.cert_manager_inject_ca_from = o.webhook_cert_manager_inject_ca_from;
+    wopts.configuration.timeout_seconds = o.webhook_timeout_seconds;
+    wopts.configuration.failure_policy = *failure_policy;
     wopts.settings = settings;
     webhooks = std::make_unique<admission::WebhookService>(client, cluster, wopts, registry);
   }
