@@ -50,8 +50,8 @@ TEST(RunFlags, BadWebhookFlagsNameTheFlagAndTheAllowedValues) {
 
 // Good values pass the flag checks: the run then stops at the kubeconfig (1).
 TEST(RunFlags, GoodWebhookFlagsReachTheKubeconfig) {
-  for (const char* flag :
-       {"--webhook.failure-policy=Fail", "--webhook.timeout-seconds=30", "--webhook.exclude-namespaces=a,b"}) {
+  for (const char* flag : {"--webhook.failure-policy=Fail", "--webhook.timeout-seconds=30",
+                           "--webhook.exclude-namespaces=a,b"}) {
     SCOPED_TRACE(flag);
     EXPECT_EQ(RunOperator({"--kubeconfig=/nonexistent/kubeconfig", flag}).code, 1);
   }
