@@ -2,9 +2,13 @@
 """Checks of the Helm chart deploy/helm/promsidecar against the plain manifests.
 
   chart_check.py lint                 helm lint --strict passes (default and other modes)
-  chart_check.py matches-manifests    default values render exactly deploy/*.yaml + deploy/crd/*.yaml
+  chart_check.py matches-manifests    default values, --namespace promsidecar-system, render exactly
+                                      deploy/*.yaml + deploy/crd/*.yaml but deploy/'s Namespace (which
+                                      `helm install --create-namespace` creates; namespace.create=true
+                                      renders it as it is)
   chart_check.py seed-group           apiGroup=monitoring.coreos.com: the optional CRD and the flag
-  chart_check.py options              the other values (cert-manager, agent namespaces, repair, ...)
+  chart_check.py options              the other values (cert-manager, agent namespaces, repair, release
+                                      namespace, webhook flags, pod scheduling, PDB, ServiceMonitor, ...)
   chart_check.py dry-run --state-dir DIR
                                       kubectl apply --dry-run=server of deploy/ + deploy/crd/ and of
                                       non-default renders against the control plane in DIR
@@ -23,6 +27,9 @@ import sys
 import yaml
 
 RELEASE = "promsidecar"
+# The release namespace of every render unless a check says otherwise: the
+# plain manifests' (helm install -n promsidecar-system --create-namespace).
+NAMESPACE = "promsidecar-system"
 CHART = os.path.join("deploy", "helm", "promsidecar")
 
 
@@ -143,17 +150,17 @@ def helm(helm_bin, source, args):
     return subprocess.run([helm_bin, *args], cwd=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def render_raw(helm_bin, source, sets):
-    args = ["template", RELEASE, CHART]
+def render_raw(helm_bin, source, sets, namespace=NAMESPACE):
+    args = ["template", RELEASE, CHART, "--namespace", namespace]
     for s in sets:
         args += ["--set", s]
     return helm(helm_bin, source, args)
 
 
-def render(helm_bin, source, sets=()):
-    r = render_raw(helm_bin, source, sets)
+def render(helm_bin, source, sets=(), namespace=NAMESPACE):
+    r = render_raw(helm_bin, source, sets, namespace)
     if r.returncode != 0:
-        raise SystemExit(f"helm template {' '.join('--set ' + s for s in sets)} failed:\n{r.stderr}")
+        raise SystemExit(f"helm template -n {namespace} {' '.join('--set ' + s for s in sets)} failed:\n{r.stderr}")
     return index_objects(load_documents(r.stdout, "helm template"), "helm template")
 
 
@@ -169,6 +176,11 @@ DEPLOYMENT = ("Deployment", "promsidecar-system", "promsidecar-operator")
 AGENTS_ROLE = ("ClusterRole", "", "promsidecar-agents")
 OWN_CRD = ("CustomResourceDefinition", "", "prometheusagents.promsidecar.io")
 SEED_CRD = ("CustomResourceDefinition", "", "prometheusagents.monitoring.coreos.com")
+NAMESPACE_OBJECT = ("Namespace", "", NAMESPACE)
+PDB = ("PodDisruptionBudget", NAMESPACE, "promsidecar-operator")
+METRICS_SERVICE = ("Service", NAMESPACE, "promsidecar-operator-metrics")
+SERVICE_MONITOR = ("ServiceMonitor", NAMESPACE, "promsidecar-operator")
+POD_MONITOR = ("PodMonitor", NAMESPACE, "promsidecar-operator")
 
 
 def check_lint(source, helm_bin):
@@ -178,9 +190,13 @@ def check_lint(source, helm_bin):
         ["apiGroup=monitoring.coreos.com"],
         ["certificates.mode=cert-manager"],
         ["repair.enabled=true", "rollout.enabled=true", "agentNamespaces={team-a,team-b}"],
+        ["replicas=1", "webhook.failurePolicy=Fail", "webhook.timeoutSeconds=30", "webhook.excludeNamespaces={batch}",
+         "imagePullSecrets[0].name=registry", "nodeSelector.pool=system", "priorityClassName=system-cluster-critical",
+         "podAnnotations.a=b", "podLabels.team=platform", "monitoring.serviceMonitor.enabled=true"],
+        ["monitoring.podMonitor.enabled=true", "namespace.create=true"],
     ]
     for sets in modes:
-        args = ["lint", "--strict", CHART]
+        args = ["lint", "--strict", CHART, "--namespace", NAMESPACE]
         for s in sets:
             args += ["--set", s]
         r = helm(helm_bin, source, args)
@@ -191,11 +207,21 @@ def check_lint(source, helm_bin):
 
 def check_matches_manifests(source, helm_bin):
     c = Checks()
-    c.extend(compare_objects(plain_manifests(source), render(helm_bin, source),
-                             "deploy/ + deploy/crd/", "helm template (default values)"))
+    plain = plain_manifests(source)
+    # `helm install --create-namespace` creates the release namespace: the chart
+    # renders it only when asked, and then as deploy/ has it.
+    c.expect(NAMESPACE_OBJECT in plain, f"deploy/ has no {key_text(NAMESPACE_OBJECT)}")
+    without_namespace = {k: v for k, v in plain.items() if k != NAMESPACE_OBJECT}
+    c.extend(compare_objects(without_namespace, render(helm_bin, source),
+                             "deploy/ + deploy/crd/ but the Namespace",
+                             f"helm template -n {NAMESPACE} (default values)"))
+    created = render(helm_bin, source, ["namespace.create=true"])
+    c.extend(compare_objects({NAMESPACE_OBJECT: plain.get(NAMESPACE_OBJECT)},
+                             {k: v for k, v in created.items() if k[0] == "Namespace"},
+                             "deploy/", f"helm template -n {NAMESPACE} --set namespace.create=true"))
     if c.failures:
         c.failures.append("the chart (deploy/helm/promsidecar) and the plain manifests must change together")
-    return c.finish("helm template with default values == deploy/ + deploy/crd/")
+    return c.finish(f"helm template -n {NAMESPACE} with default values == deploy/ + deploy/crd/")
 
 
 def check_seed_group(source, helm_bin):
@@ -214,7 +240,7 @@ def check_seed_group(source, helm_bin):
              f"ClusterRole promsidecar-agents grants groups {sorted(groups)}, "
              "want monitoring.coreos.com (and core for Secrets/ConfigMaps)")
     # Everything else is the plain install.
-    expected = {k: v for k, v in plain.items() if k not in (OWN_CRD, DEPLOYMENT, AGENTS_ROLE)}
+    expected = {k: v for k, v in plain.items() if k not in (OWN_CRD, DEPLOYMENT, AGENTS_ROLE, NAMESPACE_OBJECT)}
     rest = {k: v for k, v in seed.items() if k not in (SEED_CRD, DEPLOYMENT, AGENTS_ROLE)}
     c.extend(compare_objects(expected, rest, "deploy/", "helm template apiGroup=monitoring.coreos.com"))
     # The flag is the Deployment's only change.
@@ -224,8 +250,161 @@ def check_seed_group(source, helm_bin):
     return c.finish("helm template apiGroup=monitoring.coreos.com")
 
 
-def pod_spec(objects):
-    return objects[DEPLOYMENT]["spec"]["template"]["spec"]
+def pod_spec(objects, deployment=DEPLOYMENT):
+    return objects[deployment]["spec"]["template"]["spec"]
+
+
+def expect_failure(c, helm_bin, source, sets, field):
+    """Rendering with `sets` fails, naming `field` (the value to fix)."""
+    r = render_raw(helm_bin, source, sets)
+    c.expect(r.returncode != 0 and field in r.stderr,
+             f"--set {' --set '.join(sets)}: want a failure naming {field}, "
+             f"got exit {r.returncode}: {r.stderr.strip()}")
+
+
+def check_release_namespace(c, source, helm_bin):
+    """helm install -n NS --create-namespace: everything in NS, no Namespace object of the chart's."""
+    ns = "observability"
+    objects = render(helm_bin, source, namespace=ns)
+    c.expect(not any(k[0] == "Namespace" for k in objects),
+             f"-n {ns}: the chart renders a Namespace, which would conflict with --create-namespace's")
+    stray = [key_text(k) for k in objects if k[1] not in ("", ns)]
+    c.expect(not stray, f"-n {ns}: objects outside the release namespace: {stray}")
+    subjects = {s["namespace"] for o in objects.values() for s in o.get("subjects", [])}
+    c.expect(subjects == {ns}, f"-n {ns}: RBAC subjects in namespaces {sorted(subjects)}")
+    deployment = ("Deployment", ns, "promsidecar-operator")
+    args = container_args(objects, deployment)
+    c.expect(f"--leader-election-namespace={ns}" in args and f"--agent-namespaces={ns}" in args,
+             f"-n {ns}: leader election or agent namespace elsewhere in {args}")
+    created = render(helm_bin, source, ["namespace.create=true"], namespace=ns)
+    c.expect(("Namespace", "", ns) in created, f"-n {ns} --set namespace.create=true renders no Namespace {ns}")
+
+
+def check_webhook_values(c, source, helm_bin):
+    """webhook.failurePolicy, .timeoutSeconds, .excludeNamespaces reach the operator's flags."""
+    default_args = container_args(render(helm_bin, source), DEPLOYMENT)
+    want = {"--webhook.failure-policy=Ignore", "--webhook.timeout-seconds=5"}
+    c.expect(want <= set(default_args), f"default args {default_args} miss {sorted(want - set(default_args))}")
+    c.expect(not any(a.startswith("--webhook.exclude-namespaces") for a in default_args),
+             f"--webhook.exclude-namespaces passed by default: {default_args}")
+    args = container_args(render(helm_bin, source, [
+        "webhook.failurePolicy=Fail", "webhook.timeoutSeconds=30", "webhook.excludeNamespaces={batch,istio-system}"]),
+        DEPLOYMENT)
+    want = {"--webhook.failure-policy=Fail", "--webhook.timeout-seconds=30",
+            "--webhook.exclude-namespaces=batch,istio-system"}
+    c.expect(want <= set(args), f"args {args} miss {sorted(want - set(args))}")
+    c.expect(not {"--webhook.failure-policy=Ignore", "--webhook.timeout-seconds=5"} & set(args),
+             f"the default webhook flags are still passed: {args}")
+    for bad, field in (("webhook.failurePolicy=Never", "failurePolicy"), ("webhook.timeoutSeconds=0", "timeoutSeconds"),
+                       ("webhook.timeoutSeconds=31", "timeoutSeconds"),
+                       ("webhook.excludeNamespaces={Team_A}", "excludeNamespaces")):
+        expect_failure(c, helm_bin, source, [bad], field)
+
+
+def check_pod_values(c, source, helm_bin):
+    """imagePullSecrets, nodeSelector, tolerations, affinity, priorityClassName, podAnnotations, podLabels."""
+    optional = ("imagePullSecrets", "nodeSelector", "tolerations", "priorityClassName")
+    default = render(helm_bin, source)
+    spec = pod_spec(default)
+    c.expect(not set(optional) & spec.keys(), f"rendered by default: {sorted(set(optional) & spec.keys())}")
+    template_meta = default[DEPLOYMENT]["spec"]["template"]["metadata"]
+    c.expect("annotations" not in template_meta, "the pod template has annotations by default")
+    anti = spec.get("affinity", {}).get("podAntiAffinity")
+    c.expect(anti is not None, "the default affinity no longer spreads the replicas over nodes")
+
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["system"]}]}]}}}
+    toleration = {"key": "dedicated", "operator": "Equal", "value": "system", "effect": "NoSchedule"}
+    custom = render(helm_bin, source, [
+        "imagePullSecrets[0].name=registry", "nodeSelector.pool=system",
+        "tolerations[0].key=dedicated", "tolerations[0].operator=Equal", "tolerations[0].value=system",
+        "tolerations[0].effect=NoSchedule",
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+        ".matchExpressions[0].key=pool",
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+        ".matchExpressions[0].operator=In",
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+        ".matchExpressions[0].values={system}",
+        "priorityClassName=system-cluster-critical", "podAnnotations.example\\.com/owner=platform",
+        "podLabels.team=platform", "podLabels.app\\.kubernetes\\.io/name=other"])
+    spec = pod_spec(custom)
+    c.expect(spec.get("imagePullSecrets") == [{"name": "registry"}],
+             f"imagePullSecrets: {spec.get('imagePullSecrets')}")
+    c.expect(spec.get("nodeSelector") == {"pool": "system"}, f"nodeSelector: {spec.get('nodeSelector')}")
+    c.expect(spec.get("tolerations") == [toleration], f"tolerations: {spec.get('tolerations')}")
+    c.expect(spec.get("affinity") == affinity, f"affinity does not replace the default: {spec.get('affinity')}")
+    c.expect(spec.get("priorityClassName") == "system-cluster-critical",
+             f"priorityClassName: {spec.get('priorityClassName')}")
+    meta = custom[DEPLOYMENT]["spec"]["template"]["metadata"]
+    c.expect(meta.get("annotations") == {"example.com/owner": "platform"}, f"podAnnotations: {meta.get('annotations')}")
+    want_labels = {"app.kubernetes.io/name": "promsidecar-operator", "app.kubernetes.io/part-of": "promsidecar",
+                   "team": "platform"}
+    c.expect(meta.get("labels") == want_labels,
+             f"pod labels {meta.get('labels')}, want {want_labels} (the selector's label must win over podLabels)")
+    for bad, field in (("imagePullSecrets[0].secret=registry", "imagePullSecrets"),
+                       ("nodeSelector.pool=1", "nodeSelector")):
+        expect_failure(c, helm_bin, source, [bad], field)
+
+
+def check_pdb(c, source, helm_bin):
+    """With one replica no PodDisruptionBudget (it would block every drain); with two or more, one stays up."""
+    for replicas in (1, 2, 3):
+        objects = render(helm_bin, source, [f"replicas={replicas}"])
+        pdb = objects.get(PDB)
+        if replicas == 1:
+            c.expect(pdb is None or pdb["spec"].get("maxUnavailable") == 1,
+                     f"replicas=1: the PodDisruptionBudget would block a drain: {pdb and pdb['spec']}")
+        elif c.expect(pdb is not None, f"replicas={replicas}: no PodDisruptionBudget"):
+            c.expect(pdb["spec"].get("minAvailable") == 1, f"replicas={replicas}: PDB spec {pdb['spec']}")
+            selector = pdb["spec"]["selector"]["matchLabels"]
+            labels = objects[DEPLOYMENT]["spec"]["template"]["metadata"]["labels"]
+            c.expect(selector.items() <= labels.items(), f"the PDB's selector {selector} misses the pods {labels}")
+
+
+def check_operator_monitors(c, source, helm_bin):
+    """monitoring.serviceMonitor / podMonitor: off by default, each scraping the container port `metrics`."""
+    default = render(helm_bin, source)
+    c.expect(not {METRICS_SERVICE, SERVICE_MONITOR, POD_MONITOR} & default.keys(),
+             "a ServiceMonitor, PodMonitor or metrics Service is rendered by default")
+    ports = {p["name"] for p in pod_spec(default)["containers"][0]["ports"]}
+    c.expect("metrics" in ports, f"the operator container has no port named metrics: {sorted(ports)}")
+    pod_labels = default[DEPLOYMENT]["spec"]["template"]["metadata"]["labels"]
+
+    sm = render(helm_bin, source, ["monitoring.serviceMonitor.enabled=true",
+                                   "monitoring.serviceMonitor.labels.release=kube-prometheus-stack",
+                                   "monitoring.serviceMonitor.interval=30s"])
+    service, monitor = sm.get(METRICS_SERVICE), sm.get(SERVICE_MONITOR)
+    c.expect(POD_MONITOR not in sm, "serviceMonitor.enabled also renders a PodMonitor")
+    if c.expect(service is not None and monitor is not None,
+                f"serviceMonitor.enabled renders no {key_text(METRICS_SERVICE)} and {key_text(SERVICE_MONITOR)}"):
+        c.expect(monitor["apiVersion"] == "monitoring.coreos.com/v1", f"ServiceMonitor {monitor['apiVersion']}")
+        c.expect(service["spec"]["selector"].items() <= pod_labels.items(),
+                 f"the metrics Service selects {service['spec']['selector']}, not the operator's pods {pod_labels}")
+        c.expect([p.get("targetPort") for p in service["spec"]["ports"] if p["name"] == "metrics"] == ["metrics"],
+                 f"the metrics Service's ports {service['spec']['ports']} do not reach the container port metrics")
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        matched = [key_text(k) for k, o in sm.items() if k[0] == "Service" and k[1] == NAMESPACE
+                   and selector.items() <= (o["metadata"].get("labels") or {}).items()]
+        c.expect(matched == [key_text(METRICS_SERVICE)], f"the ServiceMonitor's selector {selector} matches {matched}")
+        c.expect(monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+                 f"ServiceMonitor endpoints {monitor['spec']['endpoints']}")
+        c.expect(monitor["metadata"]["labels"].get("release") == "kube-prometheus-stack",
+                 f"serviceMonitor.labels not rendered: {monitor['metadata']['labels']}")
+
+    pm = render(helm_bin, source, ["monitoring.podMonitor.enabled=true", "monitoring.podMonitor.labels.team=platform"])
+    monitor = pm.get(POD_MONITOR)
+    c.expect(not {METRICS_SERVICE, SERVICE_MONITOR} & pm.keys(), "podMonitor.enabled also renders a ServiceMonitor")
+    if c.expect(monitor is not None, f"podMonitor.enabled renders no {key_text(POD_MONITOR)}"):
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        c.expect(selector.items() <= pod_labels.items(), f"the PodMonitor selects {selector}, not {pod_labels}")
+        c.expect(monitor["spec"]["podMetricsEndpoints"] == [{"port": "metrics", "path": "/metrics"}],
+                 f"PodMonitor endpoints {monitor['spec']['podMetricsEndpoints']}")
+        c.expect(monitor["metadata"]["labels"].get("team") == "platform",
+                 f"podMonitor.labels not rendered: {monitor['metadata']['labels']}")
+    expect_failure(c, helm_bin, source,
+                   ["monitoring.serviceMonitor.enabled=true", "monitoring.podMonitor.enabled=true"],
+                   "monitoring.podMonitor.enabled")
+    expect_failure(c, helm_bin, source, ["monitoring.serviceMonitor.interval=often"], "interval")
 
 
 def check_options(source, helm_bin):
@@ -318,12 +497,16 @@ def check_options(source, helm_bin):
     # Invalid values fail with the name of the value.
     for bad, field in (("apiGroup=example.com", "apiGroup"), ("certificates.mode=vault", "mode"),
                        ("logFormat=xml", "logFormat"), ("replicas=0", "replicas")):
-        r = render_raw(helm_bin, source, [bad])
-        c.expect(r.returncode != 0 and field in r.stderr,
-                 f"--set {bad}: want a failure naming {field}, got exit {r.returncode}: {r.stderr.strip()}")
-    r = render_raw(helm_bin, source, ["certificates.mode=cert-manager", "certificates.certManager.issuerRef.kind=Issuer"])
-    c.expect(r.returncode != 0 and "issuerRef.name" in r.stderr,
-             f"an issuerRef without a name must fail naming issuerRef.name: {r.stderr.strip()}")
+        expect_failure(c, helm_bin, source, [bad], field)
+    expect_failure(c, helm_bin, source,
+                   ["certificates.mode=cert-manager", "certificates.certManager.issuerRef.kind=Issuer"],
+                   "issuerRef.name")
+
+    check_release_namespace(c, source, helm_bin)
+    check_webhook_values(c, source, helm_bin)
+    check_pod_values(c, source, helm_bin)
+    check_pdb(c, source, helm_bin)
+    check_operator_monitors(c, source, helm_bin)
     return c.finish("helm template options")
 
 
@@ -347,10 +530,14 @@ def check_dry_run(source, helm_bin, state_dir):
     # Non-default renders. cert-manager's own kinds need its CRDs, which this cluster
     # does not have: they are checked by `options`; the rest (the Deployment with the
     # Secret volume) is checked here.
+    # prometheus-operator's kinds (ServiceMonitor) likewise; its Service is checked.
     for sets in (["apiGroup=monitoring.coreos.com"], ["certificates.mode=cert-manager"],
-                 ["repair.enabled=true", "rollout.enabled=true"]):
+                 ["repair.enabled=true", "rollout.enabled=true"],
+                 ["replicas=1", "webhook.failurePolicy=Fail", "webhook.excludeNamespaces={batch}",
+                  "imagePullSecrets[0].name=registry", "nodeSelector.pool=system", "tolerations[0].operator=Exists",
+                  "podAnnotations.a=b", "podLabels.team=platform", "monitoring.serviceMonitor.enabled=true"]):
         objects = [o for o in render(helm_bin, source, sets).values()
-                   if not o["apiVersion"].startswith("cert-manager.io/")]
+                   if not o["apiVersion"].startswith(("cert-manager.io/", "monitoring.coreos.com/"))]
         stream = "".join("---\n" + dump(o) for o in objects)
         r = kubectl(["apply", "--dry-run=server", "-f", "-"], stdin=stream)
         c.expect(r.returncode == 0, f"kubectl apply --dry-run=server of helm template {sets} exited {r.returncode}")

@@ -35,11 +35,13 @@ json ClientConfig(const WebhookConfigOptions& o, const std::string& path) {
 }
 
 json NamespaceSelector(const WebhookConfigOptions& o) {
-  std::vector<std::string> excluded = o.excluded_namespaces;
-  if (!o.operator_namespace.empty() &&
-      std::find(excluded.begin(), excluded.end(), o.operator_namespace) == excluded.end()) {
-    excluded.push_back(o.operator_namespace);
-  }
+  std::vector<std::string> excluded;
+  auto exclude = [&excluded](const std::string& ns) {
+    if (!ns.empty() && std::find(excluded.begin(), excluded.end(), ns) == excluded.end())
+      excluded.push_back(ns);
+  };
+  for (const auto& ns : o.excluded_namespaces) exclude(ns);
+  exclude(o.operator_namespace);
   json expressions = json::array();
   expressions.push_back(
       {{"key", "kubernetes.io/metadata.name"}, {"operator", "NotIn"}, {"values", excluded}});
@@ -66,6 +68,17 @@ json Metadata(const WebhookConfigOptions& o) {
 
 }  // namespace
 
+const char* FailurePolicyName(FailurePolicy policy) {
+  return policy == FailurePolicy::kFail ? "Fail" : "Ignore";
+}
+
+Result<FailurePolicy> ParseFailurePolicy(std::string_view text) {
+  for (FailurePolicy p : {FailurePolicy::kIgnore, FailurePolicy::kFail}) {
+    if (text == FailurePolicyName(p)) return p;
+  }
+  return MakeError("\"" + std::string(text) + "\" is not a failurePolicy; use Ignore or Fail");
+}
+
 std::string OptInExpression(bool legacy_annotations) {
   std::string e = "has(object.metadata.annotations) && (" + AnnotationIsTrue(api::kScrapeAnnotation);
   if (legacy_annotations) e += " || " + AnnotationIsTrue(api::kLegacyScrapeAnnotation);
@@ -84,8 +97,7 @@ json BuildMutatingWebhookConfiguration(const WebhookConfigOptions& o) {
          {"scope", "Namespaced"}}}},
       {"namespaceSelector", NamespaceSelector(o)},
       {"matchConditions", {{{"name", "opted-in"}, {"expression", OptInExpression(o.legacy_annotations)}}}},
-      // A monitoring agent must never block a workload.
-      {"failurePolicy", "Ignore"},
+      {"failurePolicy", FailurePolicyName(o.failure_policy)},
       {"sideEffects", "None"},
       {"timeoutSeconds", o.timeout_seconds},
       {"admissionReviewVersions", {"v1"}},

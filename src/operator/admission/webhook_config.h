@@ -7,6 +7,7 @@
 
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,11 +20,33 @@ namespace promsidecar::admission {
 
 inline constexpr const char* kFieldManager = "promsidecar-operator";
 
+// The pods webhook's failurePolicy: what the API server does with a pod when
+// the webhook cannot be reached or times out.
+enum class FailurePolicy {
+  // Admit it without the sidecar (the repair report finds it): a monitoring
+  // agent never blocks a workload.
+  kIgnore,
+  // Reject it: no pod ever runs without its sidecar, at the price of pod
+  // creation depending on the operator.
+  kFail,
+};
+// The API's spelling, "Ignore" or "Fail". Pure.
+const char* FailurePolicyName(FailurePolicy policy);
+// Parses the API's spelling (exactly; the API server is case-sensitive too).
+// The error names the allowed values, not the flag: callers prefix it. Pure.
+Result<FailurePolicy> ParseFailurePolicy(std::string_view text);
+
+// The API server accepts timeoutSeconds from 1 to 30.
+inline constexpr int kMinWebhookTimeoutSeconds = 1;
+inline constexpr int kMaxWebhookTimeoutSeconds = 30;
+
 struct WebhookConfigOptions {
   // metadata.name of both configurations.
   std::string name = "promsidecar";
   api::AgentApiGroup group;
   std::string operator_namespace = "promsidecar-system";
+  // Never get the pods webhook, with operator_namespace (duplicates are
+  // fine: the selector lists each name once).
   std::vector<std::string> excluded_namespaces{"kube-system", "kube-public", "kube-node-lease"};
   // "key" or "key=value": only namespaces with that label get the pods webhook.
   std::string namespace_opt_in_label;
@@ -44,7 +67,11 @@ struct WebhookConfigOptions {
   // Also let pods with prometheus.io/scrape == "true" through (some agent has
   // spec.sidecar.legacyAnnotations).
   bool legacy_annotations = false;
+  // Of both webhooks; kMinWebhookTimeoutSeconds..kMaxWebhookTimeoutSeconds.
   int timeout_seconds = 5;
+  // Of the pods webhook only: the PrometheusAgent webhook always fails
+  // closed (an agent that was not validated must not be stored).
+  FailurePolicy failure_policy = FailurePolicy::kIgnore;
 };
 
 // CEL for matchConditions: the pod opts in by annotation. Pure.

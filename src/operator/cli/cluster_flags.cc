@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "operator/api/names.h"
+
 namespace promsidecar::cli {
 namespace {
 
@@ -29,12 +31,25 @@ void AddSettingsFlags(CLI::App* cmd, SettingsFlags* f) {
                   "kubeconfig's, else promsidecar-system; with -f: from --facts, else promsidecar-system)");
   cmd->add_option("--webhook.namespace-opt-in-label", f->namespace_opt_in_label,
                   "\"key\" or \"key=value\": only namespaces with this label get the pod webhook");
+  cmd->add_option("--webhook.exclude-namespaces", f->exclude_namespaces,
+                  "Namespaces that never get the pod webhook, comma-separated or repeated; added to "
+                  "kube-system, kube-public, kube-node-lease and the operator's namespace, always excluded");
 }
 
 void ApplySettingsFlags(const SettingsFlags& f, inject::OperatorSettings* settings) {
   if (!f.agent_image.empty()) settings->agent_image = f.agent_image;
   if (!f.operator_namespace.empty()) settings->operator_namespace = f.operator_namespace;
   if (!f.namespace_opt_in_label.empty()) settings->namespace_opt_in_label = f.namespace_opt_in_label;
+  for (const auto& ns : SplitCommas(f.exclude_namespaces)) settings->excluded_namespaces.push_back(ns);
+}
+
+Status CheckSettingsFlags(SettingsFlags* f) {
+  f->exclude_namespaces = SplitCommas(f->exclude_namespaces);
+  for (const auto& ns : f->exclude_namespaces) {
+    if (Status s = api::CheckNamespaceName(ns); !s.ok())
+      return MakeError("--webhook.exclude-namespaces: " + s.message());
+  }
+  return {};
 }
 
 void AddClusterFlags(CLI::App* cmd, ClusterFlags* f) {

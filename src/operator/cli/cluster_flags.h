@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/util/result.h"
 #include "operator/inject/inject.h"
 
 namespace CLI {
@@ -19,8 +20,14 @@ struct SettingsFlags {
   std::string agent_image;
   std::string operator_namespace;
   std::string namespace_opt_in_label;
+  // Never given the pod webhook (Decide skips them too, so the repair report
+  // never counts their pods); split at commas by CheckSettingsFlags.
+  std::vector<std::string> exclude_namespaces;
 };
 void AddSettingsFlags(CLI::App* cmd, SettingsFlags* f);
+// Splits --webhook.exclude-namespaces at commas and checks each is a
+// namespace name; the error names the flag.
+Status CheckSettingsFlags(SettingsFlags* f);
 // Overrides the settings the flags set.
 void ApplySettingsFlags(const SettingsFlags& f, inject::OperatorSettings* settings);
 

@@ -14,6 +14,7 @@
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
 #include "common/util/units.h"
+#include "operator/admission/webhook_config.h"
 #include "operator/admission/webhook_service.h"
 #include "operator/cache/cache.h"
 #include "operator/cli/cluster_flags.h"
@@ -57,6 +58,9 @@ struct RunOptions {
   std::string webhook_configuration_name = "promsidecar";
   std::string webhook_service_name = "promsidecar-webhook";
   std::string webhook_url;
+  std::string webhook_failure_policy =
+      admission::FailurePolicyName(admission::WebhookConfigOptions{}.failure_policy);
+  int webhook_timeout_seconds = admission::WebhookConfigOptions{}.timeout_seconds;
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };
@@ -145,6 +149,13 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   app.add_option("--webhook.url", o.webhook_url,
                  "Register the webhooks by URL (https://host:port) instead of the Service: for an operator "
                  "running outside the cluster");
+  app.add_option("--webhook.failure-policy", o.webhook_failure_policy,
+                 "What the API server does with a pod when the pod webhook is unreachable: Ignore (admit it "
+                 "without the sidecar; the repair report finds it) or Fail (reject it). The PrometheusAgent "
+                 "webhook always fails closed");
+  app.add_option("--webhook.timeout-seconds", o.webhook_timeout_seconds,
+                 "timeoutSeconds of both webhooks (the API server allows 1 to 30)")
+      ->check(CLI::Range(admission::kMinWebhookTimeoutSeconds, admission::kMaxWebhookTimeoutSeconds));
   app.add_option("--log.level", o.log_level, "debug, info, warn or error");
   app.add_option("--log.format", o.log_format, "logfmt or json");
   try {
@@ -170,6 +181,17 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   if (!status_interval) {
     err << "--status.min-interval: \"" << o.status_interval << "\" " << status_interval.message()
         << "; use a duration such as 10s\n";
+    return 2;
+  }
+
+  auto failure_policy = admission::ParseFailurePolicy(o.webhook_failure_policy);
+  if (!failure_policy) {
+    err << "--webhook.failure-policy: " << failure_policy.message() << "\n";
+    return 2;
+  }
+
+  if (Status s = CheckSettingsFlags(&o.cluster.settings); !s.ok()) {
+    err << s.message() << "\n";
     return 2;
   }
 
@@ -252,6 +274,8 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     wopts.configuration.service_name = o.webhook_service_name;
     wopts.configuration.service_namespace = operator_namespace;
     wopts.configuration.cert_manager_inject_ca_from = o.webhook_cert_manager_inject_ca_from;
+    wopts.configuration.timeout_seconds = o.webhook_timeout_seconds;
+    wopts.configuration.failure_policy = *failure_policy;
     wopts.settings = settings;
     webhooks = std::make_unique<admission::WebhookService>(client, cluster, wopts, registry);
   }

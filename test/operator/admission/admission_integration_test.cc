@@ -619,5 +619,26 @@ TEST_F(AdmissionIntegrationTest, ZzPodsAreStillCreatedWhenTheWebhookIsDown) {
   EXPECT_EQ(AgentContainer(created.pod), nullptr);
 }
 
+// After the one above (the server is down): with --webhook.failure-policy=Fail
+// the API server rejects the pods that opt in, naming the webhook, and still
+// creates the others (the matchConditions never send them to the webhook).
+TEST_F(AdmissionIntegrationTest, ZzFailPolicyRejectsOptedInPodsWhileTheWebhookIsDown) {
+  S->server->Stop();
+  WebhookConfigOptions fail_closed = S->configurator->options();
+  fail_closed.failure_policy = FailurePolicy::kFail;
+  fail_closed.timeout_seconds = 2;
+  Status applied = ApplyWebhookConfigurations(*S->client, fail_closed);
+  ASSERT_TRUE(applied.ok()) << applied.message();
+  Created rejected;
+  // The API server picks the new configuration up asynchronously.
+  EXPECT_TRUE(Eventually([&rejected] {
+    rejected = CreatePod(Pod(S->ns_a, "fail-closed", Scrape()), /*dry_run=*/true);
+    return !rejected.out.ok();
+  })) << "an opted-in pod was still admitted with failurePolicy Fail";
+  EXPECT_NE(rejected.out.err.find("pods.promsidecar.io"), std::string::npos) << rejected.out.err;
+  auto plain = CreatePod(Pod(S->ns_a, "fail-closed-plain", json::object()), /*dry_run=*/true);
+  EXPECT_TRUE(plain.out.ok()) << plain.out.err;
+}
+
 }  // namespace
 }  // namespace promsidecar::admission

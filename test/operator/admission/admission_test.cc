@@ -326,6 +326,95 @@ TEST(WebhookConfigTest, PodsWebhookIsSafeByDefault) {
   EXPECT_FALSE(legacy["webhooks"][0]["clientConfig"].contains("caBundle"));
 }
 
+// The operator's flags reach the built configurations: failurePolicy of the
+// pods webhook only, timeoutSeconds of both, excluded namespaces always with
+// the built-in ones and the operator's own, each once.
+TEST(WebhookConfigTest, OptionsReachTheConfigurations) {
+  struct Case {
+    std::string name;
+    FailurePolicy policy;
+    int timeout;
+    std::vector<std::string> excluded;
+    std::string operator_namespace;
+    std::string want_policy;
+    json want_excluded;
+  };
+  const std::vector<std::string> builtin = WebhookConfigOptions{}.excluded_namespaces;
+  auto with = [&builtin](std::vector<std::string> extra) {
+    std::vector<std::string> all = builtin;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  };
+  const std::vector<Case> cases = {
+      {"defaults",
+       FailurePolicy::kIgnore,
+       5,
+       builtin,
+       "ops",
+       "Ignore",
+       {"kube-system", "kube-public", "kube-node-lease", "ops"}},
+      {"fail closed, longest timeout",
+       FailurePolicy::kFail,
+       30,
+       builtin,
+       "ops",
+       "Fail",
+       {"kube-system", "kube-public", "kube-node-lease", "ops"}},
+      {"extra namespaces after the built-in ones",
+       FailurePolicy::kIgnore,
+       1,
+       with({"istio-system", "batch"}),
+       "ops",
+       "Ignore",
+       {"kube-system", "kube-public", "kube-node-lease", "istio-system", "batch", "ops"}},
+      {"repeated names listed once",
+       FailurePolicy::kIgnore,
+       10,
+       with({"kube-system", "ops", "batch", "batch"}),
+       "ops",
+       "Ignore",
+       {"kube-system", "kube-public", "kube-node-lease", "ops", "batch"}},
+      {"no operator namespace",
+       FailurePolicy::kIgnore,
+       5,
+       with({"batch"}),
+       "",
+       "Ignore",
+       {"kube-system", "kube-public", "kube-node-lease", "batch"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    WebhookConfigOptions o;
+    o.failure_policy = c.policy;
+    o.timeout_seconds = c.timeout;
+    o.excluded_namespaces = c.excluded;
+    o.operator_namespace = c.operator_namespace;
+    const json pods = BuildMutatingWebhookConfiguration(o)["webhooks"][0];
+    EXPECT_EQ(pods["failurePolicy"], c.want_policy);
+    EXPECT_EQ(pods["timeoutSeconds"], c.timeout);
+    EXPECT_EQ(
+        pods["namespaceSelector"]["matchExpressions"][0],
+        json({{"key", "kubernetes.io/metadata.name"}, {"operator", "NotIn"}, {"values", c.want_excluded}}));
+    const json agents = BuildValidatingWebhookConfiguration(o)["webhooks"][0];
+    EXPECT_EQ(agents["failurePolicy"], "Fail");
+    EXPECT_EQ(agents["timeoutSeconds"], c.timeout);
+  }
+}
+
+TEST(WebhookConfigTest, FailurePolicyParsesTheApiSpellingOnly) {
+  for (FailurePolicy p : {FailurePolicy::kIgnore, FailurePolicy::kFail}) {
+    auto parsed = ParseFailurePolicy(FailurePolicyName(p));
+    ASSERT_TRUE(parsed.ok()) << parsed.message();
+    EXPECT_EQ(*parsed, p);
+  }
+  for (std::string bad : {"", "ignore", "FAIL", "Never", "Ignore "}) {
+    SCOPED_TRACE(bad);
+    auto parsed = ParseFailurePolicy(bad);
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_NE(parsed.message().find("use Ignore or Fail"), std::string::npos) << parsed.message();
+  }
+}
+
 TEST(WebhookConfigTest, AgentWebhookFailsClosedOnTheConfiguredGroup) {
   WebhookConfigOptions o;
   o.group = api::AgentApiGroup::Seed();

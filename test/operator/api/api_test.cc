@@ -4,6 +4,7 @@
 
 #include "operator/api/agent.h"
 #include "operator/api/label_selector.h"
+#include "operator/api/names.h"
 #include "operator/api/quantity.h"
 #include "operator/api/well_known.h"
 
@@ -416,6 +417,18 @@ TEST(ProjectedTokenVolumes, OnePerAudienceWithStableNames) {
 TEST(AgentApiGroup, IsConfiguration) {
   EXPECT_EQ(AgentApiGroup::Own().ApiVersion(), "promsidecar.io/v1alpha1");
   EXPECT_EQ(AgentApiGroup::Seed().ApiVersion(), "monitoring.coreos.com/v1alpha1");
+}
+
+TEST(Names, NamespaceNamesAreDnsLabels) {
+  for (const std::string& ok : std::vector<std::string>{"a", "kube-system", "team-1", std::string(63, 'x')}) {
+    EXPECT_TRUE(CheckNamespaceName(ok).ok()) << ok;
+  }
+  for (const std::string& bad :
+       std::vector<std::string>{"", "Team", "team_a", "-a", "a-", "a.b", std::string(64, 'x')}) {
+    Status s = CheckNamespaceName(bad);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("is not a namespace name"), std::string::npos) << s.message();
+  }
 }
 
 }  // namespace

@@ -265,7 +265,7 @@ TEST(ClusterFlags, DefaultsFollowTheOperator) {
 TEST(Cli, NamesItselfAfterTheKubectlPlugin) {
   std::vector<const char*> argv{"/usr/local/bin/kubectl-promsidecar", "explain", "--help"};
   std::ostringstream out, err;
-  EXPECT_EQ(Main(static_cast<int>(argv.size()), argv.data(), out, err), 0);
+  EXPECT_EQ(Main(static_cast<int>(argv.size()), argv.data(), out, err, "v9.8.7-test"), 0);
   EXPECT_NE(out.str().find("Usage: kubectl promsidecar explain"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("--agent-namespaces"), std::string::npos) << out.str();
 }
