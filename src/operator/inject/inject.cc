@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 
+#include "common/util/port_ref.h"
 #include "common/util/units.h"
 #include "operator/api/quantity.h"
 #include "operator/api/well_known.h"
@@ -297,6 +298,58 @@ bool AtLeast129(const std::string& version) {
   int minor = 0;
   if (!ParseKubeVersion(version, &major, &minor)) return false;
   return major > 1 || (major == 1 && minor >= 29);
+}
+
+// The named ports the agent may scrape: those of the app containers and of
+// native sidecars (init containers with restartPolicy Always, which keep
+// running). A plain init container has exited before the first scrape.
+std::vector<ports::NamedPort> ScrapeableNamedPorts(const json& spec) {
+  std::vector<ports::NamedPort> out;
+  for (const char* field : {"initContainers", "containers"}) {
+    const json& list = Get(spec, field);
+    if (!list.is_array()) continue;
+    for (const json& c : list) {
+      if (std::string_view(field) == "initContainers" && GetString(c, "restartPolicy") != "Always") continue;
+      const json& container_ports = Get(c, "ports");
+      if (!container_ports.is_array()) continue;
+      for (const json& p : container_ports) {
+        const json& number = Get(p, "containerPort");
+        std::string name = GetString(p, "name");
+        if (name.empty() || !number.is_number_integer()) continue;
+        out.push_back({std::move(name), number.get<int>()});
+      }
+    }
+  }
+  return out;
+}
+
+// Checks the port names of the pod's scrape-port annotation against its
+// containers. Only names: a bad number is the agent's to report, as it has
+// always been. Returns a skip message when no port is left to scrape because
+// of a name, and adds a warning for every name that does not resolve.
+std::optional<std::string> CheckPortNames(const api::Labels& annotations, bool legacy,
+                                          const std::vector<ports::NamedPort>& named,
+                                          std::vector<std::string>* warnings) {
+  std::string key = api::kPortAnnotation;
+  auto it = annotations.find(key);
+  if (it == annotations.end() && legacy) {
+    key = api::kLegacyPortAnnotation;
+    it = annotations.find(key);
+  }
+  if (it == annotations.end()) return std::nullopt;
+  bool resolved = false;
+  std::string first_problem;
+  for (const std::string& part : ports::SplitPortList(it->second)) {
+    ports::PortRef ref = ports::Resolve(part, named);
+    if (ref.error == ports::PortError::kNone) resolved = true;
+    if (ref.error != ports::PortError::kUnknownName && ref.error != ports::PortError::kAmbiguousName)
+      continue;
+    std::string what = "annotation " + key + ": \"" + part + "\" " + ref.problem;
+    warnings->push_back("promsidecar: " + what + "; the agent skips that target");
+    if (first_problem.empty()) first_problem = std::move(what);
+  }
+  if (resolved || first_problem.empty()) return std::nullopt;
+  return first_problem + "; no port is left to scrape";
 }
 
 struct NativeDecision {
@@ -737,6 +790,11 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
       }
     }
   }
+  const std::vector<ports::NamedPort> named_ports = ScrapeableNamedPorts(spec);
+  if (auto unresolved =
+          CheckPortNames(annotations, agent.sidecar.legacy_annotations, named_ports, &warnings)) {
+    return Skip(pod, "UnresolvedPortName", *unresolved, agent.Ref());
+  }
   NativeDecision native = DecideNative(pod, agent, facts, &warnings);
   if (!native.native && IsJobPod(pod)) {
     return Skip(pod, "JobWithoutNativeSidecar",
@@ -977,6 +1035,8 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
        "terminationGracePeriodSeconds=" + std::to_string(GracePeriodSeconds(spec))},
   };
   if (prometheus_engine) new_annotations[api::kPrometheusVersionAnnotation] = prometheus_version;
+  if (!named_ports.empty())
+    new_annotations[api::kContainerPortsAnnotation] = ports::FormatNamedPorts(named_ports);
   const json& app_containers = Get(spec, "containers");
   if (!native.native && !annotations.count(api::kDefaultContainerAnnotation) && app_containers.is_array() &&
       !app_containers.empty()) {
@@ -1021,7 +1081,7 @@ json StripInjection(const json& pod) {
       for (const char* key :
            {api::kAgentLabel, api::kInjectionLabel, api::kStatusAnnotation, api::kSkipReasonAnnotation,
             api::kAgentVersionAnnotation, api::kPrometheusVersionAnnotation, api::kInjectedHashAnnotation,
-            api::kInjectionClassAnnotation}) {
+            api::kInjectionClassAnnotation, api::kContainerPortsAnnotation}) {
         meta[field].erase(key);
       }
     }
