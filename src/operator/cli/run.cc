@@ -18,6 +18,7 @@
 #include "operator/cache/cache.h"
 #include "operator/controller/controller.h"
 #include "operator/leader/leader.h"
+#include "operator/validate/validate.h"
 
 namespace promsidecar::cli {
 namespace {
@@ -62,6 +63,8 @@ struct RunOptions {
   std::string webhook_url;
   std::string webhook_namespace_opt_in_label;
   std::string webhook_node_selector;
+  // Empty: learnt from the API server's service-account issuer discovery.
+  std::vector<std::string> api_audiences;
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };
@@ -86,6 +89,27 @@ std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
     }
   }
   return out;
+}
+
+// What the API server accepts tokens for, refused as a projected token's
+// audience: --api-audiences, or else its service-account issuer (which
+// Kubernetes uses as --api-audiences unless told otherwise) plus the
+// cluster-local name. Read once: a changed issuer needs an API server restart
+// and so, in practice, a new operator rollout too.
+std::vector<std::string> LearnApiAudiences(kube::Client& client, const std::vector<std::string>& flag) {
+  if (!flag.empty()) return flag;
+  auto discovery = client.GetPath("/.well-known/openid-configuration");
+  std::string issuer;
+  if (discovery.ok() && discovery->is_object() && (*discovery)["issuer"].is_string()) {
+    issuer = (*discovery)["issuer"].get<std::string>();
+  } else {
+    log::Warn(
+        "cannot read the API server's service-account issuer; projected-token audiences are checked against "
+        "the built-in names only (set --api-audiences to the API server's)",
+        {{"error",
+          discovery.ok() ? std::string("no issuer in the discovery document") : discovery.message()}});
+  }
+  return validate::DefaultApiAudiences(issuer);
 }
 
 }  // namespace
@@ -180,6 +204,11 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   app.add_option("--webhook.node-selector", o.webhook_node_selector,
                  "Label selector of the Nodes whose kubelet versions decide native sidecars and in-place "
                  "upgrades (default: all); the webhook and the controller read the same Node view");
+  app.add_option(
+      "--api-audiences", o.api_audiences,
+      "Audiences the API server accepts tokens for (its --api-audiences), comma-separated; refused "
+      "as projectedServiceAccountToken.audience. Default: the service-account issuer from "
+      "/.well-known/openid-configuration and https://kubernetes.default.svc.cluster.local");
   app.add_option("--log.level", o.log_level, "debug, info, warn or error");
   app.add_option("--log.format", o.log_format, "logfmt or json");
   try {
@@ -293,6 +322,11 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     wopts.configuration.service_namespace = o.operator_namespace;
     wopts.configuration.cert_manager_inject_ca_from = o.webhook_cert_manager_inject_ca_from;
     wopts.settings = settings;
+    wopts.api_audiences = LearnApiAudiences(client, SplitCommas(o.api_audiences));
+    std::string audiences;
+    for (const auto& a : wopts.api_audiences) audiences += (audiences.empty() ? "" : ",") + a;
+    log::Info("refusing the API server's audiences for projected remote-write tokens",
+              {{"api_audiences", audiences}});
     webhooks = std::make_unique<admission::WebhookService>(client, cluster, wopts, registry);
   }
 
