@@ -9,6 +9,7 @@
 #include "common/util/port_ref.h"
 #include "common/util/units.h"
 #include "operator/api/quantity.h"
+#include "operator/api/security_context.h"
 #include "operator/api/well_known.h"
 
 namespace promsidecar::inject {
@@ -514,22 +515,6 @@ ResourceValues BaseResources(const json& overrides, int64_t cpu_req, int64_t cpu
 
 // The fixed parts of every injected container are built once and copied:
 // building them from initializer lists costs several times a copy.
-json HardenedSecurityContext(const json& overrides) {
-  static const json kDefault = {
-      {"runAsNonRoot", true},
-      {"runAsUser", 65532},
-      {"runAsGroup", 65532},
-      {"readOnlyRootFilesystem", true},
-      {"allowPrivilegeEscalation", false},
-      {"privileged", false},
-      {"capabilities", {{"drop", {"ALL"}}}},
-      {"seccompProfile", {{"type", "RuntimeDefault"}}},
-  };
-  json sc = kDefault;
-  if (overrides.is_object()) sc.merge_patch(overrides);
-  return sc;
-}
-
 json DownwardEnv() {
   static const json kEnv = [] {
     json env = json::array();
@@ -898,7 +883,7 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
   };
   // Assigned, not brace-initialised: a json initializer list copies its values.
   agent_container["env"] = DownwardEnv();
-  agent_container["securityContext"] = HardenedSecurityContext(agent.sidecar.security_context);
+  agent_container["securityContext"] = api::SidecarSecurityContext(agent.sidecar.security_context);
   std::vector<json> containers;
   std::string prometheus_version;
   if (!prometheus_engine) {
@@ -952,7 +937,7 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
           std::string("--storage.agent.path=") + api::kWalDir, "--web.listen-address=127.0.0.1:" + prom_port,
           "--web.enable-lifecycle"}},
         {"resources", ResourcesJson(main_res)},
-        {"securityContext", HardenedSecurityContext(agent.sidecar.security_context)},
+        {"securityContext", api::SidecarSecurityContext(agent.sidecar.security_context)},
         {"terminationMessagePolicy", "FallbackToLogsOnError"},
         {"volumeMounts",
          {Mount(api::kRenderedVolumeName, api::kRenderedDir, true),

@@ -7,6 +7,7 @@
 
 #include "common/util/units.h"
 #include "operator/api/quantity.h"
+#include "operator/api/security_context.h"
 
 namespace promsidecar::validate {
 
@@ -377,10 +378,14 @@ std::vector<FieldError> Validate(const json& object, const ValidationContext& ct
              "must be at least 16Mi: smaller WALs cannot hold one segment per sender");
   }
   CheckResources(agent.sidecar.resources, &out);
-  if (agent.sidecar.security_context.is_object() &&
-      agent.sidecar.security_context.value("privileged", false)) {
-    AddError(&out, "spec.sidecar.securityContext.privileged", "true",
-             "the agent never needs privileges: remove the field or set it to false");
+  // Judged as injected, merged over the defaults: a namespace enforcing the
+  // restricted Pod Security level would reject every pod the agent serves.
+  for (const api::RestrictedViolation& v :
+       api::CheckRestricted(api::SidecarSecurityContext(agent.sidecar.security_context))) {
+    AddError(&out, "spec.sidecar.securityContext." + v.field, v.value,
+             v.message +
+                 " (merged over the agent's hardened defaults, the injected containers must pass Pod "
+                 "Security Admission \"restricted\"); change or remove the override");
   }
 
   if (agent.sidecar.is_default) {

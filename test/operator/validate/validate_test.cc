@@ -370,6 +370,36 @@ TEST(Validate, ProjectedTokenAudienceTheApiServerAcceptsIsRefused) {
   }
 }
 
+TEST(Validate, SecurityContextOverridesMustKeepPodSecurityRestricted) {
+  struct Case {
+    std::string name;
+    json security_context;
+    std::vector<std::string> error_paths;
+  } cases[] = {
+      {"another user", {{"runAsUser", 10001}, {"runAsGroup", 10001}}, {}},
+      {"privileged", {{"privileged", true}}, {"spec.sidecar.securityContext.privileged"}},
+      {"escalation and a capability",
+       {{"allowPrivilegeEscalation", true}, {"capabilities", {{"add", {"SYS_ADMIN"}}}}},
+       {"spec.sidecar.securityContext.allowPrivilegeEscalation",
+        "spec.sidecar.securityContext.capabilities.add"}},
+      {"seccomp removed by a null",
+       {{"seccompProfile", nullptr}},
+       {"spec.sidecar.securityContext.seccompProfile.type"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    json j = Agent();
+    j["spec"]["sidecar"] = {{"securityContext", c.security_context}};
+    std::vector<std::string> paths;
+    for (const FieldError& e : Errors(Validate(j, Ctx()))) {
+      paths.push_back(e.path);
+      EXPECT_NE(e.message.find("Pod Security Admission \"restricted\""), std::string::npos) << e.message;
+      EXPECT_NE(e.message.find("change or remove the override"), std::string::npos) << e.message;
+    }
+    EXPECT_EQ(paths, c.error_paths);
+  }
+}
+
 TEST(Validate, SidecarSettings) {
   json j = Agent();
   j["spec"]["sidecar"] = {
