@@ -260,8 +260,8 @@ DerivedJob DeriveScrapeJob(const Annotations& annotations, const std::map<std::s
     for (const std::string& part : ports::SplitPortList(*port_list)) {
       ports::PortRef ref = ports::Resolve(part, named);
       if (ref.error != ports::PortError::kNone) {
-        if (first_problem.empty()) first_problem = "\"" + Shorten(part) + "\" " + ref.problem;
-        problem(used, "\"" + Shorten(part) + "\" " + ref.problem + "; that target is skipped");
+        if (first_problem.empty()) first_problem = ports::ShowPart(part) + " " + ref.problem;
+        problem(used, ports::ShowPart(part) + " " + ref.problem + "; that target is skipped");
         continue;
       }
       const int port = ref.port;

@@ -62,6 +62,11 @@ std::vector<std::string> SplitPortList(std::string_view text) {
   return parts;
 }
 
+std::string ShowPart(std::string_view part) {
+  constexpr size_t kMax = 64;
+  return "\"" + std::string(part.substr(0, kMax)) + (part.size() > kMax ? "...\"" : "\"");
+}
+
 PortRef Resolve(std::string_view part, const std::vector<NamedPort>& named) {
   PortRef r;
   // Kubernetes port names always hold a letter, so digits are a number.

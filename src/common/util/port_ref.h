@@ -16,8 +16,8 @@
 namespace promsidecar::ports {
 
 // Written by the webhook: "http-metrics=8080,grpc=9090", one entry per named
-// port of the app containers and native sidecars, in pod order; a name two
-// containers declare appears twice.
+// TCP port of the native sidecars and app containers, in pod order; a name
+// two containers declare appears twice.
 inline constexpr const char* kContainerPortsAnnotation = "prometheus.operator.io/container-ports";
 
 struct NamedPort {
@@ -47,6 +47,10 @@ struct PortRef {
   PortError error = PortError::kNone;
   std::string problem;  // what is wrong, without echoing the part (callers quote it, shortened)
 };
+
+// A part as messages show it: quoted, and cut at 64 characters (annotation
+// values can be large).
+std::string ShowPart(std::string_view part);
 
 // One part of the port list: a number, or a name looked up in named.
 PortRef Resolve(std::string_view part, const std::vector<NamedPort>& named);

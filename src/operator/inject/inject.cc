@@ -301,7 +301,7 @@ bool AtLeast129(const std::string& version) {
   return major > 1 || (major == 1 && minor >= 29);
 }
 
-// The named ports the agent may scrape: those of the app containers and of
+// The named TCP ports the agent may scrape: those of the app containers and of
 // native sidecars (init containers with restartPolicy Always, which keep
 // running). A plain init container has exited before the first scrape.
 std::vector<ports::NamedPort> ScrapeableNamedPorts(const json& spec) {
@@ -314,6 +314,9 @@ std::vector<ports::NamedPort> ScrapeableNamedPorts(const json& spec) {
       const json& container_ports = Get(c, "ports");
       if (!container_ports.is_array()) continue;
       for (const json& p : container_ports) {
+        // The agent scrapes over TCP; a UDP or SCTP port of the same name is no target.
+        if (const std::string protocol = GetString(p, "protocol"); !protocol.empty() && protocol != "TCP")
+          continue;
         const json& number = Get(p, "containerPort");
         std::string name = GetString(p, "name");
         if (name.empty() || !number.is_number_integer()) continue;
@@ -345,7 +348,7 @@ std::optional<std::string> CheckPortNames(const api::Labels& annotations, bool l
     if (ref.error == ports::PortError::kNone) resolved = true;
     if (ref.error != ports::PortError::kUnknownName && ref.error != ports::PortError::kAmbiguousName)
       continue;
-    std::string what = "annotation " + key + ": \"" + part + "\" " + ref.problem;
+    std::string what = "annotation " + key + ": " + ports::ShowPart(part) + " " + ref.problem;
     warnings->push_back("promsidecar: " + what + "; the agent skips that target");
     if (first_problem.empty()) first_problem = std::move(what);
   }

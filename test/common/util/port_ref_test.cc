@@ -21,6 +21,12 @@ TEST(NamedPorts, FormatAndParseRoundTripAndDropMalformedEntries) {
   EXPECT_EQ(FormatNamedPorts({}), "");
 }
 
+TEST(ShowPart, QuotesAndCutsLongValues) {
+  EXPECT_EQ(ShowPart("http"), "\"http\"");
+  EXPECT_EQ(ShowPart(std::string(64, 'a')), "\"" + std::string(64, 'a') + "\"");
+  EXPECT_EQ(ShowPart(std::string(1000, 'a')), "\"" + std::string(64, 'a') + "...\"");
+}
+
 struct ResolveCase {
   std::string part;
   std::vector<NamedPort> named;

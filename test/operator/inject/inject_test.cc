@@ -440,6 +440,16 @@ TEST(DecideNamedPorts, Table) {
        Outcome::kInjected,
        "metrics=8080,metrics=8080",
        ""},
+      // The agent scrapes over TCP: a UDP port's name is not a target.
+      {"name of a UDP port",
+       "dns",
+       {json::parse(R"({"name": "app", "image": "app:1", "ports": [
+           {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+           {"name": "http", "containerPort": 8080, "protocol": "TCP"}]})")},
+       nullptr,
+       Outcome::kSkipped,
+       "",
+       "(they declare: http)"},
       // Numbers are not the webhook's to judge, as before: the agent reports a bad one.
       {"numeric port unchanged", "8080", {app}, nullptr, Outcome::kInjected, "http=8080", ""},
       {"bad number left to the agent", "99999", {app}, nullptr, Outcome::kInjected, "http=8080", ""},
