@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/util/port_ref.h"
 #include "common/util/units.h"
 
 namespace promsidecar::podinfo {
@@ -56,14 +57,6 @@ std::string Trim(std::string_view s) {
   if (b == std::string_view::npos) return {};
   size_t e = s.find_last_not_of(" \t");
   return std::string(s.substr(b, e - b + 1));
-}
-
-bool ParsePort(const std::string& s, int* out) {
-  int v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v < 1 || v > 65535) return false;
-  *out = v;
-  return true;
 }
 
 int FromHex(char c) {
@@ -254,23 +247,24 @@ DerivedJob DeriveScrapeJob(const Annotations& annotations, const std::map<std::s
   }
 
   // ports: one target each
-  const std::string* ports = look.Find("port", true, &used);
-  if (ports == nullptr) {
+  const std::string* port_list = look.Find("port", true, &used);
+  std::string no_port = "no valid port in " + std::string(kPrefix) + "port";
+  if (port_list == nullptr) {
     problem(std::string(kPrefix) + "port", "missing: nothing to scrape (set it to the port of /metrics)");
   } else {
     std::vector<int> seen;
-    size_t pos = 0;
-    while (pos <= ports->size()) {
-      size_t comma = ports->find(',', pos);
-      if (comma == std::string::npos) comma = ports->size();
-      std::string part = Trim(std::string_view(*ports).substr(pos, comma - pos));
-      pos = comma + 1;
-      if (part.empty()) continue;
-      int port = 0;
-      if (!ParsePort(part, &port)) {
-        problem(used, "\"" + Shorten(part) + "\" is not a port (1-65535); that target is skipped");
+    std::string first_problem;
+    std::vector<ports::NamedPort> named;
+    if (auto it = annotations.find(ports::kContainerPortsAnnotation); it != annotations.end())
+      named = ports::ParseNamedPorts(it->second);
+    for (const std::string& part : ports::SplitPortList(*port_list)) {
+      ports::PortRef ref = ports::Resolve(part, named);
+      if (ref.error != ports::PortError::kNone) {
+        if (first_problem.empty()) first_problem = ports::ShowPart(part) + " " + ref.problem;
+        problem(used, ports::ShowPart(part) + " " + ref.problem + "; that target is skipped");
         continue;
       }
+      const int port = ref.port;
       if (std::find(seen.begin(), seen.end(), port) != seen.end()) continue;
       seen.push_back(port);
       config::StaticConfig sc;
@@ -281,9 +275,10 @@ DerivedJob DeriveScrapeJob(const Annotations& annotations, const std::map<std::s
       model::Canonicalize(sc.labels);
       job.static_configs.push_back(std::move(sc));
     }
+    if (!first_problem.empty()) no_port = "no valid port in " + used + ": " + first_problem;
   }
   if (job.static_configs.empty()) {
-    out.reason = "no valid port in " + std::string(kPrefix) + "port";
+    out.reason = std::move(no_port);
     return out;
   }
   out.scrape = true;

@@ -5,7 +5,10 @@
 //
 // Annotations (prefix prometheus.operator.io/):
 //   scrape               "true" scrapes; anything else: no scraping
-//   port                 "8080" or "8080,9090": one target per port (required)
+//   port                 "8080", "8080,9090" or a container port name
+//                        ("http-metrics", resolved through the webhook's
+//                        container-ports annotation): one target per port
+//                        (required)
 //   path                 default /metrics
 //   scrape-interval      Prometheus duration; not below min_scrape_interval
 //   scrape-timeout       Prometheus duration; not above the interval

@@ -12,6 +12,7 @@ Result<validate::ValidationContext> CacheFacts::ContextFor(const std::string& ag
   if (!reader_.HasSynced()) return MakeError("informer caches have not synced yet");
   validate::ValidationContext ctx;
   ctx.existing_agents = *reader_.Agents();
+  ctx.api_audiences = api_audiences_;
   auto secrets = reader_.SecretVersions(agent_namespace);
   auto config_maps = reader_.ConfigMapVersions(agent_namespace);
   if (secrets && config_maps) {

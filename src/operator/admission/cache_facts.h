@@ -6,6 +6,9 @@
 // cache: no Secret data is ever listed.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "operator/admission/webhooks.h"
 #include "operator/cache/reader.h"
 
@@ -13,13 +16,16 @@ namespace promsidecar::admission {
 
 class CacheFacts : public ClusterFactsSource, public ValidationContextSource {
  public:
-  explicit CacheFacts(const cache::ClusterReader& reader) : reader_(reader) {}
+  // api_audiences: what the API server accepts tokens for (validate::ValidationContext).
+  explicit CacheFacts(const cache::ClusterReader& reader, std::vector<std::string> api_audiences = {})
+      : reader_(reader), api_audiences_(std::move(api_audiences)) {}
 
   Result<inject::ClusterFacts> FactsFor(const std::string& pod_namespace) override;
   Result<validate::ValidationContext> ContextFor(const std::string& agent_namespace) override;
 
  private:
   const cache::ClusterReader& reader_;
+  const std::vector<std::string> api_audiences_;
 };
 
 }  // namespace promsidecar::admission

@@ -42,7 +42,7 @@ WebhookService::WebhookService(kube::Client& client, cache::ClusterCache& cache,
       cache_(cache),
       options_(std::move(options)),
       metrics_(WebhookMetrics::Register(registry)),
-      facts_(cache) {
+      facts_(cache, options_.api_audiences) {
   cache_.Subscribe({.on_agent = [this](const auto&, const auto&) { OnAgentsChanged(); }});
   registry.AddCallbackGauge("promsidecar_operator_webhook_serving",
                             "1 while this replica's admission webhook server is listening.",

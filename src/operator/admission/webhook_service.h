@@ -54,6 +54,9 @@ struct WebhookServiceOptions {
   bool manage_configurations = true;
   WebhookConfigOptions configuration;
   inject::OperatorSettings settings;
+  // Audiences the API server accepts: refused for projected remote-write
+  // tokens (validate::ValidationContext::api_audiences).
+  std::vector<std::string> api_audiences;
   // How often the certificate is re-checked (leader) or re-read (others)
   // once everything is in place; retries while not are every second.
   std::chrono::seconds certificate_check_period{300};

@@ -5,6 +5,8 @@
 
 #include <string_view>
 
+#include "common/util/port_ref.h"
+
 namespace promsidecar::api {
 
 // Set by users on pods.
@@ -13,6 +15,9 @@ inline constexpr const char* kAgentSelectorAnnotation = "prometheus.operator.io/
 // Per-pod override of spec.sidecar.nativeSidecar: "always" | "never" | "auto".
 inline constexpr const char* kNativeSidecarAnnotation = "prometheus.operator.io/native-sidecar";
 inline constexpr const char* kLegacyScrapeAnnotation = "prometheus.io/scrape";
+// Scrape ports: numbers or container port names (the webhook checks names).
+inline constexpr const char* kPortAnnotation = "prometheus.operator.io/port";
+inline constexpr const char* kLegacyPortAnnotation = "prometheus.io/port";
 
 // Set by the webhook on pods it injected or skipped.
 inline constexpr const char* kInjectionLabel = "prometheus.operator.io/injection";  // injected | skipped
@@ -25,6 +30,9 @@ inline constexpr const char* kInjectedHashAnnotation = "prometheus.operator.io/i
 // The pod's own inputs to what was injected ("terminationGracePeriodSeconds=30"),
 // so the controller can tell from metadata alone what would be injected now.
 inline constexpr const char* kInjectionClassAnnotation = "prometheus.operator.io/injection-class";
+// The pod's named container ports ("http-metrics=8080"), for the agent, which
+// cannot see the containers, to resolve a port name.
+inline constexpr const char* kContainerPortsAnnotation = ports::kContainerPortsAnnotation;
 inline constexpr const char* kDefaultContainerAnnotation = "kubectl.kubernetes.io/default-container";
 
 // What the webhook injects.

@@ -5,8 +5,6 @@
 #include "operator/api/names.h"
 
 namespace promsidecar::cli {
-namespace {
-
 std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
   std::vector<std::string> out;
   for (const auto& item : in) {
@@ -21,8 +19,6 @@ std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
   }
   return out;
 }
-
-}  // namespace
 
 void AddSettingsFlags(CLI::App* cmd, SettingsFlags* f) {
   cmd->add_option("--agent-image", f->agent_image, "Default agent image (what would be injected now)");

@@ -15,6 +15,10 @@ class App;
 
 namespace promsidecar::cli {
 
+// Each element split at commas, empty parts dropped: a list flag may be
+// given as "a,b" or repeated.
+std::vector<std::string> SplitCommas(const std::vector<std::string>& in);
+
 // What is injected (inject::OperatorSettings); empty: the setting's default.
 struct SettingsFlags {
   std::string agent_image;

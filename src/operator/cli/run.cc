@@ -20,6 +20,7 @@
 #include "operator/cli/cluster_flags.h"
 #include "operator/controller/controller.h"
 #include "operator/leader/leader.h"
+#include "operator/validate/validate.h"
 
 namespace promsidecar::cli {
 namespace {
@@ -61,6 +62,8 @@ struct RunOptions {
   std::string webhook_failure_policy =
       admission::FailurePolicyName(admission::WebhookConfigOptions{}.failure_policy);
   int webhook_timeout_seconds = admission::WebhookConfigOptions{}.timeout_seconds;
+  // Empty: learnt from the API server's service-account issuer discovery.
+  std::vector<std::string> api_audiences;
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };
@@ -70,6 +73,27 @@ std::string DefaultIdentity() {
   gethostname(host, sizeof host - 1);
   std::random_device rd;
   return std::string(host) + "_" + std::to_string(rd() % 1000000);
+}
+
+// What the API server accepts tokens for, refused as a projected token's
+// audience: --api-audiences, or else its service-account issuer (which
+// Kubernetes uses as --api-audiences unless told otherwise) plus the
+// cluster-local name. Read once: a changed issuer needs an API server restart
+// and so, in practice, a new operator rollout too.
+std::vector<std::string> LearnApiAudiences(kube::Client& client, const std::vector<std::string>& flag) {
+  if (!flag.empty()) return flag;
+  auto discovery = client.GetPath("/.well-known/openid-configuration");
+  std::string issuer;
+  if (discovery.ok() && discovery->is_object() && (*discovery)["issuer"].is_string()) {
+    issuer = (*discovery)["issuer"].get<std::string>();
+  } else {
+    log::Warn(
+        "cannot read the API server's service-account issuer; projected-token audiences are checked against "
+        "the built-in names only (set --api-audiences to the API server's)",
+        {{"error",
+          discovery.ok() ? std::string("no issuer in the discovery document") : discovery.message()}});
+  }
+  return validate::DefaultApiAudiences(issuer);
 }
 
 }  // namespace
@@ -156,6 +180,11 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   app.add_option("--webhook.timeout-seconds", o.webhook_timeout_seconds,
                  "timeoutSeconds of both webhooks (the API server allows 1 to 30)")
       ->check(CLI::Range(admission::kMinWebhookTimeoutSeconds, admission::kMaxWebhookTimeoutSeconds));
+  app.add_option(
+      "--api-audiences", o.api_audiences,
+      "Audiences the API server accepts tokens for (its --api-audiences), comma-separated; refused "
+      "as projectedServiceAccountToken.audience. Default: the service-account issuer from "
+      "/.well-known/openid-configuration and https://kubernetes.default.svc.cluster.local");
   app.add_option("--log.level", o.log_level, "debug, info, warn or error");
   app.add_option("--log.format", o.log_format, "logfmt or json");
   try {
@@ -277,6 +306,11 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
     wopts.configuration.timeout_seconds = o.webhook_timeout_seconds;
     wopts.configuration.failure_policy = *failure_policy;
     wopts.settings = settings;
+    wopts.api_audiences = LearnApiAudiences(client, SplitCommas(o.api_audiences));
+    std::string audiences;
+    for (const auto& a : wopts.api_audiences) audiences += (audiences.empty() ? "" : ",") + a;
+    log::Info("refusing the API server's audiences for projected remote-write tokens",
+              {{"api_audiences", audiences}});
     webhooks = std::make_unique<admission::WebhookService>(client, cluster, wopts, registry);
   }
 

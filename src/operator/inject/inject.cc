@@ -6,8 +6,10 @@
 #include <optional>
 #include <set>
 
+#include "common/util/port_ref.h"
 #include "common/util/units.h"
 #include "operator/api/quantity.h"
+#include "operator/api/security_context.h"
 #include "operator/api/well_known.h"
 
 namespace promsidecar::inject {
@@ -299,6 +301,61 @@ bool AtLeast129(const std::string& version) {
   return major > 1 || (major == 1 && minor >= 29);
 }
 
+// The named TCP ports the agent may scrape: those of the app containers and of
+// native sidecars (init containers with restartPolicy Always, which keep
+// running). A plain init container has exited before the first scrape.
+std::vector<ports::NamedPort> ScrapeableNamedPorts(const json& spec) {
+  std::vector<ports::NamedPort> out;
+  for (const char* field : {"initContainers", "containers"}) {
+    const json& list = Get(spec, field);
+    if (!list.is_array()) continue;
+    for (const json& c : list) {
+      if (std::string_view(field) == "initContainers" && GetString(c, "restartPolicy") != "Always") continue;
+      const json& container_ports = Get(c, "ports");
+      if (!container_ports.is_array()) continue;
+      for (const json& p : container_ports) {
+        // The agent scrapes over TCP; a UDP or SCTP port of the same name is no target.
+        if (const std::string protocol = GetString(p, "protocol"); !protocol.empty() && protocol != "TCP")
+          continue;
+        const json& number = Get(p, "containerPort");
+        std::string name = GetString(p, "name");
+        if (name.empty() || !number.is_number_integer()) continue;
+        out.push_back({std::move(name), number.get<int>()});
+      }
+    }
+  }
+  return out;
+}
+
+// Checks the port names of the pod's scrape-port annotation against its
+// containers. Only names: a bad number is the agent's to report, as it has
+// always been. Returns a skip message when no port is left to scrape because
+// of a name, and adds a warning for every name that does not resolve.
+std::optional<std::string> CheckPortNames(const api::Labels& annotations, bool legacy,
+                                          const std::vector<ports::NamedPort>& named,
+                                          std::vector<std::string>* warnings) {
+  std::string key = api::kPortAnnotation;
+  auto it = annotations.find(key);
+  if (it == annotations.end() && legacy) {
+    key = api::kLegacyPortAnnotation;
+    it = annotations.find(key);
+  }
+  if (it == annotations.end()) return std::nullopt;
+  bool resolved = false;
+  std::string first_problem;
+  for (const std::string& part : ports::SplitPortList(it->second)) {
+    ports::PortRef ref = ports::Resolve(part, named);
+    if (ref.error == ports::PortError::kNone) resolved = true;
+    if (ref.error != ports::PortError::kUnknownName && ref.error != ports::PortError::kAmbiguousName)
+      continue;
+    std::string what = "annotation " + key + ": " + ports::ShowPart(part) + " " + ref.problem;
+    warnings->push_back("promsidecar: " + what + "; the agent skips that target");
+    if (first_problem.empty()) first_problem = std::move(what);
+  }
+  if (resolved || first_problem.empty()) return std::nullopt;
+  return first_problem + "; no port is left to scrape";
+}
+
 struct NativeDecision {
   bool native = false;
   std::string why;
@@ -461,22 +518,6 @@ ResourceValues BaseResources(const json& overrides, int64_t cpu_req, int64_t cpu
 
 // The fixed parts of every injected container are built once and copied:
 // building them from initializer lists costs several times a copy.
-json HardenedSecurityContext(const json& overrides) {
-  static const json kDefault = {
-      {"runAsNonRoot", true},
-      {"runAsUser", 65532},
-      {"runAsGroup", 65532},
-      {"readOnlyRootFilesystem", true},
-      {"allowPrivilegeEscalation", false},
-      {"privileged", false},
-      {"capabilities", {{"drop", {"ALL"}}}},
-      {"seccompProfile", {{"type", "RuntimeDefault"}}},
-  };
-  json sc = kDefault;
-  if (overrides.is_object()) sc.merge_patch(overrides);
-  return sc;
-}
-
 json DownwardEnv() {
   static const json kEnv = [] {
     json env = json::array();
@@ -737,6 +778,11 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
       }
     }
   }
+  const std::vector<ports::NamedPort> named_ports = ScrapeableNamedPorts(spec);
+  if (auto unresolved =
+          CheckPortNames(annotations, agent.sidecar.legacy_annotations, named_ports, &warnings)) {
+    return Skip(pod, "UnresolvedPortName", *unresolved, agent.Ref());
+  }
   NativeDecision native = DecideNative(pod, agent, facts, &warnings);
   if (!native.native && IsJobPod(pod)) {
     return Skip(pod, "JobWithoutNativeSidecar",
@@ -840,7 +886,7 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
   };
   // Assigned, not brace-initialised: a json initializer list copies its values.
   agent_container["env"] = DownwardEnv();
-  agent_container["securityContext"] = HardenedSecurityContext(agent.sidecar.security_context);
+  agent_container["securityContext"] = api::SidecarSecurityContext(agent.sidecar.security_context);
   std::vector<json> containers;
   std::string prometheus_version;
   if (!prometheus_engine) {
@@ -894,7 +940,7 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
           std::string("--storage.agent.path=") + api::kWalDir, "--web.listen-address=127.0.0.1:" + prom_port,
           "--web.enable-lifecycle"}},
         {"resources", ResourcesJson(main_res)},
-        {"securityContext", HardenedSecurityContext(agent.sidecar.security_context)},
+        {"securityContext", api::SidecarSecurityContext(agent.sidecar.security_context)},
         {"terminationMessagePolicy", "FallbackToLogsOnError"},
         {"volumeMounts",
          {Mount(api::kRenderedVolumeName, api::kRenderedDir, true),
@@ -983,6 +1029,8 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
        "terminationGracePeriodSeconds=" + std::to_string(GracePeriodSeconds(spec))},
   };
   if (prometheus_engine) new_annotations[api::kPrometheusVersionAnnotation] = prometheus_version;
+  if (!named_ports.empty())
+    new_annotations[api::kContainerPortsAnnotation] = ports::FormatNamedPorts(named_ports);
   const json& app_containers = Get(spec, "containers");
   if (!native.native && !annotations.count(api::kDefaultContainerAnnotation) && app_containers.is_array() &&
       !app_containers.empty()) {
@@ -1027,7 +1075,7 @@ json StripInjection(const json& pod) {
       for (const char* key :
            {api::kAgentLabel, api::kInjectionLabel, api::kStatusAnnotation, api::kSkipReasonAnnotation,
             api::kAgentVersionAnnotation, api::kPrometheusVersionAnnotation, api::kInjectedHashAnnotation,
-            api::kInjectionClassAnnotation}) {
+            api::kInjectionClassAnnotation, api::kContainerPortsAnnotation}) {
         meta[field].erase(key);
       }
     }

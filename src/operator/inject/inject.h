@@ -104,8 +104,8 @@ struct InjectionResult {
   // Machine-readable cause for kSkipped/kNotApplicable (metrics, Events):
   // HostNetwork, Windows, JobWithoutNativeSidecar, NameCollision, NoAgent,
   // AgentNotFound, AmbiguousAgent, BadAgentSelector, AgentNotSidecar,
-  // NamespaceNotAdmitted, AgentPaused, LimitRange, NotOptedIn,
-  // NamespaceExcluded, InvalidPod.
+  // NamespaceNotAdmitted, AgentPaused, LimitRange, UnresolvedPortName,
+  // NotOptedIn, NamespaceExcluded, InvalidPod.
   std::string reason;
   std::string message;                             // one human sentence: what happened and why
   nlohmann::json patch = nlohmann::json::array();  // RFC 6902, relative to the input pod

@@ -7,6 +7,7 @@
 
 #include "common/util/units.h"
 #include "operator/api/quantity.h"
+#include "operator/api/security_context.h"
 #include "operator/validate/field_fates.h"
 
 namespace promsidecar::validate {
@@ -116,8 +117,27 @@ void CollectSecretOrCm(const std::optional<api::SecretOrConfigMap>& s, const std
   CollectSelector(s->config_map, path + ".configMap", true, refs);
 }
 
-void CheckRemoteWrite(const api::RemoteWrite& rw, const std::string& path, std::vector<FieldError>* out,
-                      std::vector<Reference>* refs) {
+std::string NormalizeAudience(std::string_view audience) {
+  size_t b = audience.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  size_t e = audience.find_last_not_of(" \t\r\n");
+  std::string out(audience.substr(b, e - b + 1));
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  while (!out.empty() && out.back() == '/') out.pop_back();
+  return out;
+}
+
+// The in-cluster names of the API server: kubernetes, kubernetes.default and
+// kubernetes.default.svc[.<cluster domain>], as the host of an audience.
+bool NamesInClusterApiServer(const std::string& normalized) {
+  std::string_view host = normalized;
+  if (size_t sep = host.find("://"); sep != std::string_view::npos) host.remove_prefix(sep + 3);
+  host = host.substr(0, host.find_first_of(":/?#"));
+  return host == "kubernetes" || host == "kubernetes.default" || host.starts_with("kubernetes.default.");
+}
+
+void CheckRemoteWrite(const api::RemoteWrite& rw, const std::string& path, const ValidationContext& ctx,
+                      std::vector<FieldError>* out, std::vector<Reference>* refs) {
   if (!rw.url.empty()) {
     if (Status st = CheckUrl(rw.url, {"http", "https"}); !st) {
       AddError(out, path + ".url", RedactUrl(rw.url), st.message());
@@ -162,6 +182,13 @@ void CheckRemoteWrite(const api::RemoteWrite& rw, const std::string& path, std::
                "use basicAuth for Basic credentials");
     }
     CollectSelector(rw.authorization->credentials, path + ".authorization.credentials", false, refs);
+    if (az.projected_token) {
+      const std::string& audience = az.projected_token->audience;
+      // An empty one is already reported as required (api::ParseAgent).
+      if (auto why = ForbiddenTokenAudience(audience, ctx.api_audiences); why && !audience.empty()) {
+        AddError(out, path + ".authorization.projectedServiceAccountToken.audience", Show(audience), *why);
+      }
+    }
   }
   if (rw.oauth2) {
     if (!rw.oauth2->token_url.empty()) {
@@ -214,6 +241,37 @@ const std::vector<std::string>& FieldsForbiddenInSidecarMode() {
     return fields;
   }();
   return kFields;
+}
+
+std::optional<std::string> ForbiddenTokenAudience(const std::string& audience,
+                                                  const std::vector<std::string>& api_audiences) {
+  static const std::string kFix =
+      "; use the audience your remote-write backend accepts, e.g. its own URL (https://metrics.example.com)";
+  const std::string a = NormalizeAudience(audience);
+  if (a.empty())
+    return "must not be blank: Kubernetes would issue the token for the API server's audience" + kFix;
+  if (a == "api" || NamesInClusterApiServer(a)) {
+    return "names the Kubernetes API server: the API server would accept the token, and every injected pod "
+           "would send it to the remote-write URL" +
+           kFix;
+  }
+  for (const std::string& api : api_audiences) {
+    if (!NormalizeAudience(api).empty() && NormalizeAudience(api) == a) {
+      return "is an audience the API server accepts (its --api-audiences, as the operator learnt them): "
+             "every "
+             "injected pod would send a token for the Kubernetes API to the remote-write URL" +
+             kFix;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> DefaultApiAudiences(const std::string& issuer) {
+  std::vector<std::string> out;
+  if (!issuer.empty()) out.push_back(issuer);
+  if (NormalizeAudience(issuer) != "https://kubernetes.default.svc.cluster.local")
+    out.push_back("https://kubernetes.default.svc.cluster.local");
+  return out;
 }
 
 std::string RedactUrl(const std::string& url) {
@@ -298,7 +356,7 @@ std::vector<FieldError> Validate(const json& object, const ValidationContext& ct
   std::map<std::string, size_t> names;
   for (size_t i = 0; i < agent.remote_write.size(); ++i) {
     std::string path = "spec.remoteWrite[" + std::to_string(i) + "]";
-    CheckRemoteWrite(agent.remote_write[i], path, &out, &refs);
+    CheckRemoteWrite(agent.remote_write[i], path, ctx, &out, &refs);
     const std::string& name = agent.remote_write[i].name;
     if (name.empty()) continue;
     if (auto [it, inserted] = names.emplace(name, i); !inserted) {
@@ -337,10 +395,14 @@ std::vector<FieldError> Validate(const json& object, const ValidationContext& ct
              "must be at least 16Mi: smaller WALs cannot hold one segment per sender");
   }
   CheckResources(agent.sidecar.resources, &out);
-  if (agent.sidecar.security_context.is_object() &&
-      agent.sidecar.security_context.value("privileged", false)) {
-    AddError(&out, "spec.sidecar.securityContext.privileged", "true",
-             "the agent never needs privileges: remove the field or set it to false");
+  // Judged as injected, merged over the defaults: a namespace enforcing the
+  // restricted Pod Security level would reject every pod the agent serves.
+  for (const api::RestrictedViolation& v :
+       api::CheckRestricted(api::SidecarSecurityContext(agent.sidecar.security_context))) {
+    AddError(&out, "spec.sidecar.securityContext." + v.field, v.value,
+             v.message +
+                 " (merged over the agent's hardened defaults, the injected containers must pass Pod "
+                 "Security Admission \"restricted\"); change or remove the override");
   }
 
   if (agent.sidecar.is_default) {

@@ -7,6 +7,7 @@
 // what is allowed.
 #pragma once
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,12 +29,33 @@ struct ValidationContext {
   // False when the caller could not list them: then no missing-reference
   // warnings are produced.
   bool references_known = true;
+  // Audiences the API server accepts tokens for (its --api-audiences), as the
+  // operator learnt them (ApiAudiences); refused as a projected token's
+  // audience besides the fixed kubernetes.default.svc spellings.
+  std::vector<std::string> api_audiences;
 };
 
 std::vector<api::FieldError> Validate(const nlohmann::json& agent, const ValidationContext& ctx);
 
 // The spec fields a Sidecar agent must not set (shards is allowed up to 1).
 const std::vector<std::string>& FieldsForbiddenInSidecarMode();
+
+// Why `audience` must not be a projected remote-write token's audience, or
+// nullopt when it may be: the API server would accept such a token, so every
+// injected pod would hand a credential for the Kubernetes API to whatever URL
+// the agent names. Refused: blank, "api", the in-cluster API server's names
+// (kubernetes, kubernetes.default, kubernetes.default.svc*, with or without a
+// scheme, port or path) and any of api_audiences. Compared without case,
+// surrounding blanks or a trailing slash, so a near-spelling does not slip by.
+std::optional<std::string> ForbiddenTokenAudience(const std::string& audience,
+                                                  const std::vector<std::string>& api_audiences);
+
+// The audiences the API server accepts when the operator is not told them
+// (--api-audiences): the service-account issuer (from the API server's
+// /.well-known/openid-configuration; Kubernetes defaults --api-audiences to
+// it) and https://kubernetes.default.svc.cluster.local. An empty issuer (the
+// discovery failed) leaves the fixed one.
+std::vector<std::string> DefaultApiAudiences(const std::string& issuer);
 
 // "https://user:pw@host/p?token=x" → "https://host/p?<redacted>": safe to show.
 std::string RedactUrl(const std::string& url);

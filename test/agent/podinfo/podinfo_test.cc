@@ -118,6 +118,53 @@ TEST(DeriveScrapeJob, SeveralPorts) {
   EXPECT_EQ(model::Get(d.job.static_configs[1].labels, "instance"), kPod.name + ":9090");
 }
 
+// Names resolve through the container-ports annotation the webhook writes;
+// an unresolvable name skips that target and says why.
+struct NamedPortCase {
+  std::string port;
+  std::string container_ports;  // empty: annotation absent
+  std::vector<std::string> want_targets;
+  std::string problem_substr;  // empty: no problem expected
+};
+
+TEST(DeriveScrapeJob, NamedPortsTable) {
+  const std::string declared = "http=8080,http-metrics=9102,sidecar-admin=15000";
+  const NamedPortCase cases[] = {
+      {"http-metrics", declared, {"127.0.0.1:9102"}, ""},
+      {"http", declared, {"127.0.0.1:8080"}, ""},
+      {"sidecar-admin", declared, {"127.0.0.1:15000"}, ""},
+      {"8080", declared, {"127.0.0.1:8080"}, ""},
+      {"http-metrics,9102,http", declared, {"127.0.0.1:9102", "127.0.0.1:8080"}, ""},
+      {"http-metrics,grpc", declared, {"127.0.0.1:9102"}, "\"grpc\" is not a port number nor a port name"},
+      {"grpc", declared, {}, "they declare: http http-metrics sidecar-admin"},
+      {"http-metrics", "", {}, "declare no named ports"},
+      {"http", "http=8080,http=8081", {}, "declare as 8080 and 8081"},
+      {"http", "http=8080,http=8080", {"127.0.0.1:8080"}, ""},
+  };
+  for (const NamedPortCase& c : cases) {
+    auto a = A({{"prometheus.operator.io/port", c.port}});
+    if (!c.container_ports.empty()) a["prometheus.operator.io/container-ports"] = c.container_ports;
+    auto d = DeriveScrapeJob(a, {}, kPod, Defaults());
+    std::vector<std::string> targets;
+    for (const auto& sc : d.job.static_configs)
+      targets.insert(targets.end(), sc.targets.begin(), sc.targets.end());
+    EXPECT_EQ(targets, c.want_targets) << c.port;
+    EXPECT_EQ(d.scrape, !c.want_targets.empty()) << c.port;
+    if (c.problem_substr.empty()) {
+      EXPECT_TRUE(d.problems.empty()) << c.port << ": " << d.problems[0].problem;
+      continue;
+    }
+    ASSERT_EQ(d.problems.size(), 1u) << c.port;
+    EXPECT_EQ(d.problems[0].annotation, "prometheus.operator.io/port");
+    EXPECT_NE(d.problems[0].problem.find(c.problem_substr), std::string::npos) << d.problems[0].problem;
+    EXPECT_NE(d.problems[0].problem.find("that target is skipped"), std::string::npos);
+    // Nothing left to scrape: the reason says which name did not resolve.
+    if (!d.scrape) {
+      EXPECT_NE(d.reason.find(c.problem_substr), std::string::npos) << d.reason;
+    }
+  }
+}
+
 struct InvalidCase {
   std::string key;
   std::string value;

@@ -191,6 +191,19 @@ TEST(CacheFacts, ValidationReadsNamesNotData) {
   auto elsewhere = facts.ContextFor("team-a");
   ASSERT_TRUE(elsewhere.ok());
   EXPECT_FALSE(elsewhere->references_known);
+  EXPECT_TRUE(elsewhere->api_audiences.empty());
+}
+
+TEST(CacheFacts, ValidationGetsTheApiServerAudiences) {
+  testing::FakeCluster cluster;
+  const std::vector<std::string> audiences{"https://issuer.example.com",
+                                           "https://kubernetes.default.svc.cluster.local"};
+  admission::CacheFacts facts(cluster, audiences);
+  for (const char* ns : {"mon", "team-a"}) {
+    auto ctx = facts.ContextFor(ns);
+    ASSERT_TRUE(ctx.ok()) << ctx.message();
+    EXPECT_EQ(ctx->api_audiences, audiences) << ns;
+  }
 }
 
 }  // namespace

@@ -133,6 +133,11 @@ const std::map<std::string, Expectation>& Expectations() {
       {"projected-token-native", {Outcome::kInjected, "", 1, "monitoring/agent-example"}},
       {"projected-token-regular", {Outcome::kInjected, "", 0, "monitoring/agent-example"}},
       {"projected-token-engine-prometheus", {Outcome::kInjected, "", 1, "monitoring/agent-example"}},
+      {"named-port-second-container", {Outcome::kInjected, "", 1}},
+      {"named-port-native-sidecar", {Outcome::kInjected, "", 1}},
+      {"named-port-partly-unknown", {Outcome::kInjected, "", 1}},
+      {"named-port-unknown", {Outcome::kSkipped, "UnresolvedPortName"}},
+      {"named-port-ambiguous", {Outcome::kSkipped, "UnresolvedPortName"}},
       {"already-injected", {Outcome::kAlreadyInjected, ""}},
       {"reinvocation-mesh-reorder", {Outcome::kAlreadyInjected, ""}},
   };

@@ -382,5 +382,168 @@ TEST(Decide, LogLevelAndFormatBecomeFlagsOfTheInjectedContainers) {
   }
 }
 
+// ---------- named scrape ports ----------
+
+json Container(const std::string& name, json ports, const std::string& restart_policy = "") {
+  json c = {{"name", name}, {"image", name + ":1"}, {"ports", json::array()}};
+  for (const auto& [port_name, number] : ports.items()) {
+    c["ports"].push_back({{"name", port_name}, {"containerPort", number}});
+  }
+  if (!restart_policy.empty()) c["restartPolicy"] = restart_policy;
+  return c;
+}
+
+struct NamedPortCase {
+  std::string name;
+  std::string port_annotation;
+  json containers;
+  json init_containers;  // null: none
+  Outcome want_outcome;
+  std::string want_container_ports;  // the annotation for the agent; empty: absent
+  std::string warning_substr;        // empty: no warning (on a skip: the skip's message)
+  bool legacy_agent = false;
+  std::string annotation_key = api::kPortAnnotation;
+};
+
+TEST(DecideNamedPorts, Table) {
+  const json app = Container("app", {{"http", 8080}});
+  const json exporter = Container("exporter", {{"http-metrics", 9102}});
+  const NamedPortCase cases[] = {
+      {"name in the first container",
+       "http",
+       {app, exporter},
+       nullptr,
+       Outcome::kInjected,
+       "http=8080,http-metrics=9102",
+       ""},
+      {"name in the second container",
+       "http-metrics",
+       {app, exporter},
+       nullptr,
+       Outcome::kInjected,
+       "http=8080,http-metrics=9102",
+       ""},
+      {"name in a native sidecar",
+       "admin",
+       {app},
+       {Container("proxy", {{"admin", 15000}}, "Always")},
+       Outcome::kInjected,
+       "admin=15000,http=8080",
+       ""},
+      // A plain init container has exited before the first scrape.
+      {"name in a plain init container",
+       "migrate-stats",
+       {app},
+       {Container("migrate", {{"migrate-stats", 7000}})},
+       Outcome::kSkipped,
+       "",
+       "\"migrate-stats\" is not a port number nor a port name of the pod's containers "
+       "(they declare: http); no port is left to scrape"},
+      {"unknown name",
+       "grpc",
+       {app, exporter},
+       nullptr,
+       Outcome::kSkipped,
+       "",
+       "they declare: http http-metrics"},
+      {"unknown name beside a number",
+       "9090,grpc",
+       {app},
+       nullptr,
+       Outcome::kInjected,
+       "http=8080",
+       "annotation prometheus.operator.io/port: \"grpc\" is not a port number nor a port name of the pod's "
+       "containers (they declare: http); the agent skips that target"},
+      {"unknown name beside a known one",
+       "http, grpc",
+       {app},
+       nullptr,
+       Outcome::kInjected,
+       "http=8080",
+       "\"grpc\" is not a port number"},
+      {"ambiguous name",
+       "metrics",
+       {Container("a", {{"metrics", 8080}}), Container("b", {{"metrics", 9102}})},
+       nullptr,
+       Outcome::kSkipped,
+       "",
+       "containers of the pod declare as 8080 and 9102; use the number instead"},
+      {"the same name and number twice",
+       "metrics",
+       {Container("a", {{"metrics", 8080}}), Container("b", {{"metrics", 8080}})},
+       nullptr,
+       Outcome::kInjected,
+       "metrics=8080,metrics=8080",
+       ""},
+      // The agent scrapes over TCP: a UDP port's name is not a target.
+      {"name of a UDP port",
+       "dns",
+       {json::parse(R"({"name": "app", "image": "app:1", "ports": [
+           {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+           {"name": "http", "containerPort": 8080, "protocol": "TCP"}]})")},
+       nullptr,
+       Outcome::kSkipped,
+       "",
+       "(they declare: http)"},
+      // Numbers are not the webhook's to judge, as before: the agent reports a bad one.
+      {"numeric port unchanged", "8080", {app}, nullptr, Outcome::kInjected, "http=8080", ""},
+      {"bad number left to the agent", "99999", {app}, nullptr, Outcome::kInjected, "http=8080", ""},
+      {"no named ports at all",
+       "metrics",
+       {Container("app", json::object())},
+       nullptr,
+       Outcome::kSkipped,
+       "",
+       "the pod's containers declare no named ports"},
+      {"legacy annotation of a legacy agent",
+       "grpc",
+       {app},
+       nullptr,
+       Outcome::kSkipped,
+       "",
+       "annotation prometheus.io/port: \"grpc\"",
+       true,
+       api::kLegacyPortAnnotation},
+      {"legacy annotation ignored without legacy",
+       "grpc",
+       {app},
+       nullptr,
+       Outcome::kInjected,
+       "http=8080",
+       "",
+       false,
+       api::kLegacyPortAnnotation},
+  };
+  for (const NamedPortCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    json pod = Pod({{api::kScrapeAnnotation, "true"}, {c.annotation_key, c.port_annotation}});
+    pod["spec"]["containers"] = c.containers;
+    if (!c.init_containers.is_null()) pod["spec"]["initContainers"] = c.init_containers;
+    ClusterFacts f = Facts({MakeAgent("apps", "a", {{"legacyAnnotations", c.legacy_agent}})});
+    InjectionResult r = Decide(pod, "apps", f);
+    ASSERT_EQ(r.outcome, c.want_outcome) << r.message;
+    json mutated = pod.patch(r.patch);
+    const json& annotations = mutated["metadata"]["annotations"];
+    if (c.want_outcome == Outcome::kSkipped) {
+      EXPECT_EQ(r.reason, "UnresolvedPortName");
+      EXPECT_NE(r.message.find(c.warning_substr), std::string::npos) << r.message;
+      EXPECT_NE(annotations.value(api::kSkipReasonAnnotation, "").find(c.warning_substr), std::string::npos);
+      ASSERT_EQ(r.warnings.size(), 1u);
+      EXPECT_NE(r.warnings[0].find(c.warning_substr), std::string::npos) << r.warnings[0];
+      EXPECT_FALSE(annotations.contains(api::kContainerPortsAnnotation));
+      continue;
+    }
+    EXPECT_EQ(annotations.value(api::kContainerPortsAnnotation, ""), c.want_container_ports);
+    if (c.warning_substr.empty()) {
+      EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+    } else {
+      ASSERT_EQ(r.warnings.size(), 1u);
+      EXPECT_NE(r.warnings[0].find(c.warning_substr), std::string::npos) << r.warnings[0];
+    }
+    // The controller re-runs Decide on the stripped pod: the annotation must go.
+    EXPECT_FALSE(StripInjection(mutated)["metadata"]["annotations"].contains(api::kContainerPortsAnnotation));
+  }
+}
+
 }  // namespace
 }  // namespace promsidecar::inject

@@ -283,6 +283,123 @@ TEST(Validate, ProjectedServiceAccountTokenAuthorization) {
   }
 }
 
+TEST(ForbiddenTokenAudience, Table) {
+  const std::vector<std::string> api = {"https://oidc.eks.eu-west-1.amazonaws.com/id/ABC", "sts.example.com"};
+  struct Case {
+    std::string audience;
+    bool forbidden;
+    std::string message_part;
+  } cases[] = {
+      {"https://metrics.example.com", false, ""},
+      {"metrics", false, ""},
+      {"https://metrics.example.com/api/v1/write", false, ""},
+      // Not the API server, though they look alike.
+      {"https://kubernetes-metrics.example.com", false, ""},
+      {"https://kubernetes.example.com", false, ""},
+      {"apis", false, ""},
+      {"https://oidc.eks.eu-west-1.amazonaws.com/id/ABCD", false, ""},
+      // The in-cluster API server, any spelling.
+      {"https://kubernetes.default.svc", true, "names the Kubernetes API server"},
+      {"https://kubernetes.default.svc.cluster.local", true, "names the Kubernetes API server"},
+      {"https://kubernetes.default.svc.corp.internal:443/", true, "names the Kubernetes API server"},
+      {"kubernetes.default.svc", true, "names the Kubernetes API server"},
+      {"kubernetes.default.svc.cluster.local", true, "names the Kubernetes API server"},
+      {"HTTPS://Kubernetes.Default.SVC", true, "names the Kubernetes API server"},
+      {"http://kubernetes.default.svc", true, "names the Kubernetes API server"},
+      {"https://kubernetes.default", true, "names the Kubernetes API server"},
+      {"https://kubernetes", true, "names the Kubernetes API server"},
+      {"kubernetes", true, "names the Kubernetes API server"},
+      {"api", true, "names the Kubernetes API server"},
+      {" API ", true, "names the Kubernetes API server"},
+      {"   ", true, "must not be blank"},
+      {"", true, "must not be blank"},
+      // What the API server was configured with.
+      {"https://oidc.eks.eu-west-1.amazonaws.com/id/ABC", true, "an audience the API server accepts"},
+      {"https://oidc.eks.eu-west-1.amazonaws.com/id/ABC/", true, "an audience the API server accepts"},
+      {"STS.example.com", true, "an audience the API server accepts"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE("\"" + c.audience + "\"");
+    auto why = ForbiddenTokenAudience(c.audience, api);
+    ASSERT_EQ(why.has_value(), c.forbidden) << why.value_or("");
+    if (!why) continue;
+    EXPECT_NE(why->find(c.message_part), std::string::npos) << *why;
+    EXPECT_NE(why->find("use the audience your remote-write backend accepts"), std::string::npos) << *why;
+  }
+}
+
+TEST(DefaultApiAudiences, IssuerAndTheClusterLocalName) {
+  EXPECT_EQ(
+      DefaultApiAudiences("https://oidc.example.com"),
+      (std::vector<std::string>{"https://oidc.example.com", "https://kubernetes.default.svc.cluster.local"}));
+  EXPECT_EQ(DefaultApiAudiences("https://kubernetes.default.svc.cluster.local"),
+            (std::vector<std::string>{"https://kubernetes.default.svc.cluster.local"}));
+  EXPECT_EQ(DefaultApiAudiences(""),
+            (std::vector<std::string>{"https://kubernetes.default.svc.cluster.local"}));
+}
+
+TEST(Validate, ProjectedTokenAudienceTheApiServerAcceptsIsRefused) {
+  const std::string path = "spec.remoteWrite[1].authorization.projectedServiceAccountToken.audience";
+  struct Case {
+    std::string audience;
+    std::vector<std::string> api_audiences;
+    bool refused;
+  } cases[] = {
+      {"https://metrics.example.com", {"https://issuer.example.com"}, false},
+      {"https://kubernetes.default.svc", {}, true},
+      {"https://issuer.example.com", {"https://issuer.example.com"}, true},
+      // Learnt audiences are the context's: without them only the fixed names are refused.
+      {"https://issuer.example.com", {}, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.audience);
+    json j = Agent();
+    j["spec"]["remoteWrite"].push_back(
+        {{"url", "https://b.example.com/write"},
+         {"authorization", {{"projectedServiceAccountToken", {{"audience", c.audience}}}}}});
+    ValidationContext ctx = Ctx();
+    ctx.api_audiences = c.api_audiences;
+    auto errors = Errors(Validate(j, ctx));
+    if (!c.refused) {
+      EXPECT_TRUE(errors.empty()) << api::JoinErrors(errors);
+      continue;
+    }
+    ASSERT_EQ(errors.size(), 1u) << api::JoinErrors(errors);
+    EXPECT_EQ(errors[0].path, path);
+    EXPECT_EQ(errors[0].value, c.audience);
+  }
+}
+
+TEST(Validate, SecurityContextOverridesMustKeepPodSecurityRestricted) {
+  struct Case {
+    std::string name;
+    json security_context;
+    std::vector<std::string> error_paths;
+  } cases[] = {
+      {"another user", {{"runAsUser", 10001}, {"runAsGroup", 10001}}, {}},
+      {"privileged", {{"privileged", true}}, {"spec.sidecar.securityContext.privileged"}},
+      {"escalation and a capability",
+       {{"allowPrivilegeEscalation", true}, {"capabilities", {{"add", {"SYS_ADMIN"}}}}},
+       {"spec.sidecar.securityContext.allowPrivilegeEscalation",
+        "spec.sidecar.securityContext.capabilities.add"}},
+      {"seccomp removed by a null",
+       {{"seccompProfile", nullptr}},
+       {"spec.sidecar.securityContext.seccompProfile.type"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    json j = Agent();
+    j["spec"]["sidecar"] = {{"securityContext", c.security_context}};
+    std::vector<std::string> paths;
+    for (const FieldError& e : Errors(Validate(j, Ctx()))) {
+      paths.push_back(e.path);
+      EXPECT_NE(e.message.find("Pod Security Admission \"restricted\""), std::string::npos) << e.message;
+      EXPECT_NE(e.message.find("change or remove the override"), std::string::npos) << e.message;
+    }
+    EXPECT_EQ(paths, c.error_paths);
+  }
+}
+
 TEST(Validate, SidecarSettings) {
   json j = Agent();
   j["spec"]["sidecar"] = {
