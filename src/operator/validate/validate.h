@@ -35,9 +35,6 @@ std::vector<api::FieldError> Validate(const nlohmann::json& agent, const Validat
 // The spec fields a Sidecar agent must not set (shards is allowed up to 1).
 const std::vector<std::string>& FieldsForbiddenInSidecarMode();
 
-// "https://user:pw@host/p?token=x" → "https://host/p?<redacted>": safe to show.
-std::string RedactUrl(const std::string& url);
-
 // Whether `url` is an absolute http(s) URL with a host and a valid port;
 // the error says why not. `schemes` lists the allowed schemes.
 Status CheckUrl(const std::string& url, const std::vector<std::string>& schemes);
