@@ -18,13 +18,14 @@ namespace promsidecar::http {
 //     names from values safely;
 //   - the fragment is dropped.
 // "https://u:p@h:8443/w?api_key=s#f" → "https://<redacted>@h:8443/w?<redacted>".
-// Without "scheme://" the text up to the first '/' is the authority
-// ("u:p@h/w" → "<redacted>@h/w"). Text that is not a URL, whose secrets could
-// sit anywhere, becomes "<redacted>" as a whole: a character a URL cannot hold
-// (space, control, quote, backslash, non-ASCII), an invalid scheme before
-// "://", or an '@' in the path when there is no "scheme://" to say where the
-// authority ends ("https:/u:p@h"). With "scheme://" an '@' in the path is a
-// path character and kept. Pure.
+// Without "scheme://" the text up to the first '/', '?' or '#' is the
+// authority ("u:p@h/w" → "<redacted>@h/w").
+// Text whose secrets could sit anywhere becomes "<redacted>" as a whole: a
+// character a URL cannot hold (space, control, quote, backslash, non-ASCII),
+// an invalid scheme before "://", or an '@' after the authority — a '/', '?'
+// or '#' in a password ends the authority early ("https://u:pa/ss@h"), as do
+// wrong slashes ("https:/u:p@h"), so such an '@' is never taken for a path's.
+// Idempotent: the marker itself passes through. Pure.
 std::string RedactUrl(std::string_view url);
 
 // Whether `scheme` is a URL scheme by RFC 3986 (a letter, then letters,
