@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/http/url.h"
 #include "common/util/units.h"
 
 namespace promsidecar::config {
@@ -109,23 +110,6 @@ struct ParsedUrl {
   std::string host;
   std::string port;
 };
-
-// The URL with any password in its userinfo replaced, safe to echo.
-std::string RedactUrl(std::string_view url) {
-  size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  size_t auth_start = scheme_end + 3;
-  size_t auth_end = url.find_first_of("/?#", auth_start);
-  if (auth_end == std::string_view::npos) auth_end = url.size();
-  std::string_view authority = url.substr(auth_start, auth_end - auth_start);
-  size_t at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  std::string_view userinfo = authority.substr(0, at);
-  size_t colon = userinfo.find(':');
-  if (colon == std::string_view::npos) return std::string(url);
-  return std::string(url.substr(0, auth_start)) + std::string(userinfo.substr(0, colon)) + ":xxxxx" +
-         std::string(url.substr(auth_start + at));
-}
 
 bool ValidPort(std::string_view port) {
   if (port.empty() || port.size() > 5) return false;
@@ -534,8 +518,9 @@ std::optional<OAuth2> ReadOAuth2(MapReader& parent) {
   if (!r.String("token_url", o.token_url) || o.token_url.empty()) {
     r.ctx().Error(r.line(), r.Path("token_url"), "is required for oauth2");
   } else if (!ParseHttpUrl(o.token_url)) {
-    r.ctx().Error(r.LineOfKey("token_url"), r.Path("token_url"),
-                  "must be an http:// or https:// URL with a host, got " + Quote(RedactUrl(o.token_url)));
+    r.ctx().Error(
+        r.LineOfKey("token_url"), r.Path("token_url"),
+        "must be an http:// or https:// URL with a host, got " + Quote(http::RedactUrl(o.token_url)));
   }
   r.StringList("scopes", o.scopes);
   r.StringMap("endpoint_params", o.endpoint_params, nullptr);
@@ -951,7 +936,7 @@ RemoteWriteConfig ReadRemoteWrite(Ctx& ctx, const YAML::Node& item, const std::s
     ctx.Error(r.line(), r.Path("url"), "is required (the remote-write endpoint, http:// or https://)");
   } else if (!ParseHttpUrl(rw.url)) {
     ctx.Error(r.LineOfKey("url"), r.Path("url"),
-              "must be an http:// or https:// URL with a host, got " + Quote(RedactUrl(rw.url)));
+              "must be an http:// or https:// URL with a host, got " + Quote(http::RedactUrl(rw.url)));
   }
   r.String("name", rw.name);
   if (r.Duration("remote_timeout", rw.remote_timeout) && rw.remote_timeout.count() == 0) {
@@ -991,7 +976,7 @@ RemoteWriteConfig ReadRemoteWrite(Ctx& ctx, const YAML::Node& item, const std::s
   ReadTlsKey(r, "tls_config", rw.tls_config);
   if (r.String("proxy_url", rw.proxy_url) && !rw.proxy_url.empty() && !ParseHttpUrl(rw.proxy_url)) {
     ctx.Error(r.LineOfKey("proxy_url"), r.Path("proxy_url"),
-              "must be an http:// or https:// URL with a host, got " + Quote(RedactUrl(rw.proxy_url)));
+              "must be an http:// or https:// URL with a host, got " + Quote(http::RedactUrl(rw.proxy_url)));
   }
   rw.queue_config = ReadQueue(r);
   std::string message;

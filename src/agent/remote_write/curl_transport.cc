@@ -10,6 +10,7 @@
 #include <string>
 
 #include "agent/remote_write/auth.h"
+#include "common/http/url.h"
 #include "common/util/base64.h"
 
 namespace promsidecar::remote_write {
@@ -99,7 +100,7 @@ Result<ServerNameOverride> MakeServerNameOverride(const std::string& url, const 
   if (!u) return MakeError("out of memory");
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> guard(u, &curl_url_cleanup);
   if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
-    return MakeError("remote_write url \"" + RedactUrl(url) + "\" cannot be parsed");
+    return MakeError("remote_write url \"" + http::RedactUrl(url) + "\" cannot be parsed");
   }
   char* host = nullptr;
   char* port = nullptr;
@@ -107,7 +108,7 @@ Result<ServerNameOverride> MakeServerNameOverride(const std::string& url, const 
       curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
     curl_free(host);
     curl_free(port);
-    return MakeError("remote_write url \"" + RedactUrl(url) + "\" has no host");
+    return MakeError("remote_write url \"" + http::RedactUrl(url) + "\" has no host");
   }
   ServerNameOverride o;
   std::string h = host, p = port;
@@ -146,7 +147,7 @@ struct CurlTransport::Impl {
     if (token_curl) curl_easy_cleanup(token_curl);
   }
 
-  std::string Where() const { return "remote_write " + RedactUrl(config.url); }
+  std::string Where() const { return "remote_write " + http::RedactUrl(config.url); }
 
   // Options shared by the write and the token requests.
   void CommonOptions(CURL* c, std::chrono::milliseconds timeout) {
@@ -204,7 +205,7 @@ struct CurlTransport::Impl {
     resp.max_body = 64 * 1024;
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnBody);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    std::string where = "oauth2 token_url " + RedactUrl(o.token_url);
+    std::string where = "oauth2 token_url " + http::RedactUrl(o.token_url);
     auto r = Perform(c, where);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
     if (!r) return r.error();

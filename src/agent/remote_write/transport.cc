@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "common/http/url.h"
+
 namespace promsidecar::remote_write {
 
 namespace {
@@ -38,43 +40,43 @@ bool IsReservedHeader(std::string_view name) {
 
 Status ValidateTransportConfig(const TransportConfig& c) {
   if (!StartsWithIgnoreCase(c.url, "http://") && !StartsWithIgnoreCase(c.url, "https://")) {
-    return MakeError("remote_write url \"" + RedactUrl(c.url) +
+    return MakeError("remote_write url \"" + http::RedactUrl(c.url) +
                      "\": must start with http:// or https://; fix the url field");
   }
   int methods = c.basic_auth.has_value() + c.authorization.has_value() + c.oauth2.has_value();
   if (methods > 1) {
-    return MakeError("remote_write " + RedactUrl(c.url) +
+    return MakeError("remote_write " + http::RedactUrl(c.url) +
                      ": at most one of basic_auth, authorization and oauth2 may be set; remove the others");
   }
   for (const auto& [name, value] : c.headers) {
     if (IsReservedHeader(name)) {
-      return MakeError("remote_write " + RedactUrl(c.url) + ": header \"" + name +
+      return MakeError("remote_write " + http::RedactUrl(c.url) + ": header \"" + name +
                        "\" is set by the sender and cannot be configured; remove it from headers");
     }
     if (name.empty() || name.find_first_of(":\r\n ") != std::string::npos ||
         value.find_first_of("\r\n") != std::string::npos) {
-      return MakeError("remote_write " + RedactUrl(c.url) + ": header \"" + name +
+      return MakeError("remote_write " + http::RedactUrl(c.url) + ": header \"" + name +
                        "\" has an invalid name or value (no ':', spaces or line breaks)");
     }
   }
   if (c.basic_auth && !c.basic_auth->password.value.empty() && !c.basic_auth->password.file.empty()) {
-    return MakeError("remote_write " + RedactUrl(c.url) +
+    return MakeError("remote_write " + http::RedactUrl(c.url) +
                      ": basic_auth has both password and password_file; keep one");
   }
   if (c.authorization && !c.authorization->credentials.value.empty() &&
       !c.authorization->credentials.file.empty()) {
-    return MakeError("remote_write " + RedactUrl(c.url) +
+    return MakeError("remote_write " + http::RedactUrl(c.url) +
                      ": authorization has both credentials and credentials_file; keep one");
   }
   if (c.oauth2 && (c.oauth2->client_id.empty() || c.oauth2->token_url.empty())) {
-    return MakeError("remote_write " + RedactUrl(c.url) + ": oauth2 needs client_id and token_url");
+    return MakeError("remote_write " + http::RedactUrl(c.url) + ": oauth2 needs client_id and token_url");
   }
   if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
-    return MakeError("remote_write " + RedactUrl(c.url) +
+    return MakeError("remote_write " + http::RedactUrl(c.url) +
                      ": tls_config needs both cert_file and key_file, or neither");
   }
   if (c.remote_timeout.count() <= 0) {
-    return MakeError("remote_write " + RedactUrl(c.url) + ": remote_timeout must be positive");
+    return MakeError("remote_write " + http::RedactUrl(c.url) + ": remote_timeout must be positive");
   }
   return {};
 }

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "agent/remote_write/retry_policy.h"
-#include "common/http/url.h"
 #include "common/util/result.h"
 
 namespace promsidecar::remote_write {
@@ -104,12 +103,5 @@ struct TransportConfig {
 // Checks what the transport itself depends on (URL scheme, one auth method,
 // no reserved header). The config component validates the rest.
 Status ValidateTransportConfig(const TransportConfig& config);
-
-// The URL with any user:password@ shown as "<redacted>@" (the marker tells
-// an operator credentials are configured), for logs, errors and the url
-// label of the remote-write metrics.
-inline std::string RedactUrl(std::string_view url) {
-  return http::RedactUrl(url, "<redacted>@");
-}
 
 }  // namespace promsidecar::remote_write

@@ -5,6 +5,7 @@
 #include "agent/remote_write/curl_transport.h"
 #include "agent/scrape/offset.h"
 #include "agent/scrape/targets.h"
+#include "common/http/url.h"
 #include "common/log/log.h"
 #include "common/util/units.h"
 
@@ -422,7 +423,7 @@ Status Agent::ApplySenders(const config::AgentConfig& cfg) {
     }
     SenderSlot& old = *it->second;
     old.Stop(deadline);
-    std::string url = remote_write::RedactUrl(old.cfg.url);
+    std::string url = http::RedactUrl(old.cfg.url);
     std::string reader = old.reader_name;
     bool gone = cfg.FindRemoteWrite(it->first) == nullptr;
     it = senders_.erase(it);  // destroys the reader before unregistering it
@@ -451,7 +452,7 @@ Status Agent::ApplySenders(const config::AgentConfig& cfg) {
     }
     slot->source = std::make_unique<remote_write::WalSampleSource>(std::move(reader).value(), std::move(bo));
     remote_write::SenderOptions so;
-    so.name = remote_write::RedactUrl(slot->cfg.url);
+    so.name = http::RedactUrl(slot->cfg.url);
     so.retry.min_backoff = slot->cfg.queue_config.min_backoff;
     so.retry.max_backoff = slot->cfg.queue_config.max_backoff;
     so.retry.retry_on_http_429 = slot->cfg.queue_config.retry_on_http_429;
@@ -493,7 +494,7 @@ void Agent::ApplyScrapeLoops(const config::AgentConfig& cfg) {
     const auto& t = it->second->loop->target();
     it->second->loop->Stop(/*mark_stale=*/true);
     m_->target_up.Remove({t.job, it->second->instance});
-    log::Info("scrape target stopped", {{"job", t.job}, {"url", t.url}});
+    log::Info("scrape target stopped", {{"job", t.job}, {"url", http::RedactUrl(t.url)}});
     it = loops_.erase(it);
   }
   for (auto& [key, target] : wanted) {
@@ -512,19 +513,19 @@ void Agent::ApplyScrapeLoops(const config::AgentConfig& cfg) {
       if (r.out_of_bounds > 0)
         m_->samples_out_of_bounds.With({job, instance}).Inc(static_cast<double>(r.out_of_bounds));
       if (!r.ok && *last_ok != 0) {
-        log::Warn("scrape failed", {{"job", job}, {"url", t.url}, {"err", r.error}});
+        log::Warn("scrape failed", {{"job", job}, {"url", http::RedactUrl(t.url)}, {"err", r.error}});
       } else if (r.ok && *last_ok == 0) {
-        log::Info("scrape recovered", {{"job", job}, {"url", t.url}});
+        log::Info("scrape recovered", {{"job", job}, {"url", http::RedactUrl(t.url)}});
       } else if (!r.ok) {
-        log::Debug("scrape failed", {{"job", job}, {"url", t.url}, {"err", r.error}});
+        log::Debug("scrape failed", {{"job", job}, {"url", http::RedactUrl(t.url)}, {"err", r.error}});
       }
       *last_ok = r.ok ? 1 : 0;
     };
     auto fetcher = std::make_unique<scrape::HttpFetcher>(target.tls);
     auto appender = std::make_unique<storage::WalAppender>(*shared_wal_);
-    log::Info(
-        "scrape target started",
-        {{"job", target.job}, {"url", target.url}, {"interval", units::FormatDuration(target.interval)}});
+    log::Info("scrape target started", {{"job", target.job},
+                                        {"url", http::RedactUrl(target.url)},
+                                        {"interval", units::FormatDuration(target.interval)}});
     slot->loop = std::make_unique<scrape::ScrapeLoop>(std::move(target), std::move(fetcher),
                                                       std::move(appender), std::move(obs));
     slot->loop->Start();
@@ -566,7 +567,7 @@ void Agent::Collect() {
   m_->wal_rejected.SetTotal(static_cast<double>(shared_wal_->rejected_samples.load()));
   m_->wal_failed_commits.SetTotal(static_cast<double>(shared_wal_->failed_commits.load()));
   for (const auto& [name, slot] : senders_) {
-    std::vector<std::string> l{name, remote_write::RedactUrl(slot->cfg.url)};
+    std::vector<std::string> l{name, http::RedactUrl(slot->cfg.url)};
     auto s = slot->sender->stats();
     m_->rw_sent.With(l).SetTotal(static_cast<double>(s.samples_sent));
     m_->rw_histograms_sent.With(l).SetTotal(static_cast<double>(s.histograms_sent));
@@ -661,7 +662,7 @@ void Agent::Shutdown() {
   for (auto& [name, slot] : senders_) {
     if (slot->thread.joinable()) slot->thread.join();
     auto s = slot->sender->stats();
-    log::Info("remote write stopped", {{"url", remote_write::RedactUrl(slot->cfg.url)},
+    log::Info("remote write stopped", {{"url", http::RedactUrl(slot->cfg.url)},
                                        {"samples_sent", s.samples_sent},
                                        {"pending_samples", s.pending_samples + slot->source->pending()}});
   }

@@ -3,8 +3,10 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
+#include "common/http/url.h"
 #include "common/util/units.h"
 #include "operator/api/quantity.h"
 #include "operator/api/security_context.h"
@@ -140,12 +142,12 @@ void CheckRemoteWrite(const api::RemoteWrite& rw, const std::string& path, const
                       std::vector<FieldError>* out, std::vector<Reference>* refs) {
   if (!rw.url.empty()) {
     if (Status st = CheckUrl(rw.url, {"http", "https"}); !st) {
-      AddError(out, path + ".url", RedactUrl(rw.url), st.message());
+      AddError(out, path + ".url", http::RedactUrl(rw.url), st.message());
     }
   }
   if (!rw.proxy_url.empty()) {
     if (Status st = CheckUrl(rw.proxy_url, {"http", "https", "socks5"}); !st) {
-      AddError(out, path + ".proxyUrl", RedactUrl(rw.proxy_url), st.message());
+      AddError(out, path + ".proxyUrl", http::RedactUrl(rw.proxy_url), st.message());
     }
   }
   if (rw.metadata_config && !rw.metadata_config->send_interval.empty()) {
@@ -193,7 +195,7 @@ void CheckRemoteWrite(const api::RemoteWrite& rw, const std::string& path, const
   if (rw.oauth2) {
     if (!rw.oauth2->token_url.empty()) {
       if (Status st = CheckUrl(rw.oauth2->token_url, {"http", "https"}); !st) {
-        AddError(out, path + ".oauth2.tokenUrl", RedactUrl(rw.oauth2->token_url), st.message());
+        AddError(out, path + ".oauth2.tokenUrl", http::RedactUrl(rw.oauth2->token_url), st.message());
       }
     }
     CollectSecretOrCm(rw.oauth2->client_id, path + ".oauth2.clientId", refs);
@@ -274,18 +276,6 @@ std::vector<std::string> DefaultApiAudiences(const std::string& issuer) {
   return out;
 }
 
-std::string RedactUrl(const std::string& url) {
-  std::string out = url;
-  size_t scheme_end = out.find("://");
-  size_t authority = scheme_end == std::string::npos ? 0 : scheme_end + 3;
-  size_t path_start = out.find_first_of("/?#", authority);
-  size_t at = out.rfind('@', path_start == std::string::npos ? out.size() : path_start);
-  if (at != std::string::npos && at >= authority) out.erase(authority, at + 1 - authority);
-  size_t q = out.find('?');
-  if (q != std::string::npos) out = out.substr(0, q) + "?<redacted>";
-  return out;
-}
-
 Status CheckUrl(const std::string& url, const std::vector<std::string>& schemes) {
   std::string allowed;
   for (const std::string& s : schemes) allowed += (allowed.empty() ? "" : " or ") + s;
@@ -295,6 +285,11 @@ Status CheckUrl(const std::string& url, const std::vector<std::string>& schemes)
                      allowed + ")");
   }
   std::string scheme = url.substr(0, sep);
+  // Only a well-formed scheme is echoed: the text before "://" of pasted junk
+  // ("curl -u user:pass https://...") may hold a credential.
+  if (!http::IsUrlScheme(scheme)) {
+    return MakeError("must start with a scheme (" + allowed + ") followed by \"://\"");
+  }
   std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                  [](unsigned char c) { return std::tolower(c); });
   if (std::find(schemes.begin(), schemes.end(), scheme) == schemes.end()) {

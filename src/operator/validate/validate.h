@@ -57,9 +57,6 @@ std::optional<std::string> ForbiddenTokenAudience(const std::string& audience,
 // discovery failed) leaves the fixed one.
 std::vector<std::string> DefaultApiAudiences(const std::string& issuer);
 
-// "https://user:pw@host/p?token=x" → "https://host/p?<redacted>": safe to show.
-std::string RedactUrl(const std::string& url);
-
 // Whether `url` is an absolute http(s) URL with a host and a valid port;
 // the error says why not. `schemes` lists the allowed schemes.
 Status CheckUrl(const std::string& url, const std::vector<std::string>& schemes);

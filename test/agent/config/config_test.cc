@@ -503,15 +503,18 @@ remote_write:
   - url: https://a:b@[::1
     basic_auth:
       password: [list-secret]
+  - url: ftp://host/write?api_key=query-secret
 )";
   ParseOutcome out = ParseConfig(yaml, "s.yml");
   ASSERT_FALSE(out.errors.empty());
   const std::string all = JoinErrors(out.errors);
-  for (const char* secret :
-       {"hunter2-secret", "tok3n-secret", "0auth-secret", "urlpassw0rd", "t0kenurl-pass", "list-secret"}) {
+  for (const char* secret : {"hunter2-secret", "tok3n-secret", "0auth-secret", "urlpassw0rd", "t0kenurl-pass",
+                             "list-secret", "query-secret"}) {
     EXPECT_EQ(all.find(secret), std::string::npos) << secret << " leaked in:\n" << all;
   }
-  EXPECT_THAT(all, HasSubstr("xxxxx"));  // the URL is shown, redacted
+  // The URLs are shown, redacted (http::RedactUrl).
+  EXPECT_THAT(all, HasSubstr("\"ftp://<redacted>@host\""));
+  EXPECT_THAT(all, HasSubstr("\"ftp://host/write?<redacted>\""));
   std::ostringstream os;
   os << Secret("hunter2");
   EXPECT_EQ(os.str(), "<secret>");

@@ -311,6 +311,40 @@ TEST_F(AgentE2E, InvalidConfigIsRefusedAndReloadKeepsTheRunningOne) {
   EXPECT_EQ(agent.process().Stop(seconds(20)), 0);
 }
 
+// Credentials in URLs (remote-write userinfo and ?api_key=, a scrape job's
+// params) reach neither the log, at debug level, nor /metrics: the agent names
+// every URL through http::RedactUrl, failing endpoints included.
+TEST_F(AgentE2E, UrlCredentialsReachNeitherTheLogNorMetrics) {
+  CountingReceiver live;
+  const std::string live_url = live.Url();  // http://127.0.0.1:port/api/v1/write
+  const std::string with_secrets = "http://user:pw-secret@" + live_url.substr(7) + "?api_key=query-secret";
+  const std::string dead =
+      "http://user:pw-secret@127.0.0.1:" + std::to_string(FreePort()) + "/api/v1/write?api_key=query-secret";
+  const std::string dead_job =
+      "  - job_name: gone\n    params: {token: [scrape-secret]}\n"
+      "    static_configs:\n      - targets: [\"127.0.0.1:" +
+      std::to_string(FreePort()) + "\"]\n";
+  AgentProcess agent(dir_.path(), Config(target_.Address(), {with_secrets, dead}, dead_job));
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    return Values(live.SamplesOf("test_scrapes_total")).size() >= 3;
+  })) << agent.Log();
+  // The failures are logged with the URLs, redacted.
+  ASSERT_TRUE(PollUntil(seconds(60), [&] {
+    const std::string log = agent.Log();
+    return log.find("remote write request failed") != std::string::npos &&
+           log.find("scrape failed") != std::string::npos;
+  })) << agent.Log();
+  const std::string redacted_live = "http://<redacted>@" + live_url.substr(7) + "?<redacted>";
+  std::string metrics = Get("http://127.0.0.1:" + std::to_string(agent.port()) + "/metrics");
+  EXPECT_NE(metrics.find("url=\"" + redacted_live + "\""), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("secret"), std::string::npos) << metrics;
+  EXPECT_EQ(agent.process().Stop(seconds(20)), 0);
+  const std::string log = agent.Log();
+  EXPECT_NE(log.find(redacted_live), std::string::npos) << log;
+  EXPECT_NE(log.find("/metrics?<redacted>"), std::string::npos) << log;  // the scrape URL
+  EXPECT_EQ(log.find("secret"), std::string::npos) << log;
+}
+
 TEST_F(AgentE2E, PortInUseDoesNotStopScrapingAndTheBindIsRetried) {
   // Hold the port the agent wants.
   int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -569,10 +569,39 @@ TEST(TransportConfig, Validation) {
   EXPECT_FALSE(IsReservedHeader("X-Scope-OrgID"));
 }
 
-TEST(TransportConfig, RedactUrl) {
-  EXPECT_EQ(RedactUrl("https://u:p@host:9/w?q=1"), "https://<redacted>@host:9/w?q=1");
-  EXPECT_EQ(RedactUrl("https://host/w@x"), "https://host/w@x");
-  EXPECT_EQ(RedactUrl("http://host"), "http://host");
+// Every error names the endpoint by its redacted URL (http::RedactUrl): no
+// userinfo, no query.
+TEST(TransportConfig, ErrorsNeverShowUrlCredentials) {
+  const std::string url = "https://user:pw-secret@rw.example.com:8443/write?api_key=query-secret";
+  std::vector<std::function<void(TransportConfig&)>> breakers = {
+      [](TransportConfig& c) { c.url = "ftp://user:pw-secret@rw.example.com/write?api_key=query-secret"; },
+      [](TransportConfig& c) {
+        c.basic_auth = BasicAuthConfig{"u", {"p", ""}};
+        c.authorization = AuthorizationConfig{};
+      },
+      [](TransportConfig& c) {
+        c.headers = {{"Content-Type", "x"}};
+      },
+      [](TransportConfig& c) {
+        c.headers = {{"X-Bad", "a\nb"}};
+      },
+      [](TransportConfig& c) {
+        c.basic_auth = BasicAuthConfig{"u", {"p", "/file"}};
+      },
+      [](TransportConfig& c) { c.oauth2 = OAuth2Config{}; },
+      [](TransportConfig& c) { c.tls.cert_file = "/c"; },
+      [](TransportConfig& c) { c.remote_timeout = std::chrono::seconds(0); },
+  };
+  for (size_t i = 0; i < breakers.size(); ++i) {
+    TransportConfig c;
+    c.url = url;
+    ASSERT_TRUE(ValidateTransportConfig(c).ok());
+    breakers[i](c);
+    Status s = ValidateTransportConfig(c);
+    ASSERT_FALSE(s.ok()) << i;
+    EXPECT_NE(s.message().find("://<redacted>@rw.example.com"), std::string::npos) << s.message();
+    EXPECT_EQ(s.message().find("secret"), std::string::npos) << s.message();
+  }
 }
 
 TEST(Auth, TokenCacheExpiresWithAMargin) {

@@ -429,9 +429,50 @@ TEST(Validate, DuplicateRemoteWriteNames) {
   EXPECT_NE(Find(Validate(j, Ctx()), "spec.remoteWrite[1].name"), std::nullopt);
 }
 
-TEST(RedactUrl, DropsUserInfoAndQuery) {
-  EXPECT_EQ(RedactUrl("https://u:p@h.example.com:8443/a/b?x=1"), "https://h.example.com:8443/a/b?<redacted>");
-  EXPECT_EQ(RedactUrl("https://h/"), "https://h/");
+// Findings become the webhook's denial, warnings, status conditions and
+// Events: a credential in a URL must not reach any of them.
+TEST(Validate, UrlCredentialsNeverInFindings) {
+  struct Case {
+    const char* field;  // under spec.remoteWrite[0]
+    std::string url;
+    std::string want_value;
+  };
+  for (const Case& c : {
+           Case{"url", "http://user:hunter2@h.example.com:99999/w?api_key=secret",
+                "http://<redacted>@h.example.com:99999/w?<redacted>"},
+           Case{"url", "ftp://h.example.com/w?api_key=secret#secret", "ftp://h.example.com/w?<redacted>"},
+           Case{"url", "h.example.com/w?api_key=secret", "h.example.com/w?<redacted>"},
+           Case{"url", "curl -u user:hunter2 https://h.example.com/w", "<redacted>"},
+           Case{"url", "https://user:hunter2@h.example.com/w?api_key=secret x", "<redacted>"},
+           Case{"proxyUrl", "gopher://user:hunter2@proxy:3128?api_key=secret",
+                "gopher://<redacted>@proxy:3128?<redacted>"},
+           Case{"oauth2.tokenUrl", "https://user:hunter2@[::1/token?api_key=secret",
+                "https://<redacted>@[::1/token?<redacted>"},
+       }) {
+    json j = Agent();
+    json& rw = j["spec"]["remoteWrite"][0];
+    if (std::string(c.field) == "oauth2.tokenUrl") {
+      rw.erase("basicAuth");
+      rw["oauth2"] = {{"clientId", {{"secret", {{"name", "rw-creds"}, {"key", "id"}}}}},
+                      {"clientSecret", {{"name", "rw-creds"}, {"key", "cs"}}},
+                      {"tokenUrl", c.url}};
+    } else {
+      rw[c.field] = c.url;
+    }
+    auto all = Validate(j, Ctx());
+    std::optional<FieldError> e = Find(all, std::string("spec.remoteWrite[0].") + c.field);
+    ASSERT_NE(e, std::nullopt) << c.url << "\n" << api::JoinErrors(all);
+    EXPECT_EQ(e->value, c.want_value);
+    for (const FieldError& f : all) {
+      for (const char* secret : {"hunter2", "api_key", "secret"}) {
+        EXPECT_EQ(f.ToString().find(secret), std::string::npos) << secret << " in " << f.ToString();
+      }
+    }
+  }
+  // A valid URL with a key in its query is not a finding at all.
+  json j = Agent();
+  j["spec"]["remoteWrite"][0]["url"] = "https://h.example.com/w?api_key=secret";
+  EXPECT_TRUE(Validate(j, Ctx()).empty());
 }
 
 }  // namespace
