@@ -169,6 +169,8 @@ TEST(EventRecorder, NamesAreDeterministicDnsSubdomains) {
   EXPECT_EQ(a, EventRecorder::EventName(kReplicaSet, "NotInjected"));
   EXPECT_NE(a, EventRecorder::EventName(kReplicaSet, "InjectionSkipped"));
   EXPECT_TRUE(a.starts_with("web-7c5d."));
+  // Pinned: a new name would orphan the Events already in clusters.
+  EXPECT_EQ(a, "web-7c5d.fb7574069d10c4f0");
   const ObjectRef long_name{"v1", "Pod", "ns", std::string(253, 'a'), ""};
   EXPECT_LE(EventRecorder::EventName(long_name, "X").size(), 253u);
 }
