@@ -13,9 +13,9 @@ TEST(Fnv1a64, MatchesReferenceVectors) {
     std::string in;
     uint64_t want;
   };
-  for (const Case& c : {Case{"", 0xcbf29ce484222325ULL}, Case{"a", 0xaf63dc4c8601ec8cULL},
-                        Case{"b", 0xaf63df4c8601f1a5ULL}, Case{"foo", 0xdcb27518fed9d577ULL},
-                        Case{"foobar", 0x85944171f73967e8ULL}}) {
+  for (const Case& c :
+       {Case{"", 0xcbf29ce484222325ULL}, Case{"a", 0xaf63dc4c8601ec8cULL}, Case{"b", 0xaf63df4c8601f1a5ULL},
+        Case{"foo", 0xdcb27518fed9d577ULL}, Case{"foobar", 0x85944171f73967e8ULL}}) {
     EXPECT_EQ(HashFnv1a64(c.in), c.want) << c.in;
   }
   static_assert(HashFnv1a64("a") == 0xaf63dc4c8601ec8cULL, "usable at compile time");
@@ -36,7 +36,8 @@ TEST(Fnv1a64, FieldsAreTerminatedSoBoundariesCount) {
     h.AddField(b);
     return h.value();
   };
-  EXPECT_EQ(fields("ab", "c"), HashFnv1a64("ab\xff" "c\xff"));
+  EXPECT_EQ(fields("ab", "c"), HashFnv1a64("ab\xff"
+                                           "c\xff"));
   EXPECT_NE(fields("ab", "c"), fields("a", "bc"));
   EXPECT_NE(fields("", "x"), fields("x", ""));
 }
@@ -53,9 +54,9 @@ TEST(LegacyTruncatedFnv1a64, KeepsTheValuesAlreadyStored) {
   struct Case {
     std::string in, want;
   };
-  for (const Case& c : {Case{"", "14650fb0739d0383"}, Case{"a", "44bd8ad473cd9906"},
-                        Case{"foobar", "88fad7c0a8ff07f2"}, Case{"tenant-b", "9985a96bb7611c90"},
-                        Case{"https://kubernetes.default.svc", "4f5f778227a5f273"}}) {
+  for (const Case& c :
+       {Case{"", "14650fb0739d0383"}, Case{"a", "44bd8ad473cd9906"}, Case{"foobar", "88fad7c0a8ff07f2"},
+        Case{"tenant-b", "9985a96bb7611c90"}, Case{"https://kubernetes.default.svc", "4f5f778227a5f273"}}) {
     EXPECT_EQ(HashHex(LegacyTruncatedFnv1a64(c.in)), c.want) << c.in;
   }
   EXPECT_NE(LegacyTruncatedFnv1a64("a"), HashFnv1a64("a")) << "not FNV-1a: the basis lost a digit";
