@@ -46,7 +46,10 @@ const Case kCases[] = {
     {"truncated_2", "\xc3", false},
     {"truncated_3", "\xe2\x82", false},
     {"truncated_4", "\xf0\x9f\x98", false},
-    {"truncated_before_ascii", "\xe2\x82" "a", false},
+    {"truncated_before_ascii",
+     "\xe2\x82"
+     "a",
+     false},
     {"lone_continuation", "\x80", false},
     {"continuation_after_ascii", "a\xbf", false},
     {"two_byte_then_extra_continuation", "\xc3\xa9\xa9", false},
@@ -105,10 +108,11 @@ TEST(Utf8, DecodesCodePointsAndWidths) {
     char32_t want;
     size_t width;
   };
-  for (const DecodeCase& c : {DecodeCase{"a", U'a', 1}, DecodeCase{"\xc3\xa9", 0xe9, 2},
-                              DecodeCase{"\xe2\x82\xac", 0x20ac, 3}, DecodeCase{"\xf4\x8f\xbf\xbf", 0x10ffff, 4},
-                              DecodeCase{"\xef\xbf\xbd", 0xfffd, 3}, DecodeCase{"\xc0\xaf", 0xfffd, 1},
-                              DecodeCase{"\xed\xa0\x80", 0xfffd, 1}, DecodeCase{"\xe2\x82", 0xfffd, 1}}) {
+  for (const DecodeCase& c :
+       {DecodeCase{"a", U'a', 1}, DecodeCase{"\xc3\xa9", 0xe9, 2}, DecodeCase{"\xe2\x82\xac", 0x20ac, 3},
+        DecodeCase{"\xf4\x8f\xbf\xbf", 0x10ffff, 4}, DecodeCase{"\xef\xbf\xbd", 0xfffd, 3},
+        DecodeCase{"\xc0\xaf", 0xfffd, 1}, DecodeCase{"\xed\xa0\x80", 0xfffd, 1},
+        DecodeCase{"\xe2\x82", 0xfffd, 1}}) {
     size_t width = 0;
     EXPECT_EQ(DecodeUtf8(c.in, width), c.want) << c.in;
     EXPECT_EQ(width, c.width) << c.in;
@@ -116,8 +120,9 @@ TEST(Utf8, DecodesCodePointsAndWidths) {
 }
 
 TEST(Utf8, EncodesWhatItDecodes) {
-  for (char32_t cp : {U'\0', U'a', char32_t{0x7f}, char32_t{0x80}, char32_t{0x7ff}, char32_t{0x800},
-                      char32_t{0xd7ff}, char32_t{0xe000}, char32_t{0xfffd}, char32_t{0x10000}, char32_t{0x10ffff}}) {
+  for (char32_t cp :
+       {U'\0', U'a', char32_t{0x7f}, char32_t{0x80}, char32_t{0x7ff}, char32_t{0x800}, char32_t{0xd7ff},
+        char32_t{0xe000}, char32_t{0xfffd}, char32_t{0x10000}, char32_t{0x10ffff}}) {
     std::string s;
     AppendUtf8(s, cp);
     EXPECT_TRUE(IsValidUtf8(s)) << static_cast<uint32_t>(cp);
