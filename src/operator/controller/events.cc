@@ -31,20 +31,20 @@ const kube::Resource& EventsResource() {
 
 }  // namespace
 
-kube::ApiResult<json> KubeEventSink::Create(const std::string& ns, const json& event) {
+Result<json, kube::ApiError> KubeEventSink::Create(const std::string& ns, const json& event) {
   auto r = client_.Create(EventsResource(), ns, event);
   calls_.Count("create", "events.events.k8s.io", r.ok() || kube::IsAlreadyExists(r.error()));
   return r;
 }
 
-kube::ApiResult<json> KubeEventSink::Get(const std::string& ns, const std::string& name) {
+Result<json, kube::ApiError> KubeEventSink::Get(const std::string& ns, const std::string& name) {
   auto r = client_.Get(EventsResource(), ns, name);
   calls_.Count("get", "events.events.k8s.io", r.ok());
   return r;
 }
 
-kube::ApiResult<json> KubeEventSink::Patch(const std::string& ns, const std::string& name,
-                                           const json& patch) {
+Result<json, kube::ApiError> KubeEventSink::Patch(const std::string& ns, const std::string& name,
+                                                  const json& patch) {
   auto r = client_.Patch(EventsResource(), ns, name, kube::PatchType::kMerge, patch);
   calls_.Count("patch", "events.events.k8s.io", r.ok());
   return r;

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 
 class FakeSink : public EventSink {
  public:
-  kube::ApiResult<json> Create(const std::string& ns, const json& event) override {
+  Result<json, kube::ApiError> Create(const std::string& ns, const json& event) override {
     calls.push_back("create " + event["metadata"]["name"].get<std::string>());
     if (fail_next) return Fail(500, "InternalError");
     const std::string key = ns + "/" + event["metadata"]["name"].get<std::string>();
@@ -26,13 +26,14 @@ class FakeSink : public EventSink {
     stored[key] = event;
     return event;
   }
-  kube::ApiResult<json> Get(const std::string& ns, const std::string& name) override {
+  Result<json, kube::ApiError> Get(const std::string& ns, const std::string& name) override {
     calls.push_back("get " + name);
     auto it = stored.find(ns + "/" + name);
     if (it == stored.end()) return Fail(404, "NotFound");
     return it->second;
   }
-  kube::ApiResult<json> Patch(const std::string& ns, const std::string& name, const json& patch) override {
+  Result<json, kube::ApiError> Patch(const std::string& ns, const std::string& name,
+                                     const json& patch) override {
     calls.push_back("patch " + name + " " + patch.dump());
     auto it = stored.find(ns + "/" + name);
     if (it == stored.end()) return Fail(404, "NotFound");
