@@ -17,13 +17,13 @@
 #include <vector>
 
 #include "agent/remote_write/roundtrip.h"
-#include "agent/textparse/utf8.h"
+#include "common/util/utf8.h"
 
 namespace {
 
 std::string Utf8String(FuzzedDataProvider& in, size_t max_length) {
   std::string s = in.ConsumeRandomLengthString(max_length);
-  if (!promsidecar::textparse::IsValidUtf8(s)) {
+  if (!promsidecar::IsValidUtf8(s)) {
     for (char& c : s) c = static_cast<char>(static_cast<unsigned char>(c) & 0x7f);
   }
   return s;

@@ -11,7 +11,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -192,20 +191,6 @@ bool PollUntil(std::chrono::milliseconds deadline, const std::function<bool()>& 
     if (std::chrono::steady_clock::now() >= end) return false;
     std::this_thread::sleep_for(every);
   }
-}
-
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/promsidecar-test-XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  const char* keep = std::getenv("PROMSIDECAR_KEEP_TEMP");
-  if (keep && std::string(keep) == "1") return;
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
 }
 
 std::string ReadFile(const std::string& path) {

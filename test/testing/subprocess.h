@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+// The tests that start programs give them a TempDir to work in.
+#include "testing/temp_dir.h"
+
 namespace promsidecar::testing {
 
 struct ProcessOptions {
@@ -59,21 +62,6 @@ int FreePort();
 // Calls `fn` until it returns true or `deadline` passes; returns the last result.
 bool PollUntil(std::chrono::milliseconds deadline, const std::function<bool()>& fn,
                std::chrono::milliseconds every = std::chrono::milliseconds(200));
-
-// A fresh directory under $TMPDIR, removed (recursively) on destruction unless
-// the environment sets PROMSIDECAR_KEEP_TEMP=1.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string Join(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& content);

@@ -15,6 +15,7 @@
 
 #include "common/http/url.h"
 #include "common/util/units.h"
+#include "common/util/utf8.h"
 
 namespace promsidecar::config {
 namespace {
@@ -75,32 +76,6 @@ std::string Join(const std::vector<std::string>& items) {
     out += i;
   }
   return out;
-}
-
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80                   ? 1
-               : (c >= 0xC2 && c <= 0xDF) ? 2
-               : (c >= 0xE0 && c <= 0xEF) ? 3
-               : (c >= 0xF0 && c <= 0xF4) ? 4
-                                          : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    if (n == 3) {
-      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F)) return false;
-    }
-    if (n == 4) {
-      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F)) return false;
-    }
-    i += n;
-  }
-  return true;
 }
 
 // --- URLs ---
@@ -419,7 +394,7 @@ void ReadLabels(MapReader& r, std::string_view key, model::Labels& out) {
                     Quote(name) + " is not a valid label name (" + std::string(kLabelNameRule) + ")");
       continue;
     }
-    if (!ValidUtf8(value)) {
+    if (!IsValidUtf8(value)) {
       r.ctx().Error(lines[name], r.Path(key) + "." + name, "label value is not valid UTF-8");
       continue;
     }

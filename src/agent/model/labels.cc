@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "common/util/hash.h"
+
 namespace promsidecar::model {
 
 void Canonicalize(Labels& labels) {
@@ -52,20 +54,12 @@ void Set(Labels& labels, std::string_view name, std::string_view value) {
 }
 
 uint64_t Hash(const Labels& labels) {
-  uint64_t h = 14695981039346656037ULL;
-  auto mix = [&h](std::string_view s) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 1099511628211ULL;
-    }
-    h ^= 0xff;
-    h *= 1099511628211ULL;
-  };
+  Fnv1a64 h;
   for (const auto& l : labels) {
-    mix(l.name);
-    mix(l.value);
+    h.AddField(l.name);
+    h.AddField(l.value);
   }
-  return h;
+  return h.value();
 }
 
 std::string ToString(const Labels& labels) {

@@ -31,7 +31,8 @@ std::string_view Get(const Labels& labels, std::string_view name);
 // Sets or (with an empty value) removes `name`, keeping canonical order.
 void Set(Labels& labels, std::string_view name, std::string_view value);
 
-// A stable 64-bit hash of canonical labels (FNV-1a over name\xff value\xff ...).
+// A stable 64-bit hash of canonical labels (FNV-1a over name\xff value\xff ...,
+// see Fnv1a64::AddField).
 uint64_t Hash(const Labels& labels);
 // `{__name__="x", a="b"}` style, for logs and test messages.
 std::string ToString(const Labels& labels);

@@ -8,6 +8,8 @@
 #include <cctype>
 #include <map>
 
+#include "common/util/utf8.h"
+
 namespace promsidecar::relabel {
 
 // A `$`-template parsed once at Compile time: literal runs and references to
@@ -218,53 +220,6 @@ char32_t ToUpperRune(char32_t r) {
   return r;
 }
 
-// Decodes one UTF-8 sequence strictly (no overlongs, surrogates or values
-// past U+10FFFF); an invalid byte decodes as U+FFFD of width 1, as in Go.
-char32_t DecodeRune(std::string_view s, size_t& width) {
-  auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  unsigned char c = b(0);
-  width = 1;
-  if (c < 0x80) return c;
-  auto cont = [&](size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
-  if (c >= 0xC2 && c <= 0xDF && cont(1)) {
-    width = 2;
-    return ((c & 0x1F) << 6) | (b(1) & 0x3F);
-  }
-  if (c >= 0xE0 && c <= 0xEF && cont(1) && cont(2)) {
-    char32_t r = ((c & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
-    if (r >= 0x800 && (r < 0xD800 || r > 0xDFFF)) {
-      width = 3;
-      return r;
-    }
-  }
-  if (c >= 0xF0 && c <= 0xF4 && cont(1) && cont(2) && cont(3)) {
-    char32_t r = ((c & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
-    if (r >= 0x10000 && r <= 0x10FFFF) {
-      width = 4;
-      return r;
-    }
-  }
-  return 0xFFFD;
-}
-
-void EncodeRune(char32_t r, std::string& out) {
-  if (r < 0x80) {
-    out += static_cast<char>(r);
-  } else if (r < 0x800) {
-    out += static_cast<char>(0xC0 | (r >> 6));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  } else if (r < 0x10000) {
-    out += static_cast<char>(0xE0 | (r >> 12));
-    out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (r >> 18));
-    out += static_cast<char>(0x80 | ((r >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  }
-}
-
 std::string MapCase(std::string_view in, bool upper) {
   std::string out;
   out.reserve(in.size());
@@ -278,8 +233,8 @@ std::string MapCase(std::string_view in, bool upper) {
   }
   for (size_t i = 0; i < in.size();) {
     size_t width = 1;
-    char32_t r = DecodeRune(in.substr(i), width);
-    EncodeRune(upper ? ToUpperRune(r) : ToLowerRune(r), out);
+    char32_t r = DecodeUtf8(in.substr(i), width);
+    AppendUtf8(out, upper ? ToUpperRune(r) : ToLowerRune(r));
     i += width;
   }
   return out;

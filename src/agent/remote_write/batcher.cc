@@ -5,48 +5,9 @@
 #include <string>
 #include <utility>
 
+#include "common/util/utf8.h"
+
 namespace promsidecar::remote_write {
-namespace {
-
-// Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF): a protobuf
-// string must be valid UTF-8 and receivers may reject the request otherwise.
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (n - i < len) return false;
-    for (size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;
-    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += len;
-  }
-  return true;
-}
-
-}  // namespace
 
 std::optional<std::string> ValidateLabels(const model::Labels& labels) {
   for (size_t i = 0; i < labels.size(); ++i) {
@@ -55,6 +16,7 @@ std::optional<std::string> ValidateLabels(const model::Labels& labels) {
     if (l.value.empty()) return "empty value for label " + l.name;
     if (i > 0 && labels[i - 1].name == l.name) return "duplicate label name " + l.name;
     if (i > 0 && labels[i - 1].name > l.name) return "labels not sorted by name at " + l.name;
+    // A protobuf string must be valid UTF-8; receivers may reject the request otherwise.
     if (!IsValidUtf8(l.value)) return "label " + l.name + " has a value that is not valid UTF-8";
     if (l.name == model::kMetricName && !model::IsValidMetricName(l.value)) {
       return "invalid metric name \"" + l.value + "\"";

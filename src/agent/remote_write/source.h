@@ -1,5 +1,6 @@
-// Where a sender's batches come from: to be implemented over a WAL reader
-// (which owns the durable read position) plus a Batcher.
+// Where a sender's batches come from. In production that is WalSampleSource
+// (wal_source.h): a WAL reader, which owns the durable read position, feeding
+// a Batcher; tests use in-memory sources.
 #pragma once
 
 #include <chrono>

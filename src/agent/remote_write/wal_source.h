@@ -8,8 +8,6 @@
 // checkpoint, which lets the WAL truncate behind it.
 //
 // NextBatch/Ack from the sender's thread only; the statistics from any thread.
-// A drop-in replacement for storage::WalSampleSource (same constructor and
-// accessors) that keeps batches at max_samples_per_send exactly.
 #pragma once
 
 #include <atomic>

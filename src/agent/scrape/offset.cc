@@ -1,17 +1,13 @@
 #include "agent/scrape/offset.h"
 
+#include "common/util/hash.h"
+
 namespace promsidecar::scrape {
 
 uint64_t TargetIdentityHash(std::string_view pod_uid, std::string_view job, std::string_view url) {
-  uint64_t h = 14695981039346656037ULL;  // FNV-1a; stable across versions
-  for (std::string_view part : {pod_uid, job, url}) {
-    for (unsigned char c : part) {
-      h ^= c;
-      h *= 1099511628211ULL;
-    }
-    h ^= 0xff;
-    h *= 1099511628211ULL;
-  }
+  Fnv1a64 fnv;  // stable across versions: a target keeps its phase through upgrades
+  for (std::string_view part : {pod_uid, job, url}) fnv.AddField(part);
+  uint64_t h = fnv.value();
   // FNV's low bits are weak for nearby inputs; a final avalanche spreads them.
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;

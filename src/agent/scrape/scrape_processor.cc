@@ -4,6 +4,8 @@
 #include <type_traits>
 #include <unordered_set>
 
+#include "common/util/hash.h"
+
 namespace promsidecar::scrape {
 namespace {
 
@@ -91,11 +93,10 @@ TargetState::FamilyMeta& TargetState::Family(const std::string& family, const mo
 namespace {
 
 uint64_t ExemplarHash(const model::Exemplar& e) {
-  uint64_t h = model::Hash(e.labels);
-  for (uint64_t v : {std::bit_cast<uint64_t>(e.value), static_cast<uint64_t>(e.timestamp_ms)}) {
-    h = (h ^ v) * 1099511628211ULL;
-  }
-  return h;
+  Fnv1a64 h(model::Hash(e.labels));  // continues from the labels' hash
+  h.AddWord(std::bit_cast<uint64_t>(e.value));
+  h.AddWord(static_cast<uint64_t>(e.timestamp_ms));
+  return h.value();
 }
 
 }  // namespace

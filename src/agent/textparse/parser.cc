@@ -38,7 +38,8 @@
 
 #include "agent/model/labels.h"
 #include "agent/textparse/float.h"
-#include "agent/textparse/utf8.h"
+#include "common/util/hash.h"
+#include "common/util/utf8.h"
 
 namespace promsidecar::textparse {
 namespace {
@@ -534,9 +535,7 @@ std::string_view Parser::NormalizeFloatLabel(std::string_view value) {
   if (value == "+Inf") return value;
   constexpr size_t kSlots = 64;
   if (normalized_cache_.empty()) normalized_cache_.resize(kSlots);
-  uint64_t h = 14695981039346656037ULL;
-  for (unsigned char c : value) h = (h ^ c) * 1099511628211ULL;
-  NormalizedFloat& slot = normalized_cache_[h % kSlots];
+  NormalizedFloat& slot = normalized_cache_[HashFnv1a64(value) % kSlots];
   if (slot.raw != value) {
     double v = 0;
     char buf[kMaxFormattedFloat];

@@ -6,7 +6,7 @@
 
 #include "agent/model/labels.h"
 #include "agent/textparse/float.h"
-#include "agent/textparse/utf8.h"
+#include "common/util/utf8.h"
 
 namespace promsidecar::textparse {
 namespace {

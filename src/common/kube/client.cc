@@ -109,7 +109,7 @@ std::string Client::ContextFor(std::string_view method, std::string_view path) c
   return std::string(method) + " " + std::string(path);
 }
 
-ApiResult<http::Response> Client::Execute(const Call& call) {
+Result<http::Response, ApiError> Client::Execute(const Call& call) {
   std::string context = ContextFor(call.method, call.path);
   http::Request req;
   req.method = call.method;
@@ -177,7 +177,7 @@ ApiResult<http::Response> Client::Execute(const Call& call) {
   }
 }
 
-ApiResult<json> Client::ExecuteJson(const Call& call) {
+Result<json, ApiError> Client::ExecuteJson(const Call& call) {
   auto res = Execute(call);
   if (!res.ok()) return res.error();
   if (res->body.empty()) return json::object();
@@ -188,14 +188,14 @@ ApiResult<json> Client::ExecuteJson(const Call& call) {
   return j;
 }
 
-ApiResult<json> Client::Get(const Resource& r, std::string_view ns, std::string_view name) {
+Result<json, ApiError> Client::Get(const Resource& r, std::string_view ns, std::string_view name) {
   Call c;
   c.method = "GET";
   c.path = ResourcePath(r, ns, name);
   return ExecuteJson(c);
 }
 
-ApiResult<json> Client::List(const Resource& r, std::string_view ns, const ListOptions& o) {
+Result<json, ApiError> Client::List(const Resource& r, std::string_view ns, const ListOptions& o) {
   Call c;
   c.method = "GET";
   c.path = ResourcePath(r, ns) + QueryString({{"labelSelector", o.label_selector},
@@ -210,7 +210,7 @@ ApiResult<json> Client::List(const Resource& r, std::string_view ns, const ListO
   return list;
 }
 
-ApiResult<json> Client::ListAll(const Resource& r, std::string_view ns, ListOptions options) {
+Result<json, ApiError> Client::ListAll(const Resource& r, std::string_view ns, ListOptions options) {
   json all;
   for (;;) {
     auto page = List(r, ns, options);
@@ -233,8 +233,8 @@ ApiResult<json> Client::ListAll(const Resource& r, std::string_view ns, ListOpti
   return all;
 }
 
-ApiResult<json> Client::Create(const Resource& r, std::string_view ns, const json& object,
-                               const WriteOptions& o) {
+Result<json, ApiError> Client::Create(const Resource& r, std::string_view ns, const json& object,
+                                      const WriteOptions& o) {
   std::string target_ns = ns.empty() ? Namespace(object) : std::string(ns);
   Call c;
   c.method = "POST";
@@ -246,7 +246,7 @@ ApiResult<json> Client::Create(const Resource& r, std::string_view ns, const jso
   return ExecuteJson(c);
 }
 
-ApiResult<json> Client::Update(const Resource& r, const json& object, const WriteOptions& o) {
+Result<json, ApiError> Client::Update(const Resource& r, const json& object, const WriteOptions& o) {
   std::string name = Name(object);
   if (name.empty()) return LocalError("PUT " + r.Name(), "object has no metadata.name");
   Call c;
@@ -258,7 +258,7 @@ ApiResult<json> Client::Update(const Resource& r, const json& object, const Writ
   return ExecuteJson(c);
 }
 
-ApiResult<json> Client::UpdateStatus(const Resource& r, const json& object, const WriteOptions& o) {
+Result<json, ApiError> Client::UpdateStatus(const Resource& r, const json& object, const WriteOptions& o) {
   std::string name = Name(object);
   if (name.empty()) return LocalError("PUT " + r.Name() + " status", "object has no metadata.name");
   Call c;
@@ -270,8 +270,8 @@ ApiResult<json> Client::UpdateStatus(const Resource& r, const json& object, cons
   return ExecuteJson(c);
 }
 
-ApiResult<json> Client::Patch(const Resource& r, std::string_view ns, std::string_view name, PatchType type,
-                              const json& patch, const PatchOptions& o) {
+Result<json, ApiError> Client::Patch(const Resource& r, std::string_view ns, std::string_view name,
+                                     PatchType type, const json& patch, const PatchOptions& o) {
   Call c;
   c.method = "PATCH";
   c.path = ResourcePath(r, ns, name, o.subresource);
@@ -287,16 +287,16 @@ ApiResult<json> Client::Patch(const Resource& r, std::string_view ns, std::strin
   return ExecuteJson(c);
 }
 
-ApiResult<json> Client::Apply(const Resource& r, const json& object, std::string_view field_manager,
-                              bool force) {
+Result<json, ApiError> Client::Apply(const Resource& r, const json& object, std::string_view field_manager,
+                                     bool force) {
   PatchOptions o;
   o.field_manager = std::string(field_manager);
   o.force = force;
   return Patch(r, Namespace(object), Name(object), PatchType::kApply, object, o);
 }
 
-ApiResult<json> Client::Delete(const Resource& r, std::string_view ns, std::string_view name,
-                               const DeleteOptions& o) {
+Result<json, ApiError> Client::Delete(const Resource& r, std::string_view ns, std::string_view name,
+                                      const DeleteOptions& o) {
   json body = {{"kind", "DeleteOptions"}, {"apiVersion", "v1"}};
   if (!o.propagation_policy.empty()) body["propagationPolicy"] = o.propagation_policy;
   if (o.grace_period_seconds) body["gracePeriodSeconds"] = *o.grace_period_seconds;
@@ -313,16 +313,16 @@ ApiResult<json> Client::Delete(const Resource& r, std::string_view ns, std::stri
   return ExecuteJson(c);
 }
 
-ApiResult<json> Client::GetPath(std::string_view path) {
+Result<json, ApiError> Client::GetPath(std::string_view path) {
   Call c;
   c.method = "GET";
   c.path = std::string(path);
   return ExecuteJson(c);
 }
 
-ApiResult<void> Client::Watch(const Resource& r, std::string_view ns, const WatchOptions& o,
-                              const std::function<bool(WatchEvent&)>& on_event,
-                              std::function<bool()> should_stop) {
+Result<void, ApiError> Client::Watch(const Resource& r, std::string_view ns, const WatchOptions& o,
+                                     const std::function<bool(WatchEvent&)>& on_event,
+                                     std::function<bool()> should_stop) {
   Call c;
   c.method = "GET";
   c.path = ResourcePath(r, ns) +

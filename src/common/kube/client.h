@@ -115,48 +115,49 @@ class Client {
   const std::string& default_namespace() const { return config_.ns; }
 
   // `ns` is ignored for cluster-scoped resources.
-  ApiResult<json> Get(const Resource& r, std::string_view ns, std::string_view name);
+  Result<json, ApiError> Get(const Resource& r, std::string_view ns, std::string_view name);
   // One page: a List object (items, metadata.resourceVersion, metadata.continue).
   // Items get the apiVersion and kind they lack in lists. Empty `ns`: all namespaces.
-  ApiResult<json> List(const Resource& r, std::string_view ns, const ListOptions& options = {});
+  Result<json, ApiError> List(const Resource& r, std::string_view ns, const ListOptions& options = {});
   // Follows metadata.continue until the end: one List object with every item
   // and the snapshot's resourceVersion. options.limit sets the page size.
-  ApiResult<json> ListAll(const Resource& r, std::string_view ns, ListOptions options = {});
+  Result<json, ApiError> ListAll(const Resource& r, std::string_view ns, ListOptions options = {});
   // `ns` empty: metadata.namespace of the object.
-  ApiResult<json> Create(const Resource& r, std::string_view ns, const json& object,
-                         const WriteOptions& options = {});
+  Result<json, ApiError> Create(const Resource& r, std::string_view ns, const json& object,
+                                const WriteOptions& options = {});
   // PUT; namespace and name from object.metadata; metadata.resourceVersion, if
   // set, makes a stale update fail with Conflict.
-  ApiResult<json> Update(const Resource& r, const json& object, const WriteOptions& options = {});
-  ApiResult<json> UpdateStatus(const Resource& r, const json& object, const WriteOptions& options = {});
-  ApiResult<json> Patch(const Resource& r, std::string_view ns, std::string_view name, PatchType type,
-                        const json& patch, const PatchOptions& options = {});
+  Result<json, ApiError> Update(const Resource& r, const json& object, const WriteOptions& options = {});
+  Result<json, ApiError> UpdateStatus(const Resource& r, const json& object,
+                                      const WriteOptions& options = {});
+  Result<json, ApiError> Patch(const Resource& r, std::string_view ns, std::string_view name, PatchType type,
+                               const json& patch, const PatchOptions& options = {});
   // Server-side apply of a full object (namespace and name from its metadata).
-  ApiResult<json> Apply(const Resource& r, const json& object, std::string_view field_manager,
-                        bool force = false);
+  Result<json, ApiError> Apply(const Resource& r, const json& object, std::string_view field_manager,
+                               bool force = false);
   // Returns what the server returns: the deleted object (possibly with
   // deletionTimestamp set) or a Status.
-  ApiResult<json> Delete(const Resource& r, std::string_view ns, std::string_view name,
-                         const DeleteOptions& options = {});
+  Result<json, ApiError> Delete(const Resource& r, std::string_view ns, std::string_view name,
+                                const DeleteOptions& options = {});
 
   // Streams a watch: calls on_event for each event until the server ends the
   // stream (ok), on_event returns false (ok), should_stop returns true (ok;
   // polled about every second even when idle), or a failure (error; an HTTP
   // 410 is IsGone). ERROR events are passed to on_event like any other.
-  ApiResult<void> Watch(const Resource& r, std::string_view ns, const WatchOptions& options,
-                        const std::function<bool(WatchEvent&)>& on_event,
-                        std::function<bool()> should_stop = {});
+  Result<void, ApiError> Watch(const Resource& r, std::string_view ns, const WatchOptions& options,
+                               const std::function<bool(WatchEvent&)>& on_event,
+                               std::function<bool()> should_stop = {});
 
   // Any GET path, e.g. "/version" or "/apis" (with retries).
-  ApiResult<json> GetPath(std::string_view path);
+  Result<json, ApiError> GetPath(std::string_view path);
 
   // Seconds writes have waited for the client-side token bucket (a metric).
   double WriteThrottleSeconds() const;
 
  private:
   struct Call;
-  ApiResult<http::Response> Execute(const Call& call);
-  ApiResult<json> ExecuteJson(const Call& call);
+  Result<http::Response, ApiError> Execute(const Call& call);
+  Result<json, ApiError> ExecuteJson(const Call& call);
   std::string ContextFor(std::string_view method, std::string_view path) const;
 
   Config config_;

@@ -1,16 +1,14 @@
 // Typed Kubernetes API errors. The API server answers a failed request with a
 // `Status` object; callers branch on its reason (NotFound, Conflict, ...), so
-// the Kubernetes client returns kube::ApiResult<T>, which carries an ApiError
-// instead of a bare message.
+// the Kubernetes client returns Result<T, kube::ApiError> instead of a bare
+// message.
 #pragma once
 
-#include <cassert>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -49,7 +47,6 @@ struct ApiError {
   bool transport_failure() const { return code == 0; }
   // One sentence for logs and users: context, code, reason, message, causes.
   std::string What() const;
-  Error ToError() const { return Error{What()}; }
 };
 
 bool IsNotFound(const ApiError& e);
@@ -72,63 +69,9 @@ ApiError ApiErrorFromStatus(const nlohmann::json& status, std::string context);
 // The conventional reason for an HTTP code when the server gave none.
 std::string ReasonForCode(int code);
 
-template <typename T>
-class [[nodiscard]] ApiResult {
- public:
-  ApiResult(T value) : v_(std::move(value)) {}         // NOLINT: implicit on purpose
-  ApiResult(ApiError error) : v_(std::move(error)) {}  // NOLINT
-
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() & {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  const T& value() const& {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    assert(ok());
-    return std::get<0>(std::move(v_));
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-
-  const ApiError& error() const {
-    assert(!ok());
-    return std::get<1>(v_);
-  }
-  std::string message() const { return error().What(); }
-  // Converts to the project-wide Result (loses the typed error).
-  promsidecar::Result<T> ToResult() && {
-    if (ok()) return std::get<0>(std::move(v_));
-    return error().ToError();
-  }
-
- private:
-  std::variant<T, ApiError> v_;
-};
-
-template <>
-class [[nodiscard]] ApiResult<void> {
- public:
-  ApiResult() = default;
-  ApiResult(ApiError error) : error_(std::move(error)), ok_(false) {}  // NOLINT
-
-  bool ok() const { return ok_; }
-  explicit operator bool() const { return ok_; }
-  const ApiError& error() const {
-    assert(!ok_);
-    return error_;
-  }
-  std::string message() const { return error().What(); }
-
- private:
-  ApiError error_;
-  bool ok_ = true;
-};
+// For Result<T, ApiError>.
+inline std::string ErrorMessage(const ApiError& e) {
+  return e.What();
+}
 
 }  // namespace promsidecar::kube

@@ -18,11 +18,20 @@ struct Error {
   std::string message;
 };
 
-template <typename T>
+// The message of an error, for logs and test failures. A typed error type
+// (e.g. kube::ApiError) provides its own ErrorMessage, found by ADL.
+inline const std::string& ErrorMessage(const Error& e) {
+  return e.message;
+}
+
+// A value or an error. E is Error unless the caller must branch on more than
+// a sentence: the Kubernetes client returns Result<T, kube::ApiError> so its
+// callers can tell NotFound from Conflict.
+template <typename T, typename E = Error>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit on purpose
-  Result(Error error) : v_(std::move(error)) {}  // NOLINT
+  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(E error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -44,32 +53,32 @@ class [[nodiscard]] Result {
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
-  const Error& error() const {
+  const E& error() const {
     assert(!ok());
     return std::get<1>(v_);
   }
-  const std::string& message() const { return error().message; }
+  decltype(auto) message() const { return ErrorMessage(error()); }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
 
-template <>
-class [[nodiscard]] Result<void> {
+template <typename E>
+class [[nodiscard]] Result<void, E> {
  public:
   Result() = default;
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
+  Result(E error) : error_(std::move(error)), ok_(false) {}  // NOLINT
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const {
+  const E& error() const {
     assert(!ok_);
     return error_;
   }
-  const std::string& message() const { return error().message; }
+  decltype(auto) message() const { return ErrorMessage(error()); }
 
  private:
-  Error error_;
+  E error_;
   bool ok_ = true;
 };
 

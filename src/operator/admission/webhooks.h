@@ -1,8 +1,9 @@
 // The two admission webhooks as plain functions of an AdmissionRequest:
 // the pod injection webhook (/mutate-pod) and the PrometheusAgent validation
 // webhook (/validate-prometheusagent). What they need from the cluster comes
-// through small interfaces, so unit tests use fakes and the operator uses the
-// informer caches (ClusterCache, cluster_cache.h).
+// through small interfaces, so unit tests use fakes and the operator uses its
+// one shared cache (cache::ClusterCache, operator/cache/cache.h) through
+// CacheFacts (cache_facts.h).
 #pragma once
 
 #include <chrono>

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 
+#include "common/util/hash.h"
 #include "common/util/units.h"
 #include "operator/api/quantity.h"
 
@@ -559,18 +559,10 @@ Result<Agent> ParseAgent(const json& object) {
 
 namespace {
 
-std::string Fnv1a64Hex(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
 // Shortens `text` to `max` characters as "<prefix>-<hash of text>".
 std::string Shorten(const std::string& text, size_t max) {
   if (text.size() <= max) return text;
-  const std::string hash = Fnv1a64Hex(text);
+  const std::string hash = HashHex(LegacyTruncatedFnv1a64(text));
   std::string prefix = text.substr(0, max - 17);
   // Label values and names must not end in '-' or '.' before our '-'.
   while (!prefix.empty() && (prefix.back() == '-' || prefix.back() == '.' || prefix.back() == '_'))
@@ -601,7 +593,7 @@ ProjectedTokenVolume ProjectedTokenVolumeFor(const std::string& audience) {
   // Readable part for people reading the pod, hash for uniqueness.
   // 16 + 30 + 1 + 16 characters: within the 63 of a DNS-1123 label.
   std::string readable = DnsLabelPart(audience, 30);
-  std::string id = (readable.empty() ? "" : readable + "-") + Fnv1a64Hex(audience);
+  std::string id = (readable.empty() ? "" : readable + "-") + HashHex(LegacyTruncatedFnv1a64(audience));
   ProjectedTokenVolume v;
   v.audience = audience;
   v.volume_name = kProjectedTokenVolumePrefix + id;

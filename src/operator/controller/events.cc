@@ -1,9 +1,9 @@
 #include "operator/controller/events.h"
 
-#include <cstdio>
 #include <vector>
 
 #include "common/log/log.h"
+#include "common/util/hash.h"
 #include "common/util/time.h"
 
 namespace promsidecar::controller {
@@ -14,12 +14,6 @@ namespace {
 
 // Kubernetes caps an Event's note at 1 kB.
 constexpr size_t kMaxNote = 1024;
-
-uint64_t Fnv1a64(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
 
 std::string Truncate(std::string s, size_t max) {
   if (s.size() <= max) return s;
@@ -37,20 +31,20 @@ const kube::Resource& EventsResource() {
 
 }  // namespace
 
-kube::ApiResult<json> KubeEventSink::Create(const std::string& ns, const json& event) {
+Result<json, kube::ApiError> KubeEventSink::Create(const std::string& ns, const json& event) {
   auto r = client_.Create(EventsResource(), ns, event);
   calls_.Count("create", "events.events.k8s.io", r.ok() || kube::IsAlreadyExists(r.error()));
   return r;
 }
 
-kube::ApiResult<json> KubeEventSink::Get(const std::string& ns, const std::string& name) {
+Result<json, kube::ApiError> KubeEventSink::Get(const std::string& ns, const std::string& name) {
   auto r = client_.Get(EventsResource(), ns, name);
   calls_.Count("get", "events.events.k8s.io", r.ok());
   return r;
 }
 
-kube::ApiResult<json> KubeEventSink::Patch(const std::string& ns, const std::string& name,
-                                           const json& patch) {
+Result<json, kube::ApiError> KubeEventSink::Patch(const std::string& ns, const std::string& name,
+                                                  const json& patch) {
   auto r = client_.Patch(EventsResource(), ns, name, kube::PatchType::kMerge, patch);
   calls_.Count("patch", "events.events.k8s.io", r.ok());
   return r;
@@ -70,10 +64,10 @@ EventRecorder::EventRecorder(EventSink& sink, EventRecorderOptions options,
 }
 
 std::string EventRecorder::EventName(const ObjectRef& regarding, const std::string& reason) {
-  char suffix[24];
-  std::snprintf(suffix, sizeof suffix, ".%016llx",
-                static_cast<unsigned long long>(
-                    Fnv1a64(regarding.kind + "/" + regarding.ns + "/" + regarding.name + "/" + reason)));
+  // The legacy basis keeps the names of Events already in the cluster, which
+  // later occurrences update (see common/util/hash.h).
+  const std::string suffix = "." + HashHex(LegacyTruncatedFnv1a64(regarding.kind + "/" + regarding.ns + "/" +
+                                                                  regarding.name + "/" + reason));
   // A DNS subdomain: at most 253 characters; object names are DNS names.
   return regarding.name.substr(0, 253 - 17) + suffix;
 }

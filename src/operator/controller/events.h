@@ -41,21 +41,22 @@ struct ObjectRef {
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  virtual kube::ApiResult<nlohmann::json> Create(const std::string& ns, const nlohmann::json& event) = 0;
-  virtual kube::ApiResult<nlohmann::json> Get(const std::string& ns, const std::string& name) = 0;
+  virtual Result<nlohmann::json, kube::ApiError> Create(const std::string& ns,
+                                                        const nlohmann::json& event) = 0;
+  virtual Result<nlohmann::json, kube::ApiError> Get(const std::string& ns, const std::string& name) = 0;
   // A JSON merge patch.
-  virtual kube::ApiResult<nlohmann::json> Patch(const std::string& ns, const std::string& name,
-                                                const nlohmann::json& patch) = 0;
+  virtual Result<nlohmann::json, kube::ApiError> Patch(const std::string& ns, const std::string& name,
+                                                       const nlohmann::json& patch) = 0;
 };
 
 // The sink of a running operator: events.k8s.io/v1 through the client.
 class KubeEventSink : public EventSink {
  public:
   KubeEventSink(kube::Client& client, ApiCalls& calls) : client_(client), calls_(calls) {}
-  kube::ApiResult<nlohmann::json> Create(const std::string& ns, const nlohmann::json& event) override;
-  kube::ApiResult<nlohmann::json> Get(const std::string& ns, const std::string& name) override;
-  kube::ApiResult<nlohmann::json> Patch(const std::string& ns, const std::string& name,
-                                        const nlohmann::json& patch) override;
+  Result<nlohmann::json, kube::ApiError> Create(const std::string& ns, const nlohmann::json& event) override;
+  Result<nlohmann::json, kube::ApiError> Get(const std::string& ns, const std::string& name) override;
+  Result<nlohmann::json, kube::ApiError> Patch(const std::string& ns, const std::string& name,
+                                               const nlohmann::json& patch) override;
 
  private:
   kube::Client& client_;

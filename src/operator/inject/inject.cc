@@ -1,11 +1,11 @@
 #include "operator/inject/inject.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
 
+#include "common/util/hash.h"
 #include "common/util/port_ref.h"
 #include "common/util/units.h"
 #include "operator/api/quantity.h"
@@ -50,28 +50,25 @@ api::Labels StringMap(const json& obj) {
   return out;
 }
 
-// FNV-1a 64 of a JSON value's compact serialisation (json::dump()), fed to
-// the hash as it is written instead of into a string first.
-class FnvWriter final : public nlohmann::detail::output_adapter_protocol<char> {
+// The hash of a JSON value's compact serialisation (json::dump()), fed to
+// the hash as it is written instead of into a string first. The legacy basis
+// keeps the injected-hash annotation of pods already in clusters (see
+// common/util/hash.h).
+class HashWriter final : public nlohmann::detail::output_adapter_protocol<char> {
  public:
-  void write_character(char c) override { Mix(c); }
-  void write_characters(const char* s, std::size_t length) override {
-    for (std::size_t i = 0; i < length; ++i) Mix(s[i]);
-  }
-  uint64_t value() const { return h_; }
+  void write_character(char c) override { h_.AddByte(static_cast<unsigned char>(c)); }
+  void write_characters(const char* s, std::size_t length) override { h_.Add(std::string_view(s, length)); }
+  uint64_t value() const { return h_.value(); }
 
  private:
-  void Mix(char c) { h_ = (h_ ^ static_cast<unsigned char>(c)) * 1099511628211ULL; }
-  uint64_t h_ = 1469598103934665603ULL;
+  Fnv1a64 h_{kLegacyTruncatedFnv1a64Basis};
 };
 
-std::string Fnv1a64HexOfDump(const json& value) {
-  auto writer = std::make_shared<FnvWriter>();
+std::string HashHexOfDump(const json& value) {
+  auto writer = std::make_shared<HashWriter>();
   nlohmann::detail::serializer<json> serializer(writer, ' ', json::error_handler_t::strict);
   serializer.dump(value, false, false, 0);
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(writer->value()));
-  return buf;
+  return HashHex(writer->value());
 }
 
 // The tag of an image reference ("repo/x:v1.2" → "v1.2"), or its digest.
@@ -1002,7 +999,7 @@ InjectionResult Decide(const json& pod, const std::string& pod_namespace, const 
         json::array_t(std::make_move_iterator(containers.begin()), std::make_move_iterator(containers.end()));
     fragment["volumes"] =
         json::array_t(std::make_move_iterator(volumes.begin()), std::make_move_iterator(volumes.end()));
-    r.fragment_hash = Fnv1a64HexOfDump(fragment);
+    r.fragment_hash = HashHexOfDump(fragment);
     containers = std::move(fragment["containers"].get_ref<json::array_t&>());
     volumes = std::move(fragment["volumes"].get_ref<json::array_t&>());
   }

@@ -9,6 +9,7 @@
 
 #include "common/kube/config.h"
 #include "common/util/base64.h"
+#include "common/util/hash.h"
 #include "common/util/units.h"
 #include "operator/api/well_known.h"
 
@@ -288,24 +289,19 @@ std::vector<std::string> ReferencedConfigMapNames(const api::Agent& agent) {
 }
 
 std::string DataHash(const std::map<std::string, std::string>& data) {
-  uint64_t h = 1469598103934665603ull;
+  // The legacy basis keeps the hash already in every rendered Secret's
+  // annotation (see common/util/hash.h).
+  Fnv1a64 h(kLegacyTruncatedFnv1a64Basis);
   auto mix = [&h](const std::string& s) {
     // Length-prefixed so ("ab","c") and ("a","bc") differ.
-    const std::string len = std::to_string(s.size()) + ":";
-    for (unsigned char c : len) h = (h ^ c) * 1099511628211ull;
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    h.Add(std::to_string(s.size()) + ":");
+    h.Add(s);
   };
   for (const auto& [k, v] : data) {
     mix(k);
     mix(v);
   }
-  static const char* kHex = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = kHex[h & 0xf];
-    h >>= 4;
-  }
-  return out;
+  return HashHex(h.value());
 }
 
 Result<RenderedSecret> RenderSharedConfig(const api::Agent& agent, const ReferencedObjects& refs,

@@ -74,7 +74,8 @@ Result<RenderedSecret> RenderSharedConfig(const api::Agent& agent, const Referen
 std::vector<std::string> ReferencedSecretNames(const api::Agent& agent);
 std::vector<std::string> ReferencedConfigMapNames(const api::Agent& agent);
 
-// Stable hash over sorted keys and values (FNV-1a 64, hex).
+// Stable hash over sorted keys and values (LegacyTruncatedFnv1a64 of
+// length-prefixed keys and values, 16 hex digits): the data-hash annotation.
 std::string DataHash(const std::map<std::string, std::string>& data);
 
 // The v1 Secret object for `rendered`: data base64-encoded, labelled with the

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "testing/temp_dir.h"
+
 namespace promsidecar::config {
 namespace {
 
@@ -521,9 +523,8 @@ remote_write:
 }
 
 TEST(Config, ReadSecretReadsTheFileEachTime) {
-  char tmpl[] = "/tmp/promsidecar-config-test-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::filesystem::path dir(tmpl);
+  promsidecar::testing::TempDir tmp;
+  const std::filesystem::path dir = tmp.path();
   const std::string cfg_path = (dir / "agent.yml").string();
   {
     std::ofstream(cfg_path)
@@ -546,7 +547,6 @@ TEST(Config, ReadSecretReadsTheFileEachTime) {
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.message(), HasSubstr((dir / "tok").string()));
   EXPECT_EQ(ReadSecret(SecretSource{Secret("inline"), ""})->Reveal(), "inline");
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Config, EqualityTellsWhatChanged) {

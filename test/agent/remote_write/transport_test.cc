@@ -23,11 +23,13 @@
 #include "agent/remote_write/encoder.h"
 #include "agent/remote_write/roundtrip.h"
 #include "common/util/base64.h"
+#include "testing/temp_dir.h"
 #include "testing/test_pki.h"
 
 namespace promsidecar::remote_write {
 namespace {
 
+using promsidecar::testing::TempDir;
 using std::chrono::milliseconds;
 
 struct Captured {
@@ -100,27 +102,6 @@ class Receiver {
   std::mutex mu_;
   std::vector<Captured> requests_;
   std::function<void(const Captured&, httplib::Response&)> respond_;
-};
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "rw_test_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  // Replaces the file atomically, like the kubelet's ..data swap.
-  std::string Write(const std::string& name, const std::string& content) {
-    std::string final_path = path_ + "/" + name;
-    std::string tmp = final_path + ".tmp";
-    std::ofstream(tmp) << content;
-    std::filesystem::rename(tmp, final_path);
-    return final_path;
-  }
-
- private:
-  std::string path_;
 };
 
 // A loopback port nobody listens on: bound, then closed.

@@ -11,25 +11,14 @@
 #include "agent/remote_write/curl_transport.h"
 #include "agent/remote_write/sender.h"
 #include "remote.pb.h"
+#include "testing/temp_dir.h"
 
 namespace promsidecar::remote_write {
 namespace {
 
+using promsidecar::testing::TempDir;
 using std::chrono::milliseconds;
 using SteadyPoint = std::chrono::steady_clock::time_point;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "rw_wal_test_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::unique_ptr<wal::Wal> OpenWal(const std::string& dir) {
   wal::Options o;

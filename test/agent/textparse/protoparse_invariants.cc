@@ -4,7 +4,7 @@
 #include <set>
 
 #include "agent/model/labels.h"
-#include "agent/textparse/utf8.h"
+#include "common/util/utf8.h"
 
 namespace promsidecar::textparse::testing {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "agent/model/labels.h"
 #include "agent/textparse/check.h"
-#include "agent/textparse/utf8.h"
+#include "common/util/utf8.h"
 
 namespace promsidecar::textparse::testing {
 namespace {

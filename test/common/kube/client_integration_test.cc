@@ -240,7 +240,7 @@ TEST_F(KubeIntegration, WatchSeesAddedModifiedDeletedInOrder) {
   std::mutex mu;
   std::vector<std::string> events;
   std::atomic<bool> done{false};
-  ApiResult<void> watch_status;
+  Result<void, ApiError> watch_status;
   std::thread watcher([&] {
     WatchOptions wo;
     wo.resource_version = rv;

@@ -8,32 +8,13 @@
 #include <map>
 #include <random>
 
+#include "testing/temp_dir.h"
+
 namespace promsidecar::kube {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kubecfg-XXXXXX").string();
-    char* p = mkdtemp(tmpl.data());
-    EXPECT_NE(p, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  void Write(const std::string& rel, const std::string& content) const {
-    fs::create_directories((path_ / rel).parent_path());
-    std::ofstream(path_ / rel) << content;
-  }
-
- private:
-  fs::path path_;
-};
+using promsidecar::testing::TempDir;
 
 // base64 of "CA-PEM", "CERT-PEM", "KEY-PEM".
 constexpr const char* kCaB64 = "Q0EtUEVN";
@@ -116,7 +97,7 @@ TEST(Kubeconfig, CurrentContextWithFilesRelativeToTheKubeconfigDir) {
   dir.Write("pki/admin.crt", "CERT FROM FILE");
   dir.Write("admin.key", "KEY FROM FILE");
   dir.Write("config", WithAbs(Kubeconfig(), dir.path()));
-  auto cfg = LoadKubeconfig(dir.path() / "config");
+  auto cfg = LoadKubeconfig(dir.Join("config"));
   ASSERT_TRUE(cfg.ok()) << cfg.message();
   EXPECT_EQ(cfg->server, "https://127.0.0.1:6443");
   EXPECT_EQ(cfg->ca_pem, "CA FROM FILE");
@@ -151,7 +132,7 @@ TEST(Kubeconfig, TokenAndTokenFile) {
   dir.Write("tok", "file-token\n");
   cfg = ParseKubeconfig(Kubeconfig(), dir.path(), "tokenfile");
   ASSERT_TRUE(cfg.ok()) << cfg.message();
-  EXPECT_EQ(cfg->token_file, (dir.path() / "tok").string());
+  EXPECT_EQ(cfg->token_file, dir.Join("tok"));
 }
 
 TEST(Kubeconfig, ErrorsNameTheField) {
@@ -224,7 +205,7 @@ TEST(InCluster, ReadsServiceAccountFilesAndEnvironment) {
   EXPECT_EQ(cfg->server, "https://10.96.0.1:443");
   EXPECT_EQ(cfg->ca_pem, "CLUSTER CA");
   EXPECT_EQ(cfg->ns, "monitoring");
-  EXPECT_EQ(cfg->token_file, (dir.path() / "token").string());
+  EXPECT_EQ(cfg->token_file, dir.Join("token"));
 
   env["KUBERNETES_SERVICE_HOST"] = "fd00::1";
   cfg = LoadInClusterConfig(opts);
@@ -237,7 +218,7 @@ TEST(InCluster, ReadsServiceAccountFilesAndEnvironment) {
   EXPECT_NE(no_env.message().find("KUBERNETES_SERVICE_PORT"), std::string::npos);
 
   env["KUBERNETES_SERVICE_PORT"] = "443";
-  fs::remove(dir.path() / "token");
+  fs::remove(dir.Join("token"));
   auto no_token = LoadInClusterConfig(opts);
   ASSERT_FALSE(no_token.ok());
   EXPECT_NE(no_token.message().find("token"), std::string::npos);
@@ -247,31 +228,29 @@ TEST(TokenSource, RereadsTheFileWhenItChangesAtMostEveryInterval) {
   TempDir dir;
   dir.Write("token", "one\n");
   auto now = std::chrono::steady_clock::time_point{};
-  TokenSource src("", (dir.path() / "token").string(), std::chrono::seconds(60), [&] { return now; });
+  TokenSource src("", dir.Join("token"), std::chrono::seconds(60), [&] { return now; });
   EXPECT_EQ(src.Token().value(), "one");
 
   dir.Write("token", "two");
   // Different mtime, guaranteed even on coarse-grained filesystems.
-  fs::last_write_time(dir.path() / "token",
-                      fs::last_write_time(dir.path() / "token") + std::chrono::seconds(5));
+  fs::last_write_time(dir.Join("token"), fs::last_write_time(dir.Join("token")) + std::chrono::seconds(5));
   now += std::chrono::seconds(30);
   EXPECT_EQ(src.Token().value(), "one");  // not yet checked again
   now += std::chrono::seconds(31);
   EXPECT_EQ(src.Token().value(), "two");
 
   dir.Write("token", "three");
-  fs::last_write_time(dir.path() / "token",
-                      fs::last_write_time(dir.path() / "token") + std::chrono::seconds(10));
+  fs::last_write_time(dir.Join("token"), fs::last_write_time(dir.Join("token")) + std::chrono::seconds(10));
   src.Invalidate();  // e.g. after a 401
   EXPECT_EQ(src.Token().value(), "three");
 
-  fs::remove(dir.path() / "token");
+  fs::remove(dir.Join("token"));
   now += std::chrono::seconds(120);
   EXPECT_EQ(src.Token().value(), "three");  // keeps the last good token
 
   TokenSource fixed("static", "");
   EXPECT_EQ(fixed.Token().value(), "static");
-  TokenSource none("", (dir.path() / "missing").string());
+  TokenSource none("", dir.Join("missing"));
   EXPECT_FALSE(none.Token().ok());
 }
 

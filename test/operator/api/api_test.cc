@@ -405,6 +405,10 @@ TEST(ProjectedTokenVolumes, OnePerAudienceWithStableNames) {
   EXPECT_EQ(v[0].volume_name.rfind("promsidecar-rwt-https-metrics-example-com-", 0), 0u) << v[0].volume_name;
   // Audiences that read the same once cleaned up still get their own volume.
   EXPECT_NE(ProjectedTokenVolumeFor("tenant-b").volume_name, ProjectedTokenVolumeFor("tenant_b").volume_name);
+  // Pinned: injected pods already carry this volume name and mount path.
+  EXPECT_EQ(ProjectedTokenVolumeFor("tenant-b").volume_name, "promsidecar-rwt-tenant-b-9985a96bb7611c90");
+  EXPECT_EQ(ProjectedTokenVolumeFor("tenant-b").dir,
+            std::string(kProjectedTokenRoot) + "/tenant-b-9985a96bb7611c90");
   // Long or symbol-only audiences still make valid names.
   for (const std::string& audience : {std::string(300, 'x'), std::string("://"), std::string("-a-")}) {
     ProjectedTokenVolume t = ProjectedTokenVolumeFor(audience);

@@ -9,11 +9,13 @@
 
 #include "operator/api/well_known.h"
 #include "operator/cli/yaml_json.h"
+#include "testing/temp_dir.h"
 
 namespace promsidecar::cli {
 namespace {
 
 using nlohmann::json;
+using promsidecar::testing::TempDir;
 namespace fs = std::filesystem;
 
 const fs::path kGolden = fs::path(PROMSIDECAR_TESTDATA) / "operator" / "inject";
@@ -37,24 +39,6 @@ CliRun Cli(std::vector<std::string> args) {
   int code = Main(static_cast<int>(argv.size()), argv.data(), out, err, "v9.8.7-test");
   return {code, out.str(), err.str()};
 }
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("promsidecar-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  fs::path Write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ / name) << text;
-    return path_ / name;
-  }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
 
 TEST(YamlJson, ScalarsResolveAsKubectlReadsThem) {
   auto docs = ParseDocuments(
@@ -211,7 +195,7 @@ spec: {ports: [{port: 80}]}
 
 TEST(Cli, BadInputFailsWithAMessage) {
   TempDir tmp;
-  CliRun r = Cli({"inject", "-f", (tmp.Write("x.yaml", "a: [")).string()});
+  CliRun r = Cli({"inject", "-f", tmp.Write("x.yaml", "a: [")});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("invalid YAML"), std::string::npos) << r.err;
   fs::path pod = kGolden / "native-basic" / "pod.yaml";

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 
 class FakeSink : public EventSink {
  public:
-  kube::ApiResult<json> Create(const std::string& ns, const json& event) override {
+  Result<json, kube::ApiError> Create(const std::string& ns, const json& event) override {
     calls.push_back("create " + event["metadata"]["name"].get<std::string>());
     if (fail_next) return Fail(500, "InternalError");
     const std::string key = ns + "/" + event["metadata"]["name"].get<std::string>();
@@ -26,13 +26,14 @@ class FakeSink : public EventSink {
     stored[key] = event;
     return event;
   }
-  kube::ApiResult<json> Get(const std::string& ns, const std::string& name) override {
+  Result<json, kube::ApiError> Get(const std::string& ns, const std::string& name) override {
     calls.push_back("get " + name);
     auto it = stored.find(ns + "/" + name);
     if (it == stored.end()) return Fail(404, "NotFound");
     return it->second;
   }
-  kube::ApiResult<json> Patch(const std::string& ns, const std::string& name, const json& patch) override {
+  Result<json, kube::ApiError> Patch(const std::string& ns, const std::string& name,
+                                     const json& patch) override {
     calls.push_back("patch " + name + " " + patch.dump());
     auto it = stored.find(ns + "/" + name);
     if (it == stored.end()) return Fail(404, "NotFound");
@@ -169,6 +170,8 @@ TEST(EventRecorder, NamesAreDeterministicDnsSubdomains) {
   EXPECT_EQ(a, EventRecorder::EventName(kReplicaSet, "NotInjected"));
   EXPECT_NE(a, EventRecorder::EventName(kReplicaSet, "InjectionSkipped"));
   EXPECT_TRUE(a.starts_with("web-7c5d."));
+  // Pinned: a new name would orphan the Events already in clusters.
+  EXPECT_EQ(a, "web-7c5d.fb7574069d10c4f0");
   const ObjectRef long_name{"v1", "Pod", "ns", std::string(253, 'a'), ""};
   EXPECT_LE(EventRecorder::EventName(long_name, "X").size(), 253u);
 }

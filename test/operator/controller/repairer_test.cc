@@ -23,12 +23,14 @@ class NoApi : public kube::Transport {
 
 class RecordingSink : public EventSink {
  public:
-  kube::ApiResult<json> Create(const std::string&, const json& event) override {
+  Result<json, kube::ApiError> Create(const std::string&, const json& event) override {
     created.push_back(event);
     return event;
   }
-  kube::ApiResult<json> Get(const std::string&, const std::string&) override { return json(); }
-  kube::ApiResult<json> Patch(const std::string&, const std::string&, const json&) override { return json(); }
+  Result<json, kube::ApiError> Get(const std::string&, const std::string&) override { return json(); }
+  Result<json, kube::ApiError> Patch(const std::string&, const std::string&, const json&) override {
+    return json();
+  }
   std::vector<json> created;
 };
 

@@ -17,6 +17,7 @@
 #include "operator/api/agent.h"
 #include "operator/api/well_known.h"
 #include "operator/cli/yaml_json.h"
+#include "testing/temp_dir.h"
 
 namespace promsidecar::render {
 namespace {
@@ -126,9 +127,8 @@ TEST_P(RenderGolden, MatchesGoldenAndLoadsInAgent) {
             0u);
 
   // The agent's own loader accepts it, with the credential files next to it.
-  const fs::path tmp =
-      fs::temp_directory_path() / ("render_test_" + GetParam() + "_" + std::to_string(getpid()));
-  fs::create_directories(tmp);
+  promsidecar::testing::TempDir agent_dir;
+  const fs::path tmp = agent_dir.path();
   for (const auto& [k, v] : rendered->data) WriteText(tmp / k, v);
   auto loaded = config::LoadConfigFile((tmp / api::kSharedConfigKey).string());
   ASSERT_TRUE(loaded.ok()) << loaded.message() << "\n" << config;
@@ -149,7 +149,6 @@ TEST_P(RenderGolden, MatchesGoldenAndLoadsInAgent) {
       }
     }
   }
-  fs::remove_all(tmp);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, RenderGolden, ::testing::ValuesIn(CaseNames()), [](const auto& info) {
@@ -314,6 +313,12 @@ TEST(Render, ProjectedTokenIsAFileInThePodNotACopy) {
 TEST(Render, DataHashDependsOnBoundaries) {
   EXPECT_NE(DataHash({{"ab", "c"}}), DataHash({{"a", "bc"}}));
   EXPECT_EQ(DataHash({{"a", "1"}, {"b", "2"}}), DataHash({{"b", "2"}, {"a", "1"}}));
+}
+
+TEST(Render, DataHashKeepsTheValueAlreadyInClusters) {
+  // Every rendered Secret carries this hash in an annotation the controller
+  // compares: a different value would make every Secret look out of date.
+  EXPECT_EQ(DataHash({{"config.yaml", "global: {}\n"}}), "0e767a91e1068e6d");
 }
 
 }  // namespace
