@@ -5,17 +5,16 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>  // TLS1_1_VERSION, TLS1_2_VERSION
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <future>
 #include <string>
 #include <thread>
 
 #include "common/metrics/metrics.h"
+#include "testing/slow_client.h"
 #include "testing/test_pki.h"
 #include "testing/tls_client.h"
 
@@ -25,6 +24,8 @@ namespace {
 using testing::LeafSpec;
 using testing::TestCa;
 using testing::TlsConnect;
+using testing::Trickle;
+using testing::TrickleOutcome;
 
 // ---- helpers ---------------------------------------------------------------
 
@@ -64,63 +65,6 @@ bool CanConnect(int port) {
   bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
   return ok;
-}
-
-int ConnectLoopback(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << std::strerror(errno);
-  return fd;
-}
-
-// What a slow client saw: the server's bytes, how much of its own request it
-// got to send, and whether the server closed the connection.
-struct TrickleOutcome {
-  std::string answer;
-  std::size_t tail_sent = 0;
-  bool closed_by_server = false;
-  std::chrono::steady_clock::duration took{};
-};
-
-// Connects, sends `head` at once (then fulfils `head_sent`), then `tail` a
-// byte every 200 ms, reading what the server answers meanwhile; once `tail`
-// is sent it only reads. Ends when the server closes the connection or after
-// `give_up`.
-TrickleOutcome Trickle(int port, const std::string& head, const std::string& tail,
-                       std::promise<void>* head_sent = nullptr,
-                       std::chrono::seconds give_up = std::chrono::seconds(60)) {
-  const auto start = std::chrono::steady_clock::now();
-  TrickleOutcome out;
-  int fd = ConnectLoopback(port);
-  bool ok = head.empty() || ::send(fd, head.data(), head.size(), MSG_NOSIGNAL) == ssize_t(head.size());
-  if (head_sent) head_sent->set_value();
-  while (ok && std::chrono::steady_clock::now() - start < give_up) {
-    if (out.tail_sent < tail.size()) {
-      if (::send(fd, tail.data() + out.tail_sent, 1, MSG_NOSIGNAL) != 1) {
-        out.closed_by_server = true;  // EPIPE / ECONNRESET; the answer may precede it
-        char buf[4096];
-        for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0;)
-          out.answer.append(buf, std::size_t(n));
-        break;
-      }
-      ++out.tail_sent;
-    }
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) {
-      out.closed_by_server = true;
-      break;
-    }
-    out.answer.append(buf, std::size_t(n));
-  }
-  ::close(fd);
-  out.took = std::chrono::steady_clock::now() - start;
-  return out;
 }
 
 class TlsFiles {
