@@ -25,7 +25,8 @@ TrickleOutcome Trickle(int port, const std::string& head, const std::string& tai
     if (out.tail_sent < tail.size()) {
       if (::send(fd, tail.data() + out.tail_sent, 1, MSG_NOSIGNAL) != 1) {
         out.closed_by_server = true;  // EPIPE / ECONNRESET; an answer may precede it
-        for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0;) out.answer.append(buf, std::size_t(n));
+        for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0;)
+          out.answer.append(buf, std::size_t(n));
         break;
       }
       ++out.tail_sent;

@@ -304,21 +304,24 @@ class DeadlineWatchdog {
         exceeded_(exceeded),
         server_name_(std::move(server_name)),
         wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-    thread_ = std::thread([this] { Run(); });
+    if (wake_ >= 0) thread_ = std::thread([this] { Run(); });
   }
   ~DeadlineWatchdog() {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
-    Wake();
-    thread_.join();
+    if (thread_.joinable()) {
+      Wake();
+      thread_.join();
+    }
     for (auto& [id, conn] : conns_) ::close(conn.fd);
     if (wake_ >= 0) ::close(wake_);
   }
   DeadlineWatchdog(const DeadlineWatchdog&) = delete;
   DeadlineWatchdog& operator=(const DeadlineWatchdog&) = delete;
 
+  // False when the eventfd could not be made (errno tells why): unusable.
   bool ok() const { return wake_ >= 0; }
 
   // A worker took `sock`; its first request (and handshake) starts now.
@@ -346,6 +349,14 @@ class DeadlineWatchdog {
     it->second.phase = Phase::kIdle;
     Wake();
   }
+
+  bool WasCut(uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = conns_.find(id);
+    return it != conns_.end() && it->second.phase == Phase::kCut;
+  }
+
+  std::chrono::milliseconds deadline() const { return deadline_; }
 
   void Close(uint64_t id) {
     std::lock_guard lock(mu_);
@@ -414,10 +425,12 @@ class DeadlineWatchdog {
     }
   }
 
-  // The worker wakes with end-of-file and closes the connection without an
-  // answer: httplib writes nothing to a socket it cannot read from (it takes
-  // that for a client gone). The write side stays open so that no write of
-  // the worker's meets EPIPE (SSL_write has no MSG_NOSIGNAL).
+  // The worker wakes with end-of-file and mostly closes the connection
+  // without an answer: httplib writes nothing to a socket it cannot read
+  // from (it takes that for a client gone), unless a byte that came after
+  // the cut is still unread; then the answer is a 408. The write side stays
+  // open so that no write of the worker's meets EPIPE (SSL_write has no
+  // MSG_NOSIGNAL).
   void CutLocked(Conn& conn) {
     conn.phase = Phase::kCut;
     if (exceeded_) exceeded_->Inc();  // before the client can see the cut
@@ -508,6 +521,18 @@ bool IsPseudoHeader(const std::string& name) {
 void SetErrorResponse(httplib::Response& res, int status, std::string message) {
   res.status = status;
   res.set_content(std::move(message), "text/plain; charset=utf-8");
+}
+
+// Sets a 408 (and closes the connection) if the request was cut by the
+// deadline: a reader's failure then is the deadline's, not the client's.
+bool AnswerIfCut(httplib::Response& res) {
+  const WatchedConnection& c = current_connection;
+  if (!c.watchdog || !c.watchdog->WasCut(c.id)) return false;
+  res.set_header("Connection", "close");
+  SetErrorResponse(res, 408,
+                   "request not received within the request deadline (" +
+                       std::to_string(c.watchdog->deadline().count()) + " ms)\n");
+  return true;
 }
 
 }  // namespace
@@ -605,6 +630,7 @@ void Server::Impl::ServeWithBody(const httplib::Request& in, httplib::Response& 
     return true;
   });
   MarkRequestRead();
+  if (!ok && AnswerIfCut(out)) return;
   if (!ok) {
     // Part of the body is still unread: this connection is done.
     out.set_header("Connection", "close");
@@ -703,8 +729,8 @@ Status Server::Start() {
   }
   auto watchdog = std::make_unique<DeadlineWatchdog>(o.request_deadline, o.deadline_exceeded, o.name);
   if (!watchdog->ok()) {
-    return MakeError("server " + o.name +
-                     ": cannot create the request deadline's eventfd: " + std::strerror(errno));
+    return MakeError("server " + o.name + ": cannot create the request deadline's eventfd: " +
+                     std::strerror(errno) + "; check the process's open-file limit (ulimit -n)");
   }
   auto server = std::make_unique<Front>(*engine, *watchdog);
 
@@ -764,7 +790,8 @@ Status Server::Start() {
   engine->set_error_handler(
       httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
         // httplib's own refusals (a malformed or oversized request) end the
-        // request as well.
+        // request as well; a header cut short by the deadline is one of them.
+        if (AnswerIfCut(res)) return httplib::Server::HandlerResponse::Handled;
         MarkRequestRead();
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         SetErrorResponse(res, res.status,

@@ -30,7 +30,8 @@
 // timeouts alone let a client that trickles a byte now and then hold a worker
 // for ever. Past the deadline the connection is shut for reading, which wakes
 // the worker whatever it waits in (a TLS handshake, a header, the body): it
-// closes the connection without an answer and takes the next one. The idle
+// closes the connection (mostly without an answer, at times after a 408) and
+// takes the next one. The idle
 // wait between keep-alive requests is not counted (keep_alive_timeout bounds
 // it), nor is the time a handler takes or writing the answer.
 //

@@ -341,7 +341,12 @@ TEST(ServerDeadline, TricklingClientIsCutAndTheOnlyWorkerServesTheNextClient) {
     EXPECT_TRUE(trickled.closed_by_server);
     EXPECT_LT(trickled.tail_sent, c.tail.size());
     EXPECT_GE(trickled.took, std::chrono::seconds(1));
-    EXPECT_EQ(trickled.answer, "");
+    // httplib answers a socket it cannot read only when a byte sent after the
+    // cut is still unread: then with our 408.
+    if (!trickled.answer.empty()) {
+      EXPECT_EQ(trickled.answer.rfind("HTTP/1.1 408", 0), 0u) << trickled.answer;
+      EXPECT_NE(trickled.answer.find("request deadline (1000 ms)"), std::string::npos) << trickled.answer;
+    }
     EXPECT_EQ(cut.Value(), 1);
   }
 }
