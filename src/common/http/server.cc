@@ -1,5 +1,7 @@
 #include "common/http/server.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -7,8 +9,11 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -25,6 +30,7 @@
 #include <thread>
 
 #include "common/log/log.h"
+#include "common/metrics/metrics.h"
 
 namespace promsidecar::http {
 namespace {
@@ -278,6 +284,235 @@ class BoundedTaskQueue final : public httplib::TaskQueue {
   std::vector<std::thread> workers_;
 };
 
+// ---- Request deadline ------------------------------------------------------
+
+// Tracks the connections the workers serve and cuts the requests that take
+// longer than the deadline to arrive. httplib bounds each read (poll, recv,
+// SSL_read) but nothing bounds their sum, and nothing on a worker thread can
+// interrupt its own wait: a thread of our own watches instead, and
+// shutdown(SHUT_RD) makes the worker's wait end with end-of-file, plain or
+// TLS, in a handshake, a header or a body.
+//
+// A connection is Reading (a request, or the TLS handshake, with a deadline)
+// from the moment a worker takes it until the request has been read, then
+// Idle until its next byte arrives, which the watchdog notices by polling the
+// idle sockets (keep_alive_timeout bounds that wait, not the deadline).
+class DeadlineWatchdog {
+ public:
+  DeadlineWatchdog(std::chrono::milliseconds deadline, metrics::Counter* exceeded, std::string server_name)
+      : deadline_(deadline),
+        exceeded_(exceeded),
+        server_name_(std::move(server_name)),
+        wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (wake_ >= 0) thread_ = std::thread([this] { Run(); });
+  }
+  ~DeadlineWatchdog() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    if (thread_.joinable()) {
+      Wake();
+      thread_.join();
+    }
+    for (auto& [id, conn] : conns_) ::close(conn.fd);
+    if (wake_ >= 0) ::close(wake_);
+  }
+  DeadlineWatchdog(const DeadlineWatchdog&) = delete;
+  DeadlineWatchdog& operator=(const DeadlineWatchdog&) = delete;
+
+  // False when the eventfd could not be made (errno tells why): unusable.
+  bool ok() const { return wake_ >= 0; }
+
+  // A worker took `sock`; its first request (and handshake) starts now.
+  // Keeps its own descriptor of the socket: httplib closes `sock` before
+  // Close(), and a shutdown() must never reach a number reused meanwhile.
+  uint64_t Open(int sock) {
+    int fd = ::fcntl(sock, F_DUPFD_CLOEXEC, 0);
+    std::lock_guard lock(mu_);
+    uint64_t id = ++last_id_;
+    if (fd >= 0) {
+      conns_.emplace(id, Conn{fd, Phase::kReading, std::chrono::steady_clock::now() + deadline_});
+    } else {
+      log::Warn("cannot watch a connection's request deadline",
+                {{"server", server_name_}, {"error", std::strerror(errno)}});
+    }
+    Wake();
+    return id;
+  }
+
+  // The request was read (or refused): the deadline stops until the next one.
+  void RequestRead(uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second.phase != Phase::kReading) return;
+    it->second.phase = Phase::kIdle;
+    Wake();
+  }
+
+  bool WasCut(uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = conns_.find(id);
+    return it != conns_.end() && it->second.phase == Phase::kCut;
+  }
+
+  std::chrono::milliseconds deadline() const { return deadline_; }
+
+  void Close(uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    ::close(it->second.fd);
+    conns_.erase(it);
+    Wake();
+  }
+
+ private:
+  enum class Phase { kReading, kIdle, kCut };
+  struct Conn {
+    int fd;
+    Phase phase;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  void Wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_, &one, sizeof(one));
+  }
+
+  void Run() {
+    using Clock = std::chrono::steady_clock;
+    std::vector<pollfd> polled;
+    std::vector<uint64_t> ids;
+    for (;;) {
+      int timeout_ms = -1;
+      polled.assign(1, pollfd{wake_, POLLIN, 0});
+      ids.assign(1, 0);
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return;
+        const auto now = Clock::now();
+        std::optional<Clock::time_point> next;
+        for (auto& [id, conn] : conns_) {
+          if (conn.phase == Phase::kReading && conn.deadline <= now) {
+            CutLocked(conn);
+          } else if (conn.phase == Phase::kReading) {
+            next = next ? std::min(*next, conn.deadline) : conn.deadline;
+          } else if (conn.phase == Phase::kIdle) {
+            polled.push_back(pollfd{conn.fd, POLLIN, 0});
+            ids.push_back(id);
+          }
+        }
+        if (next) {
+          auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - now).count();
+          timeout_ms = int(std::clamp<int64_t>(wait, 1, 60'000));
+        }
+      }
+      if (::poll(polled.data(), polled.size(), timeout_ms) <= 0) continue;
+      if (polled[0].revents != 0) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t n = ::read(wake_, &count, sizeof(count));
+      }
+      std::lock_guard lock(mu_);
+      const auto now = Clock::now();
+      for (std::size_t i = 1; i < polled.size(); ++i) {
+        if (polled[i].revents == 0) continue;
+        auto it = conns_.find(ids[i]);
+        if (it == conns_.end() || it->second.phase != Phase::kIdle) continue;
+        it->second.phase = Phase::kReading;
+        it->second.deadline = now + deadline_;
+      }
+    }
+  }
+
+  // The worker wakes with end-of-file and mostly closes the connection
+  // without an answer: httplib writes nothing to a socket it cannot read
+  // from (it takes that for a client gone), unless a byte that came after
+  // the cut is still unread; then the answer is a 408. The write side stays
+  // open so that no write of the worker's meets EPIPE (SSL_write has no
+  // MSG_NOSIGNAL).
+  void CutLocked(Conn& conn) {
+    conn.phase = Phase::kCut;
+    if (exceeded_) exceeded_->Inc();  // before the client can see the cut
+    ::shutdown(conn.fd, SHUT_RD);
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (::getpeername(conn.fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+      const void* addr = peer.ss_family == AF_INET6
+                             ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr)
+                             : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&peer)->sin_addr);
+      ::inet_ntop(peer.ss_family, addr, host, sizeof(host));
+    }
+    log::Warn("request not received within the request deadline; connection cut",
+              {{"server", server_name_}, {"remote", std::string(host)}, {"deadline_ms", deadline_.count()}});
+  }
+
+  const std::chrono::milliseconds deadline_;
+  metrics::Counter* const exceeded_;
+  const std::string server_name_;
+  const int wake_;
+  std::mutex mu_;
+  std::map<uint64_t, Conn> conns_;
+  uint64_t last_id_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// The connection the calling worker thread serves, for the handlers httplib
+// calls on that thread.
+struct WatchedConnection {
+  DeadlineWatchdog* watchdog = nullptr;
+  uint64_t id = 0;
+};
+thread_local WatchedConnection current_connection;
+
+void MarkRequestRead() {
+  if (current_connection.watchdog) current_connection.watchdog->RequestRead(current_connection.id);
+}
+
+// httplib 0.11 hands each accepted socket to a private virtual,
+// process_and_close_socket(), the only place that sees the socket before the
+// request is read. A member pointer to it, named the one way access rules
+// allow (an explicit instantiation), lets Front below override it to watch the
+// socket and then run httplib's own version on the engine that serves it.
+using ProcessSocket = bool (httplib::Server::*)(socket_t);
+ProcessSocket HttplibProcessSocket();
+template <ProcessSocket member>
+struct ExposeProcessSocket {
+  friend ProcessSocket HttplibProcessSocket() { return member; }
+};
+template struct ExposeProcessSocket<&httplib::Server::process_and_close_socket>;
+
+// The engine (a plain httplib::Server or SSLServer with our routes) parses
+// and answers but never listens: Front accepts. httplib keeps a connection
+// alive only while the server's listening socket (svr_sock_, protected) is
+// valid, so the engine gets Front's, and loses it when Front stops.
+struct EngineListener : httplib::Server {
+  static void Set(httplib::Server& engine, socket_t listener) {
+    engine.*(&EngineListener::svr_sock_) = listener;
+  }
+};
+
+// Accepts connections and hands each, watched, to the engine.
+class Front final : public httplib::Server {
+ public:
+  Front(httplib::Server& engine, DeadlineWatchdog& watchdog) : engine_(engine), watchdog_(watchdog) {}
+  socket_t Listener() const { return svr_sock_; }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    current_connection = {&watchdog_, watchdog_.Open(sock)};
+    bool kept = (engine_.*HttplibProcessSocket())(sock);
+    watchdog_.Close(current_connection.id);
+    current_connection = {};
+    return kept;
+  }
+
+  httplib::Server& engine_;
+  DeadlineWatchdog& watchdog_;
+};
+
 // Headers httplib adds to every request for its own callers.
 bool IsPseudoHeader(const std::string& name) {
   return name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" || name == "LOCAL_PORT";
@@ -286,6 +521,18 @@ bool IsPseudoHeader(const std::string& name) {
 void SetErrorResponse(httplib::Response& res, int status, std::string message) {
   res.status = status;
   res.set_content(std::move(message), "text/plain; charset=utf-8");
+}
+
+// Sets a 408 (and closes the connection) if the request was cut by the
+// deadline: a reader's failure then is the deadline's, not the client's.
+bool AnswerIfCut(httplib::Response& res) {
+  const WatchedConnection& c = current_connection;
+  if (!c.watchdog || !c.watchdog->WasCut(c.id)) return false;
+  res.set_header("Connection", "close");
+  SetErrorResponse(res, 408,
+                   "request not received within the request deadline (" +
+                       std::to_string(c.watchdog->deadline().count()) + " ms)\n");
+  return true;
 }
 
 }  // namespace
@@ -348,9 +595,12 @@ struct Server::Impl {
   // path -> method -> handler
   std::map<std::string, std::map<std::string, Handler>, std::less<>> routes;
 
-  // Declared before `server`, which refers to it from its SSL_CTX.
+  // Declared in the order they refer to each other: the engine's SSL_CTX
+  // to `certs`, `server` (the Front) to the engine and the watchdog.
   std::unique_ptr<CertStore> certs;
-  std::unique_ptr<httplib::Server> server;
+  std::unique_ptr<DeadlineWatchdog> watchdog;
+  std::unique_ptr<httplib::Server> engine;
+  std::unique_ptr<Front> server;
   std::thread listener;
   int port = 0;
 };
@@ -379,6 +629,8 @@ void Server::Impl::ServeWithBody(const httplib::Request& in, httplib::Response& 
     body.append(data, n);
     return true;
   });
+  MarkRequestRead();
+  if (!ok && AnswerIfCut(out)) return;
   if (!ok) {
     // Part of the body is still unread: this connection is done.
     out.set_header("Connection", "close");
@@ -454,9 +706,13 @@ Status Server::Start() {
   const ServerOptions& o = s.options;
   auto host_port = ParseListenAddress(o.listen_address);
   if (!host_port) return MakeError("server " + o.name + ": " + host_port.message());
+  if (o.request_deadline <= std::chrono::milliseconds::zero()) {
+    return MakeError("server " + o.name + ": request_deadline must be positive, got " +
+                     std::to_string(o.request_deadline.count()) + " ms");
+  }
 
   std::unique_ptr<CertStore> certs;
-  std::unique_ptr<httplib::Server> server;
+  std::unique_ptr<httplib::Server> engine;
   if (o.tls) {
     certs = std::make_unique<CertStore>(*o.tls, o.name);
     if (auto loaded = certs->LoadInitial(); !loaded)
@@ -467,10 +723,16 @@ Status Server::Start() {
     if (!tls_server->is_valid()) {
       return MakeError("server " + o.name + ": cannot set up TLS: " + TakeOpenSslErrors());
     }
-    server = std::move(tls_server);
+    engine = std::move(tls_server);
   } else {
-    server = std::make_unique<httplib::Server>();
+    engine = std::make_unique<httplib::Server>();
   }
+  auto watchdog = std::make_unique<DeadlineWatchdog>(o.request_deadline, o.deadline_exceeded, o.name);
+  if (!watchdog->ok()) {
+    return MakeError("server " + o.name + ": cannot create the request deadline's eventfd: " +
+                     std::strerror(errno) + "; check the process's open-file limit (ulimit -n)");
+  }
+  auto server = std::make_unique<Front>(*engine, *watchdog);
 
   auto started = std::make_shared<std::promise<void>>();
   std::future<void> running = started->get_future();
@@ -491,15 +753,19 @@ Status Server::Start() {
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
   });
-  server->set_read_timeout(o.read_timeout);
-  server->set_write_timeout(o.write_timeout);
-  server->set_keep_alive_timeout(std::max<time_t>(1, o.keep_alive_timeout.count()));
-  server->set_keep_alive_max_count(std::max<std::size_t>(1, o.keep_alive_max_requests));
-  server->set_payload_max_length(o.max_body_bytes);
+  // Front sets these on each accepted socket (SO_RCVTIMEO bounds a blocking
+  // SSL_read); the engine on each read and write it makes.
+  for (httplib::Server* s : {static_cast<httplib::Server*>(server.get()), engine.get()}) {
+    s->set_read_timeout(o.read_timeout);
+    s->set_write_timeout(o.write_timeout);
+  }
+  engine->set_keep_alive_timeout(std::max<time_t>(1, o.keep_alive_timeout.count()));
+  engine->set_keep_alive_max_count(std::max<std::size_t>(1, o.keep_alive_max_requests));
+  engine->set_payload_max_length(o.max_body_bytes);
 
   // Routing is ours (exact paths, 404/405); httplib only parses.
   const Impl* self = &s;
-  server->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  engine->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     // httplib would hand multipart bodies to callbacks we do not provide.
     if (req.is_multipart_form_data()) {
       res.set_header("Connection", "close");
@@ -509,19 +775,24 @@ Status Server::Start() {
     return httplib::Server::HandlerResponse::Unhandled;
   });
   auto without_body = [self](const httplib::Request& req, httplib::Response& res) {
+    MarkRequestRead();
     self->Serve(req, res, {});
   };
   auto with_body = [self](const httplib::Request& req, httplib::Response& res,
                           const httplib::ContentReader& reader) { self->ServeWithBody(req, res, reader); };
   const std::string any = ".*";
-  server->Get(any, without_body);
-  server->Options(any, without_body);
-  server->Post(any, with_body);
-  server->Put(any, with_body);
-  server->Patch(any, with_body);
-  server->Delete(any, with_body);
-  server->set_error_handler(
+  engine->Get(any, without_body);
+  engine->Options(any, without_body);
+  engine->Post(any, with_body);
+  engine->Put(any, with_body);
+  engine->Patch(any, with_body);
+  engine->Delete(any, with_body);
+  engine->set_error_handler(
       httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+        // httplib's own refusals (a malformed or oversized request) end the
+        // request as well; a header cut short by the deadline is one of them.
+        if (AnswerIfCut(res)) return httplib::Server::HandlerResponse::Handled;
+        MarkRequestRead();
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         SetErrorResponse(res, res.status,
                          std::to_string(res.status) + " " + std::string(ReasonPhrase(res.status)) + "\n");
@@ -539,6 +810,7 @@ Status Server::Start() {
                      "; free the port, or set another listen address");
   }
 
+  EngineListener::Set(*engine, server->Listener());
   httplib::Server* raw = server.get();
   s.listener = std::thread([raw, name = o.name] {
     if (!raw->listen_after_bind())
@@ -546,6 +818,8 @@ Status Server::Start() {
   });
   running.wait();
   s.certs = std::move(certs);
+  s.watchdog = std::move(watchdog);
+  s.engine = std::move(engine);
   s.server = std::move(server);
   s.port = port;
   log::Info("HTTP server listening", {{"server", o.name},
@@ -565,9 +839,12 @@ bool Server::Running() const {
 void Server::Stop() {
   Impl& s = *impl_;
   if (!s.server) return;
+  EngineListener::Set(*s.engine, INVALID_SOCKET);
   s.server->stop();
   if (s.listener.joinable()) s.listener.join();
   s.server.reset();
+  s.engine.reset();
+  s.watchdog.reset();
   s.certs.reset();
   s.port = 0;
 }

@@ -1,7 +1,8 @@
 // A small HTTP/1.1 server for our control endpoints: the agent's /metrics,
 // /-/healthy, /-/ready, /-/reload and the operator's TLS webhooks, /metrics,
 // /healthz, /readyz. Not a general web server: exact-path routing, bounded
-// request bodies, a bounded worker pool, timeouts on every read and write.
+// request bodies, a bounded worker pool, timeouts on every read and write,
+// and a deadline on reading each whole request.
 //
 //   http::Server server({.listen_address = "127.0.0.1:0"});
 //   server.Handle("GET", "/-/healthy", [](const http::ServerRequest&) {
@@ -23,6 +24,17 @@
 // not match is logged and the previous pair stays in use. TLS 1.2 minimum,
 // forward-secret AEAD cipher suites only.
 //
+// Request deadline: a request must arrive whole (TLS handshake, request
+// line, headers, body) within request_deadline of its first byte (of the
+// worker taking the connection, for a connection's first request). Per-read
+// timeouts alone let a client that trickles a byte now and then hold a worker
+// for ever. Past the deadline the connection is shut for reading, which wakes
+// the worker whatever it waits in (a TLS handshake, a header, the body): it
+// closes the connection (mostly without an answer, at times after a 408) and
+// takes the next one. The idle
+// wait between keep-alive requests is not counted (keep_alive_timeout bounds
+// it), nor is the time a handler takes or writing the answer.
+//
 // Thread-safety: Handle() must be called before Start(). Handlers run
 // concurrently on the worker threads. Start()/Stop() from one thread.
 #pragma once
@@ -38,6 +50,10 @@
 #include <vector>
 
 #include "common/util/result.h"
+
+namespace promsidecar::metrics {
+class Counter;
+}
 
 namespace promsidecar::http {
 
@@ -84,6 +100,12 @@ struct ServerOptions {
   // Per read and per write on a connection; also bounds the TLS handshake.
   std::chrono::milliseconds read_timeout{10'000};
   std::chrono::milliseconds write_timeout{10'000};
+  // From a request's first byte to its last; see "Request deadline" above.
+  // Must be positive.
+  std::chrono::milliseconds request_deadline{10'000};
+  // Incremented for each request cut by request_deadline (optional; must
+  // outlive the server).
+  metrics::Counter* deadline_exceeded = nullptr;
   // How long an idle keep-alive connection may hold a worker.
   std::chrono::seconds keep_alive_timeout{5};
   // Requests served on one connection before the server closes it (the
@@ -130,7 +152,7 @@ class Server {
   // Graceful: stops accepting, lets in-flight requests finish, joins all
   // threads. Idempotent. An idle keep-alive connection (the apiserver keeps
   // its webhook connections open) can delay it by up to keep_alive_timeout;
-  // a stuck client by up to read_timeout.
+  // a stuck client by up to request_deadline.
   void Stop();
 
  private:

@@ -32,8 +32,17 @@ http::ServerResponse ServeAdmission(const WebhookFunction& webhook, const http::
   return answer;
 }
 
+namespace {
+
+AdmissionServerOptions CountingDeadlines(AdmissionServerOptions options) {
+  if (!options.http.deadline_exceeded) options.http.deadline_exceeded = options.metrics.deadline_exceeded;
+  return options;
+}
+
+}  // namespace
+
 AdmissionServer::AdmissionServer(AdmissionServerOptions options)
-    : options_(std::move(options)), server_(options_.http) {}
+    : options_(CountingDeadlines(std::move(options))), server_(options_.http) {}
 
 AdmissionServer::~AdmissionServer() {
   Stop();

@@ -31,7 +31,8 @@ using WebhookFunction = std::function<AdmissionResponse(const AdmissionRequest&)
 
 struct AdmissionServerOptions {
   http::ServerOptions http = DefaultHttpOptions();
-  // Labels latency observations (optional).
+  // Labels latency observations (optional); metrics.deadline_exceeded
+  // counts for the server unless http.deadline_exceeded is set.
   WebhookMetrics metrics;
 
   // AdmissionReviews of pods carry the object and the old object: room for
@@ -50,6 +51,9 @@ struct AdmissionServerOptions {
     // CPU) every few reviews. Closing now and then still spreads them over
     // the replicas.
     o.keep_alive_max_requests = 1000;
+    // A review arrives whole in milliseconds; the API server has given up
+    // long before a client trickling it is cut.
+    o.request_deadline = std::chrono::milliseconds(10'000);
     o.name = "webhook";
     return o;
   }

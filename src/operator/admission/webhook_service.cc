@@ -93,6 +93,7 @@ Status WebhookService::Start() {
   agents_ = std::make_unique<AgentValidationWebhook>(facts_, options_.configuration.group, metrics_);
   AdmissionServerOptions sopts;
   sopts.http.listen_address = options_.listen_address;
+  sopts.http.request_deadline = options_.request_deadline;
   sopts.http.tls = http::ServerTlsOptions{tls_dir_ + "/" + kTlsCertKey, tls_dir_ + "/" + kTlsKeyKey};
   sopts.metrics = metrics_;
   server_ = std::make_unique<AdmissionServer>(sopts);

@@ -42,6 +42,9 @@ namespace promsidecar::admission {
 
 struct WebhookServiceOptions {
   std::string listen_address = ":8443";
+  // A request must arrive whole (TLS handshake, headers, body) within this,
+  // or its connection is cut and counted (http::ServerOptions).
+  std::chrono::milliseconds request_deadline = AdmissionServerOptions::DefaultHttpOptions().request_deadline;
   // External certificates: tls.crt and tls.key in this directory. Empty:
   // self-managed.
   std::string cert_dir;

@@ -22,6 +22,9 @@ WebhookMetrics WebhookMetrics::Register(metrics::Registry& registry) {
       "promsidecar_operator_webhook_duration_seconds",
       "Time from reading an AdmissionReview to writing the answer.", {"webhook", "code"},
       {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
+  m.deadline_exceeded = &registry.AddCounter(
+      "promsidecar_operator_webhook_requests_deadline_exceeded_total",
+      "Webhook requests not received whole within the request deadline; their connections were closed.");
   return m;
 }
 

@@ -51,6 +51,9 @@ struct WebhookMetrics {
   metrics::Family<metrics::Counter>* validations = nullptr;
   // webhook: mutate-pod, validate-prometheusagent; code: HTTP status.
   metrics::Family<metrics::Histogram>* latency_seconds = nullptr;
+  // Requests cut by the webhook server's request deadline (a client sending
+  // too slowly): AdmissionServer hands it to its http::Server.
+  metrics::Counter* deadline_exceeded = nullptr;
 
   static WebhookMetrics Register(metrics::Registry& registry);
 };

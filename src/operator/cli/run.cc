@@ -62,6 +62,7 @@ struct RunOptions {
   std::string webhook_failure_policy =
       admission::FailurePolicyName(admission::WebhookConfigOptions{}.failure_policy);
   int webhook_timeout_seconds = admission::WebhookConfigOptions{}.timeout_seconds;
+  std::string webhook_request_deadline = "10s";
   // Empty: learnt from the API server's service-account issuer discovery.
   std::vector<std::string> api_audiences;
   std::string log_level = "info";
@@ -180,6 +181,11 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   app.add_option("--webhook.timeout-seconds", o.webhook_timeout_seconds,
                  "timeoutSeconds of both webhooks (the API server allows 1 to 30)")
       ->check(CLI::Range(admission::kMinWebhookTimeoutSeconds, admission::kMaxWebhookTimeoutSeconds));
+  app.add_option("--webhook.request-deadline", o.webhook_request_deadline,
+                 "A webhook request must arrive whole (TLS handshake, headers, body) within this, or its "
+                 "connection is cut (promsidecar_operator_webhook_requests_deadline_exceeded_total), so a "
+                 "client trickling bytes cannot hold a worker")
+      ->capture_default_str();
   app.add_option(
       "--api-audiences", o.api_audiences,
       "Audiences the API server accepts tokens for (its --api-audiences), comma-separated; refused "
@@ -221,6 +227,14 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
 
   if (Status s = CheckSettingsFlags(&o.cluster.settings); !s.ok()) {
     err << s.message() << "\n";
+    return 2;
+  }
+
+  auto request_deadline = units::ParseDuration(o.webhook_request_deadline);
+  if (!request_deadline || *request_deadline <= std::chrono::milliseconds(0)) {
+    err << "--webhook.request-deadline: \"" << o.webhook_request_deadline << "\" "
+        << (request_deadline ? std::string("is not positive") : request_deadline.message())
+        << "; use a duration such as 10s\n";
     return 2;
   }
 
@@ -290,6 +304,7 @@ int RunCommand(int argc, const char* const* argv, std::ostream& out, std::ostrea
   if (o.webhook_enabled) {
     admission::WebhookServiceOptions wopts;
     wopts.listen_address = o.webhook_listen_address;
+    wopts.request_deadline = std::chrono::duration_cast<std::chrono::milliseconds>(*request_deadline);
     wopts.cert_dir = o.webhook_cert_dir;
     wopts.ca_bundle_file = o.webhook_ca_bundle_file;
     wopts.generated_cert_dir = o.webhook_generated_cert_dir;

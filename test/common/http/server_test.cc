@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include "common/metrics/metrics.h"
+#include "testing/slow_client.h"
 #include "testing/test_pki.h"
 #include "testing/tls_client.h"
 
@@ -22,6 +24,8 @@ namespace {
 using testing::LeafSpec;
 using testing::TestCa;
 using testing::TlsConnect;
+using testing::Trickle;
+using testing::TrickleOutcome;
 
 // ---- helpers ---------------------------------------------------------------
 
@@ -289,6 +293,113 @@ TEST(Server, StopLetsAnInFlightRequestFinish) {
   server.Stop();  // idempotent
 }
 
+// ---- request deadline --------------------------------------------------------
+
+// A server with one worker and a 1 s request deadline: while a trickling
+// client holds the worker, nothing else is served.
+ServerOptions OneWorker(metrics::Counter& cut) {
+  ServerOptions o;
+  o.worker_threads = 1;
+  o.request_deadline = std::chrono::seconds(1);
+  o.deadline_exceeded = &cut;
+  return o;
+}
+
+TEST(ServerDeadline, TricklingClientIsCutAndTheOnlyWorkerServesTheNextClient) {
+  const std::string body(1000, 'a');
+  struct Case {
+    const char* name;
+    std::string head;  // sent at once
+    std::string tail;  // a byte every 200 ms: minutes, never finished
+  };
+  const Case cases[] = {
+      {"request line", "", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na"},
+      {"headers", "POST /echo HTTP/1.1\r\nHost: x\r\n", "X-Slow: " + body + "\r\n\r\n"},
+      {"body", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n", body},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    metrics::Counter cut;
+    Server server(OneWorker(cut));
+    AddEcho(server);
+    ASSERT_TRUE(server.Start().ok());
+    const int port = server.BoundPort();
+
+    std::promise<void> head_sent;
+    auto head_future = head_sent.get_future();
+    auto trickler = std::async(std::launch::async, [&] { return Trickle(port, c.head, c.tail, &head_sent); });
+    head_future.wait();
+    // Accepted after the trickler, so served by the one worker only once the
+    // trickler lets it go.
+    httplib::Client cli("127.0.0.1", port);
+    cli.set_read_timeout(std::chrono::seconds(30));
+    auto res = cli.Post("/echo", "x", "text/plain");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 201);
+
+    TrickleOutcome trickled = trickler.get();
+    EXPECT_TRUE(trickled.closed_by_server);
+    EXPECT_LT(trickled.tail_sent, c.tail.size());
+    EXPECT_GE(trickled.took, std::chrono::seconds(1));
+    // httplib answers a socket it cannot read only when a byte sent after the
+    // cut is still unread: then with our 408.
+    if (!trickled.answer.empty()) {
+      EXPECT_EQ(trickled.answer.rfind("HTTP/1.1 408", 0), 0u) << trickled.answer;
+      EXPECT_NE(trickled.answer.find("request deadline (1000 ms)"), std::string::npos) << trickled.answer;
+    }
+    EXPECT_EQ(cut.Value(), 1);
+  }
+}
+
+TEST(ServerDeadline, SlowRequestWithinTheDeadlineIsServed) {
+  metrics::Counter cut;
+  ServerOptions options = OneWorker(cut);
+  options.request_deadline = std::chrono::seconds(30);
+  Server server(options);
+  AddEcho(server);
+  ASSERT_TRUE(server.Start().ok());
+
+  // About a second, with every gap shorter than a read timeout.
+  TrickleOutcome slow =
+      Trickle(server.BoundPort(),
+              "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\n", "hello");
+  EXPECT_TRUE(slow.closed_by_server);
+  EXPECT_EQ(slow.tail_sent, 5u);
+  EXPECT_EQ(slow.answer.rfind("HTTP/1.1 201", 0), 0u) << slow.answer;
+  EXPECT_NE(slow.answer.find("{\"len\":5}"), std::string::npos) << slow.answer;
+  EXPECT_EQ(cut.Value(), 0);
+}
+
+TEST(ServerDeadline, IdleKeepAliveWaitIsNotPartOfTheNextRequest) {
+  metrics::Counter cut;
+  ServerOptions options = OneWorker(cut);
+  options.keep_alive_timeout = std::chrono::seconds(30);
+  Server server(options);
+  AddEcho(server);
+  ASSERT_TRUE(server.Start().ok());
+
+  httplib::Client cli("127.0.0.1", server.BoundPort());
+  cli.set_keep_alive(true);
+  auto first = cli.Get("/echo");
+  ASSERT_TRUE(first) << httplib::to_string(first.error());
+  EXPECT_EQ(first->status, 200);
+  // Idle on the kept-alive connection for longer than the deadline.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto second = cli.Get("/echo");
+  ASSERT_TRUE(second) << httplib::to_string(second.error());
+  EXPECT_EQ(second->status, 200);
+  EXPECT_EQ(cut.Value(), 0);
+}
+
+TEST(ServerDeadline, NonPositiveDeadlineFailsStartNamingTheField) {
+  ServerOptions options;
+  options.request_deadline = std::chrono::milliseconds(0);
+  Server server(options);
+  auto started = server.Start();
+  ASSERT_FALSE(started.ok());
+  EXPECT_NE(started.message().find("request_deadline"), std::string::npos) << started.message();
+}
+
 // ---- TLS -------------------------------------------------------------------
 
 TEST(ServerTls, ServesOverTlsAndRefusesTls11AndWeakCiphers) {
@@ -351,6 +462,37 @@ TEST(ServerTls, NewConnectionsSeeARotatedCertificateAndBadFilesKeepTheOldOne) {
   EXPECT_EQ(TlsConnect(server.BoundPort(), ca.cert_pem()).peer_common_name, "serving-b");
   testing::WriteFileAtomically(files.key(), c.key_pem);
   EXPECT_EQ(TlsConnect(server.BoundPort(), ca.cert_pem()).peer_common_name, "serving-c");
+}
+
+TEST(ServerTls, HandshakeTrickledPastTheDeadlineIsCutAndTheOnlyWorkerServesTheNextClient) {
+  TestCa ca;
+  TlsFiles files;
+  files.Write(ca.Issue(Serving("serving-a")));
+  metrics::Counter cut;
+  ServerOptions options = OneWorker(cut);
+  options.tls = ServerTlsOptions{files.cert(), files.key()};
+  Server server(options);
+  AddEcho(server);
+  ASSERT_TRUE(server.Start().ok());
+
+  // A handshake record header announcing 512 bytes, then its bytes one by one.
+  std::promise<void> head_sent;
+  auto head_future = head_sent.get_future();
+  auto trickler = std::async(std::launch::async, [&] {
+    return Trickle(server.BoundPort(), std::string("\x16\x03\x01\x02\x00", 5), std::string(512, '\x01'),
+                   &head_sent);
+  });
+  head_future.wait();
+  auto ok = TlsConnect(server.BoundPort(), ca.cert_pem(),
+                       {.request = "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                        .io_timeout = std::chrono::seconds(30)});
+  ASSERT_TRUE(ok.handshake_ok) << ok.error;
+  EXPECT_NE(ok.response.find("HTTP/1.1 200"), std::string::npos) << ok.response;
+
+  TrickleOutcome trickled = trickler.get();
+  EXPECT_TRUE(trickled.closed_by_server);
+  EXPECT_LT(trickled.tail_sent, 512u);
+  EXPECT_EQ(cut.Value(), 1);
 }
 
 TEST(ServerTls, UnreadableOrMismatchedFilesFailStartNamingTheFile) {

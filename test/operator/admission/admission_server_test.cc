@@ -2,7 +2,8 @@
 // many concurrent requests, the body limit, malformed requests, and that the
 // server keeps serving after hostile input; its TLS policy (1.2+ only, strong
 // ciphers, certificate rotation without restart), that it serves only its
-// paths, and that a client that stops sending is cut by the read timeout.
+// paths, that a client that stops sending is cut by the read timeout, and one
+// that trickles by the request deadline (counted in the webhook's metrics).
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>  // TLS1_VERSION, TLS1_1_VERSION
 
@@ -17,6 +18,7 @@
 
 #include "common/http/client.h"
 #include "operator/admission/server.h"
+#include "testing/slow_client.h"
 #include "testing/test_pki.h"
 #include "testing/tls_client.h"
 
@@ -278,6 +280,56 @@ TEST_F(AdmissionServerTest, ClientThatStopsSendingIsCutByTheReadTimeoutWhileOthe
       static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(ended - started).count()),
       outcome.response.empty() ? "(nothing)"
                                : outcome.response.substr(0, outcome.response.find('\r')).c_str());
+}
+
+// The deadline's own behaviour is http::Server's (its tests); here: the
+// webhook's default options enable it and its metric counts the cut.
+TEST(AdmissionServerDeadline, TricklingClientIsCutAndCountedInTheWebhookMetrics) {
+  metrics::Registry registry;
+  AdmissionServerOptions options;
+  EXPECT_EQ(options.http.request_deadline, std::chrono::seconds(10));
+  options.http.listen_address = "127.0.0.1:0";
+  options.http.worker_threads = 1;
+  options.http.request_deadline = std::chrono::seconds(1);
+  options.metrics = WebhookMetrics::Register(registry);
+  AdmissionServer server(options);
+  std::atomic<int> calls{0};
+  server.Register(kMutatePodPath, [&](const AdmissionRequest&) {
+    ++calls;
+    return AdmissionResponse{};
+  });
+  ASSERT_TRUE(server.Start().ok());
+
+  const std::string review = Review("slow");
+  std::promise<void> head_sent;
+  auto head_future = head_sent.get_future();
+  auto trickler = std::async(std::launch::async, [&] {
+    return testing::Trickle(server.BoundPort(),
+                            "POST /mutate-pod HTTP/1.1\r\nHost: webhook\r\nContent-Type: application/json\r\n"
+                            "Content-Length: " +
+                                std::to_string(review.size()) + "\r\n\r\n",
+                            review, &head_sent);
+  });
+  head_future.wait();
+  // The one worker serves this once the trickler is cut.
+  http::Client client;
+  http::Request req;
+  req.method = "POST";
+  req.url = "http://127.0.0.1:" + std::to_string(server.BoundPort()) + kMutatePodPath;
+  req.headers.Set("Content-Type", "application/json");
+  req.body = Review("meanwhile");
+  req.timeout = std::chrono::seconds(30);
+  auto fine = client.Do(req);
+  ASSERT_TRUE(fine.ok()) << fine.message();
+  EXPECT_EQ(fine->status, 200);
+
+  auto trickled = trickler.get();
+  EXPECT_TRUE(trickled.closed_by_server);
+  EXPECT_LT(trickled.tail_sent, review.size());
+  EXPECT_EQ(calls.load(), 1) << "the partial review reached the webhook";
+  EXPECT_NE(registry.Render().find("promsidecar_operator_webhook_requests_deadline_exceeded_total 1\n"),
+            std::string::npos)
+      << registry.Render();
 }
 
 }  // namespace

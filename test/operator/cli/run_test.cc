@@ -37,6 +37,8 @@ TEST(RunFlags, BadWebhookFlagsNameTheFlagAndTheAllowedValues) {
       {"--webhook.timeout-seconds=0", "1 to 30"},
       {"--webhook.timeout-seconds=31", "1 to 30"},
       {"--webhook.exclude-namespaces=batch,Team_A", "\"Team_A\" is not a namespace name"},
+      {"--webhook.request-deadline=0s", "is not positive"},
+      {"--webhook.request-deadline=soon", "use a duration such as 10s"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.flag);
@@ -51,7 +53,7 @@ TEST(RunFlags, BadWebhookFlagsNameTheFlagAndTheAllowedValues) {
 // Good values pass the flag checks: the run then stops at the kubeconfig (1).
 TEST(RunFlags, GoodWebhookFlagsReachTheKubeconfig) {
   for (const char* flag : {"--webhook.failure-policy=Fail", "--webhook.timeout-seconds=30",
-                           "--webhook.exclude-namespaces=a,b"}) {
+                           "--webhook.exclude-namespaces=a,b", "--webhook.request-deadline=2s"}) {
     SCOPED_TRACE(flag);
     EXPECT_EQ(RunOperator({"--kubeconfig=/nonexistent/kubeconfig", flag}).code, 1);
   }
