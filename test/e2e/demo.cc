@@ -89,6 +89,11 @@ int main(int argc, char** argv) {
                  "a Prometheus rule file its Prometheus evaluates (repeatable), e.g. "
                  "deploy/monitoring/promsidecar-rules.yaml; the alerts page then shows them")
       ->check(CLI::ExistingFile);
+  std::string when_ready;
+  app.add_option("--when-ready", when_ready,
+                 "A shell command run once every pod's series arrived, with PROMETHEUS_URL set (e.g. the "
+                 "dashboard check); retried for up to 3 minutes while it fails, then the demo fails with "
+                 "its output");
   app.add_flag("--exit-when-ready", exit_when_ready,
                "Stop and clean up as soon as every pod's series arrived (the ctest smoke run)");
   CLI11_PARSE(app, argc, argv);
@@ -157,6 +162,22 @@ int main(int argc, char** argv) {
                                chain.QueryOrEmpty(query).dump() + ")\n" + Diagnostics(chain, namespaces));
     }
     const std::string url = chain.prometheus().Url();
+    if (!when_ready.empty()) {
+      // Rates need a few scrapes and the agents' own series follow their
+      // first sends: the command gets time to find data.
+      std::cout << "== running --when-ready: " << when_ready << "\n";
+      testing::CommandOutput r;
+      const bool passed = testing::PollUntil(
+          180s,
+          [&] {
+            r = testing::RunCapturingOutput({"env", "PROMETHEUS_URL=" + url, "sh", "-c", when_ready}, "",
+                                            120s);
+            return r.ok();
+          },
+          10s);
+      std::cout << r.out << r.err;
+      if (!passed) throw std::runtime_error("--when-ready failed for 3 minutes: " + when_ready);
+    }
     const std::string graph_expr = "sum by (namespace, pod) (rate(sampleapp_events_total[1m]))";
     const std::string pod0_ip = chain
                                     .Kubectl({"get", "pods", "-n", namespaces[0], "-l", "app=sampleapp", "-o",
