@@ -228,8 +228,14 @@ void Chain::Start() {
 
 void Chain::Stop() {
   if (installed_) {
-    // Agents first, while the operator runs: it removes their finalizers.
+    // The documented uninstall (docs/install.md): agents first, while the
+    // operator runs (it removes their finalizers); then the webhook
+    // configurations, which the operator made and helm does not own — left
+    // behind, the agent webhook (failurePolicy Fail) refuses every later
+    // agent write in the cluster; then the release.
     (void)Kubectl({"delete", "prometheusagents.promsidecar.io", "--all", "-A", "--timeout=60s"});
+    (void)Kubectl({"delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "promsidecar",
+                   "--ignore-not-found", "--timeout=60s"});
     auto r = testing::RunCapturingOutput(
         {Helm(), "uninstall", options_.release, "--kubeconfig", env_.kubeconfig, "--namespace",
          options_.operator_namespace, "--wait", "--timeout", "120s"},
