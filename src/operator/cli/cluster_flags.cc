@@ -29,7 +29,10 @@ void AddSettingsFlags(CLI::App* cmd, SettingsFlags* f) {
                   "\"key\" or \"key=value\": only namespaces with this label get the pod webhook");
   cmd->add_option("--webhook.exclude-namespaces", f->exclude_namespaces,
                   "Namespaces that never get the pod webhook, comma-separated or repeated; added to "
-                  "kube-system, kube-public, kube-node-lease and the operator's namespace, always excluded");
+                  "kube-system, kube-public, kube-node-lease and the operator's namespace, always excluded")
+      // One value per occurrence: a list flag must not swallow the object
+      // name that follows it (`--agent-namespaces ns pod/web-0`).
+      ->allow_extra_args(false);
 }
 
 void ApplySettingsFlags(const SettingsFlags& f, inject::OperatorSettings* settings) {
@@ -53,9 +56,10 @@ void AddClusterFlags(CLI::App* cmd, ClusterFlags* f) {
                   "kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)");
   cmd->add_option("--context", f->context, "kubeconfig context (default: current-context)");
   cmd->add_option(
-      "--agent-namespaces", f->agent_namespaces,
-      "Namespaces whose PrometheusAgents (and the Secrets/ConfigMaps they reference) are watched; "
-      "comma-separated or repeated (default: the operator's namespace)");
+         "--agent-namespaces", f->agent_namespaces,
+         "Namespaces whose PrometheusAgents (and the Secrets/ConfigMaps they reference) are watched; "
+         "comma-separated or repeated (default: the operator's namespace)")
+      ->allow_extra_args(false);
   cmd->add_option("--api-group", f->api_group, "Group serving PrometheusAgent")
       ->check(CLI::IsMember({"promsidecar.io", "monitoring.coreos.com"}));
   cmd->add_option("--webhook.node-selector", f->node_selector,

@@ -244,6 +244,17 @@ TEST(ClusterFlags, DefaultsFollowTheOperator) {
   EXPECT_EQ(given.agent_namespaces, std::vector<std::string>{"mine"});
 }
 
+// A list flag takes one value per occurrence: the object after it stays the
+// object (the live explain test failed on `--agent-namespaces ns pod/web-0`).
+TEST(Cli, ListFlagsDoNotSwallowTheObject) {
+  for (const char* flag : {"--agent-namespaces", "--webhook.exclude-namespaces"}) {
+    SCOPED_TRACE(flag);
+    CliRun r = Cli({"explain", "--kubeconfig", "/nonexistent/kubeconfig", flag, "team-a", "pod/web-0"});
+    EXPECT_EQ(r.err.find("explain needs an object"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("/nonexistent/kubeconfig"), std::string::npos) << r.err;
+  }
+}
+
 // kubectl runs `kubectl promsidecar explain ...` as kubectl-promsidecar (a
 // link to the binary) with the same arguments.
 TEST(Cli, NamesItselfAfterTheKubectlPlugin) {
