@@ -59,9 +59,11 @@ class CrdTest : public ::testing::Test {
     return check();
   }
   void Install(const std::string& file, const std::string& name) {
-    // A CRD left terminating by an earlier run must be gone first.
+    // A CRD left terminating by an earlier run must be gone first; one that
+    // an earlier test installed and kept is applied over.
     ASSERT_TRUE(Eventually([&] {
-      auto r = Kubectl(env_, {"get", "crd", name, "--ignore-not-found", "-o", "name"});
+      auto r = Kubectl(
+          env_, {"get", "crd", name, "--ignore-not-found", "-o", "jsonpath={.metadata.deletionTimestamp}"});
       return r.ok() && r.out.empty();
     })) << name
         << " is still terminating";
@@ -297,12 +299,84 @@ TEST_F(CrdTest, OwnGroupRejectsTyposAndEveryRefusedUpstreamField) {
   EXPECT_FALSE(strict.ok()) << "a typo inside tlsConfig was accepted";
   EXPECT_NE(strict.err.find("insecureSkipVerfy"), std::string::npos) << strict.err;
 
-  // Declared with a type before they were refused: a value of that type.
-  const std::map<std::string_view, json> typed{{"spec.replicas", 2},
-                                               {"spec.remoteWrite[].tlsConfig.maxVersion", "TLS13"},
-                                               {"spec.remoteWrite[].queueConfig.minShards", 1},
-                                               {"spec.remoteWrite[].queueConfig.maxShards", 1},
-                                               {"spec.remoteWrite[].queueConfig.sampleAgeLimit", "1h"}};
+  // Refused fields are declared with upstream's type (CEL sees only typed
+  // fields): a value of that type, so the only error is the refusal. The
+  // rest are objects.
+  const std::map<std::string_view, json> typed{
+      {"spec.replicas", 2},
+      {"spec.remoteWrite[].tlsConfig.maxVersion", "TLS13"},
+      {"spec.remoteWrite[].queueConfig.minShards", 1},
+      {"spec.remoteWrite[].queueConfig.maxShards", 1},
+      {"spec.remoteWrite[].queueConfig.sampleAgeLimit", "1h"},
+      {"spec.remoteWrite[].oauth2.proxyUrl", "x"},
+      {"spec.remoteWrite[].oauth2.noProxy", "x"},
+      {"spec.remoteWrite[].oauth2.proxyFromEnvironment", true},
+      {"spec.remoteWrite[].tlsConfig.caFile", "x"},
+      {"spec.remoteWrite[].tlsConfig.certFile", "x"},
+      {"spec.remoteWrite[].tlsConfig.keyFile", "x"},
+      {"spec.remoteWrite[].noProxy", "x"},
+      {"spec.remoteWrite[].proxyFromEnvironment", true},
+      {"spec.remoteWrite[].bearerToken", "x"},
+      {"spec.remoteWrite[].bearerTokenFile", "x"},
+      {"spec.remoteWrite[].followRedirects", true},
+      {"spec.remoteWrite[].enableHTTP2", true},
+      {"spec.remoteWrite[].roundRobinDNS", true},
+      {"spec.ignoreNamespaceSelectors", true},
+      {"spec.serviceDiscoveryRole", "x"},
+      {"spec.scrapeClasses", json::array({json::object()})},
+      {"spec.podTargetLabels", json::array({"x"})},
+      {"spec.overrideHonorLabels", true},
+      {"spec.overrideHonorTimestamps", true},
+      {"spec.keepDroppedTargets", 1},
+      {"spec.targetLimit", 1},
+      {"spec.enforcedNamespaceLabel", "x"},
+      {"spec.excludedFromEnforcement", json::array({json::object()})},
+      {"spec.enforcedSampleLimit", 1},
+      {"spec.enforcedTargetLimit", 1},
+      {"spec.enforcedLabelLimit", 1},
+      {"spec.enforcedLabelNameLengthLimit", 1},
+      {"spec.enforcedLabelValueLengthLimit", 1},
+      {"spec.enforcedKeepDroppedTargets", 1},
+      {"spec.enforcedBodySizeLimit", "x"},
+      {"spec.tolerations", json::array({json::object()})},
+      {"spec.topologySpreadConstraints", json::array({json::object()})},
+      {"spec.priorityClassName", "x"},
+      {"spec.schedulerName", "x"},
+      {"spec.hostNetwork", true},
+      {"spec.hostAliases", json::array({json::object()})},
+      {"spec.hostUsers", true},
+      {"spec.dnsPolicy", "x"},
+      {"spec.serviceAccountName", "x"},
+      {"spec.automountServiceAccountToken", true},
+      {"spec.enableServiceLinks", true},
+      {"spec.minReadySeconds", 1},
+      {"spec.terminationGracePeriodSeconds", 1},
+      {"spec.podManagementPolicy", "x"},
+      {"spec.maximumStartupDurationSeconds", 1},
+      {"spec.serviceName", "x"},
+      {"spec.containers", json::array({json::object()})},
+      {"spec.initContainers", json::array({json::object()})},
+      {"spec.volumes", json::array({json::object()})},
+      {"spec.volumeMounts", json::array({json::object()})},
+      {"spec.configMaps", json::array({"x"})},
+      {"spec.secrets", json::array({"x"})},
+      {"spec.listenLocal", true},
+      {"spec.routePrefix", "x"},
+      {"spec.externalUrl", "x"},
+      {"spec.enableFeatures", json::array({"x"})},
+      {"spec.additionalArgs", json::array({json::object()})},
+      {"spec.enableRemoteWriteReceiver", true},
+      {"spec.remoteWriteReceiverMessageVersions", json::array({"x"})},
+      {"spec.enableOTLPReceiver", true},
+      {"spec.walCompression", true},
+      {"spec.reloadStrategy", "x"},
+      {"spec.scrapeFailureLogFile", "x"},
+      {"spec.prometheusExternalLabelName", "x"},
+      {"spec.replicaExternalLabelName", "x"},
+      {"spec.convertClassicHistogramsToNHCB", true},
+      {"spec.nameValidationScheme", "x"},
+      {"spec.nameEscapingScheme", "x"},
+  };
   // oauth2's required fields, so the only error is the refused field's.
   const json oauth2 = {{"clientId", {{"secret", {{"name", "o"}, {"key", "id"}}}}},
                        {"clientSecret", {{"name", "o"}, {"key", "secret"}}},
